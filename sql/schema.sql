@@ -1,0 +1,130 @@
+-- ai-worker database schema: the contract between the Yii2 panel and the worker.
+-- Idempotent: safe to run any number of times (ai-worker init-db applies it).
+-- Works on MySQL 5.7+/8.x and MariaDB 10.3+; InnoDB, utf8mb4.
+-- Statements end with a semicolon at the end of a line; comments are whole lines.
+
+CREATE TABLE IF NOT EXISTS task_status (
+  id_task_status TINYINT UNSIGNED NOT NULL,
+  name VARCHAR(32) NOT NULL,
+  description VARCHAR(255) NOT NULL,
+  PRIMARY KEY (id_task_status),
+  UNIQUE KEY uq_task_status_name (name)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+INSERT IGNORE INTO task_status (id_task_status, name, description) VALUES
+  (0, 'NEW', 'Created by the panel, not started yet'),
+  (1, 'IN_PROGRESS', 'A worker has started processing its items'),
+  (2, 'COMPLETED', 'Every item was processed successfully'),
+  (3, 'ERROR', 'The task stopped or some items failed; see error_message');
+
+CREATE TABLE IF NOT EXISTS task_item_status (
+  id_task_item_status TINYINT UNSIGNED NOT NULL,
+  name VARCHAR(32) NOT NULL,
+  description VARCHAR(255) NOT NULL,
+  PRIMARY KEY (id_task_item_status),
+  UNIQUE KEY uq_task_item_status_name (name)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+INSERT IGNORE INTO task_item_status (id_task_item_status, name, description) VALUES
+  (0, 'PENDING', 'Waiting to be processed'),
+  (1, 'PROCESSED', 'The model answered; text_corrected and change_summary are filled in'),
+  (2, 'PROCESSING', 'Claimed by a worker until claimed_until'),
+  (3, 'ERROR', 'Processing failed; see error_message');
+
+CREATE TABLE IF NOT EXISTS review_status (
+  id_review_status TINYINT UNSIGNED NOT NULL,
+  name VARCHAR(32) NOT NULL,
+  description VARCHAR(255) NOT NULL,
+  PRIMARY KEY (id_review_status),
+  UNIQUE KEY uq_review_status_name (name)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+INSERT IGNORE INTO review_status (id_review_status, name, description) VALUES
+  (0, 'UNREVIEWED', 'Nobody has looked at the result yet'),
+  (1, 'ACCEPTED', 'A person accepted the result; the panel may export it'),
+  (2, 'REJECTED', 'A person rejected the result');
+
+CREATE TABLE IF NOT EXISTS ai_model (
+  id_ai_model INT UNSIGNED NOT NULL AUTO_INCREMENT,
+  name VARCHAR(100) NOT NULL,
+  provider VARCHAR(20) NOT NULL,
+  model_name VARCHAR(100) NOT NULL,
+  api_url VARCHAR(255) NULL,
+  api_key_encrypted VARBINARY(512) NULL,
+  temperature DECIMAL(3,2) NULL,
+  max_output_tokens INT UNSIGNED NULL,
+  timeout_s INT UNSIGNED NULL,
+  requests_per_minute INT UNSIGNED NULL,
+  structured_output TINYINT(1) NULL,
+  is_active TINYINT(1) NOT NULL DEFAULT 1,
+  created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  PRIMARY KEY (id_ai_model),
+  UNIQUE KEY uq_ai_model_name (name)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE IF NOT EXISTS task (
+  id_task INT UNSIGNED NOT NULL AUTO_INCREMENT,
+  id_ai_model INT UNSIGNED NOT NULL,
+  name VARCHAR(255) NOT NULL,
+  description TEXT NOT NULL,
+  status_id TINYINT UNSIGNED NOT NULL DEFAULT 0,
+  records_total INT UNSIGNED NOT NULL DEFAULT 0,
+  records_processed INT UNSIGNED NOT NULL DEFAULT 0,
+  records_error INT UNSIGNED NOT NULL DEFAULT 0,
+  tokens_input BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  tokens_output BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  error_message TEXT NULL,
+  operation_uuid CHAR(36) NULL,
+  created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  started_at DATETIME NULL,
+  finished_at DATETIME NULL,
+  updated_at DATETIME NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+  PRIMARY KEY (id_task),
+  KEY idx_task_status (status_id, id_task),
+  KEY idx_task_model (id_ai_model),
+  CONSTRAINT fk_task_model FOREIGN KEY (id_ai_model) REFERENCES ai_model (id_ai_model),
+  CONSTRAINT fk_task_status FOREIGN KEY (status_id) REFERENCES task_status (id_task_status)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE IF NOT EXISTS task_item (
+  id_task_item INT UNSIGNED NOT NULL AUTO_INCREMENT,
+  id_task INT UNSIGNED NOT NULL,
+  source_table VARCHAR(64) NULL,
+  source_column VARCHAR(64) NULL,
+  source_id VARCHAR(64) NULL,
+  text_original MEDIUMTEXT NOT NULL,
+  text_corrected MEDIUMTEXT NULL,
+  change_summary TEXT NULL,
+  tokens_input INT UNSIGNED NOT NULL DEFAULT 0,
+  tokens_output INT UNSIGNED NOT NULL DEFAULT 0,
+  status_id TINYINT UNSIGNED NOT NULL DEFAULT 0,
+  review_status TINYINT UNSIGNED NOT NULL DEFAULT 0,
+  attempts SMALLINT UNSIGNED NOT NULL DEFAULT 0,
+  error_message TEXT NULL,
+  claim_token CHAR(36) NULL,
+  claimed_until DATETIME NULL,
+  operation_uuid CHAR(36) NULL,
+  processed_at DATETIME NULL,
+  created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  PRIMARY KEY (id_task_item),
+  KEY idx_task_item_task_status (id_task, status_id, id_task_item),
+  KEY idx_task_item_claim (claim_token),
+  CONSTRAINT fk_task_item_task FOREIGN KEY (id_task) REFERENCES task (id_task) ON DELETE CASCADE,
+  CONSTRAINT fk_task_item_status FOREIGN KEY (status_id) REFERENCES task_item_status (id_task_item_status),
+  CONSTRAINT fk_task_item_review FOREIGN KEY (review_status) REFERENCES review_status (id_review_status)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE IF NOT EXISTS task_run (
+  operation_uuid CHAR(36) NOT NULL,
+  started_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  finished_at DATETIME NULL,
+  `trigger` VARCHAR(10) NOT NULL DEFAULT 'cli',
+  host VARCHAR(255) NULL,
+  pid INT UNSIGNED NULL,
+  dry_run TINYINT(1) NOT NULL DEFAULT 0,
+  items_ok INT UNSIGNED NOT NULL DEFAULT 0,
+  items_error INT UNSIGNED NOT NULL DEFAULT 0,
+  message TEXT NULL,
+  PRIMARY KEY (operation_uuid),
+  KEY idx_task_run_started (started_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

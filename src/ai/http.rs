@@ -1,0 +1,268 @@
+//! One HTTP POST of JSON over `ureq`, and the status-code rules both providers share.
+
+use std::time::Duration;
+
+use super::retry::{parse_proto_duration, parse_retry_after_ms, parse_retry_after_secs};
+use super::{AiError, preview};
+
+/// Largest response body read (a correction is at most a few hundred kilobytes).
+const MAX_BODY: u64 = 16 * 1024 * 1024;
+
+/// A response as the clients need it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status code.
+    pub status: u16,
+    /// Wait named by `retry-after-ms` or `Retry-After`, if any.
+    pub retry_after: Option<Duration>,
+    /// Body as text.
+    pub body: String,
+}
+
+/// The shared HTTP agent: keep-alive connections, status codes returned as values.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .user_agent(concat!("ai-worker/", env!("CARGO_PKG_VERSION")))
+        .max_idle_connections_per_host(64)
+        .build()
+        .into()
+}
+
+/// POSTs `body` as JSON with extra `headers`. Transport failures (timeouts, refused
+/// or dropped connections) are transient; a URL that cannot work stops the task.
+pub fn post_json(
+    agent: &ureq::Agent,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &serde_json::Value,
+    timeout: Duration,
+) -> Result<Reply, AiError> {
+    let mut request = agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let payload = body.to_string();
+    let mut response = request
+        .config()
+        .timeout_global(Some(timeout))
+        .build()
+        .send(payload.as_bytes())
+        .map_err(transport_error)?;
+    let status = response.status().as_u16();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let retry_after = header("retry-after-ms")
+        .and_then(|v| parse_retry_after_ms(&v))
+        .or_else(|| header("retry-after").and_then(|v| parse_retry_after_secs(&v)));
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_BODY)
+        .read_to_string()
+        .map_err(transport_error)?;
+    Ok(Reply {
+        status,
+        retry_after,
+        body,
+    })
+}
+
+fn transport_error(err: ureq::Error) -> AiError {
+    match err {
+        ureq::Error::Timeout(_) => AiError::transient("Timeout"),
+        ureq::Error::Io(e) => AiError::transient(format!("connection error: {e}")),
+        ureq::Error::ConnectionFailed => AiError::transient("connection failed"),
+        ureq::Error::HostNotFound => AiError::transient("host not found (DNS)"),
+        ureq::Error::BodyExceedsLimit(_) => AiError::Item("response body too large".into()),
+        ureq::Error::BadUri(e) => {
+            AiError::Task(format!("ai_model.api_url is not a valid URL: {e}"))
+        }
+        other => AiError::transient(format!("HTTP error: {other}")),
+    }
+}
+
+/// The `error.message` (and `error.status`/`error.code`) of a Gemini or OpenAI error
+/// body, or the start of the body when it is not JSON.
+pub fn error_message(body: &str) -> String {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else {
+        return preview(body.trim());
+    };
+    let error = value.get("error").unwrap_or(&value);
+    let message = error
+        .get("message")
+        .and_then(|m| m.as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| preview(body.trim()));
+    let kind = error
+        .get("status")
+        .or_else(|| error.get("code"))
+        .and_then(|s| s.as_str());
+    match kind {
+        Some(kind) => format!("{kind}: {message}"),
+        None => message,
+    }
+}
+
+/// A Gemini `google.rpc.RetryInfo` `retryDelay` in an error body, if any.
+pub fn body_retry_delay(body: &str) -> Option<Duration> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    value
+        .get("error")?
+        .get("details")?
+        .as_array()?
+        .iter()
+        .find_map(|d| d.get("retryDelay").and_then(|r| r.as_str()))
+        .and_then(parse_proto_duration)
+}
+
+/// Removes anything that looks like an API key from a message that will be logged or
+/// stored (OpenAI echoes part of a wrong key back in its 401 message).
+pub fn scrub(message: &str, key: Option<&str>) -> String {
+    let mut out = message.to_string();
+    if let Some(key) = key.filter(|k| k.len() >= 4) {
+        out = out.replace(key, "[key]");
+    }
+    let words: Vec<String> = out
+        .split(' ')
+        .map(|word| {
+            let bare = word.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+            let looks_like_key = (bare.starts_with("sk-") && bare.len() > 8)
+                || (bare.starts_with("AIza") && bare.len() > 20);
+            if looks_like_key {
+                word.replace(bare, "[key]")
+            } else {
+                word.to_string()
+            }
+        })
+        .collect();
+    words.join(" ")
+}
+
+/// Turns a non-200 reply into the error the worker acts on. `label` names the provider.
+pub fn classify_status(label: &str, reply: &Reply, key: Option<&str>) -> AiError {
+    let message = scrub(&error_message(&reply.body), key);
+    let status = reply.status;
+    match status {
+        401 | 403 => AiError::Task(format!(
+            "{label} API rejected the request ({status}): {message} (check the model's API key)"
+        )),
+        404 => AiError::Task(format!(
+            "{label} API: model or endpoint not found (404): {message} (check ai_model.model_name and api_url)"
+        )),
+        429 if reply.body.contains("insufficient_quota") => AiError::Task(format!(
+            "{label} API: account has no credit left (429): {message}"
+        )),
+        429 => AiError::Transient {
+            message: format!("{label} API rate limit (429): {message}"),
+            retry_after: reply.retry_after.or_else(|| body_retry_delay(&reply.body)),
+            rate_limited: true,
+        },
+        408 | 409 | 500..=599 => AiError::Transient {
+            message: format!("{label} API error ({status}): {message}"),
+            retry_after: reply.retry_after,
+            rate_limited: false,
+        },
+        _ => AiError::Item(format!(
+            "{label} API refused the request ({status}): {message}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            retry_after: None,
+            body: body.into(),
+        }
+    }
+
+    #[test]
+    fn statuses_map_to_actions() {
+        let gemini_err = r#"{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}"#;
+        assert!(
+            matches!(classify_status("Gemini", &reply(400, gemini_err), None), AiError::Item(m) if m.contains("INVALID_ARGUMENT: bad"))
+        );
+        assert!(matches!(
+            classify_status("Gemini", &reply(401, "{}"), None),
+            AiError::Task(_)
+        ));
+        assert!(matches!(
+            classify_status("Gemini", &reply(403, "{}"), None),
+            AiError::Task(_)
+        ));
+        assert!(matches!(
+            classify_status("Gemini", &reply(404, "{}"), None),
+            AiError::Task(_)
+        ));
+        for s in [429, 500, 503, 504] {
+            assert!(
+                matches!(
+                    classify_status("Gemini", &reply(s, "{}"), None),
+                    AiError::Transient { .. }
+                ),
+                "{s}"
+            );
+        }
+        let quota = r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#;
+        assert!(matches!(
+            classify_status("OpenAI", &reply(429, quota), None),
+            AiError::Task(_)
+        ));
+    }
+
+    #[test]
+    fn gemini_retry_delay_in_the_body_is_honoured() {
+        let body = r#"{"error":{"code":429,"message":"Quota","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"34s"}]}}"#;
+        match classify_status("Gemini", &reply(429, body), None) {
+            AiError::Transient {
+                retry_after,
+                rate_limited,
+                ..
+            } => {
+                assert_eq!(retry_after, Some(Duration::from_secs(34)));
+                assert!(rate_limited);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn keys_are_scrubbed_from_messages() {
+        let msg = "Incorrect API key provided: sk-proj-abcdef123456. You can find your key";
+        assert!(!scrub(msg, None).contains("abcdef123456"));
+        assert_eq!(
+            scrub("key SECRET123 bad", Some("SECRET123")),
+            "key [key] bad"
+        );
+        let e = classify_status(
+            "OpenAI",
+            &reply(
+                401,
+                r#"{"error":{"message":"Incorrect API key provided: sk-live-XYZXYZXYZ1."}}"#,
+            ),
+            Some("sk-live-XYZXYZXYZ1"),
+        );
+        assert!(!e.to_string().contains("XYZXYZ"), "{e}");
+    }
+
+    #[test]
+    fn non_json_error_bodies_are_previewed() {
+        assert_eq!(
+            error_message("<html>Bad Gateway</html>"),
+            "<html>Bad Gateway</html>"
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! OpenAI Chat Completions, spoken by GPT-5 and by OpenAI-compatible servers
+//! (Ollama, vLLM, llama.cpp, LM Studio): request body and response parsing.
+
+use serde_json::{Value, json};
+
+use super::prompt_builder::Prompt;
+use super::{AiError, Completion, parse_answer, preview};
+
+/// The provider default for `ai_model.api_url`.
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// Appended to the instruction when the server cannot enforce a JSON schema.
+pub const PLAIN_JSON_HINT: &str =
+    "\nReply with the JSON object only: no Markdown, no code fence, no text before or after it.";
+
+/// `{base}/chat/completions`.
+pub fn endpoint(base_url: &str) -> String {
+    format!("{}/chat/completions", base_url.trim_end_matches('/'))
+}
+
+/// Whether the model is one of OpenAI's reasoning models, which take a `developer`
+/// message and refuse a non-default temperature.
+pub fn is_reasoning_model(model_name: &str) -> bool {
+    let m = model_name.trim().to_ascii_lowercase();
+    m.starts_with("gpt-5") || m.starts_with("o1") || m.starts_with("o3") || m.starts_with("o4")
+}
+
+/// The request body. `structured` asks for a strict JSON schema; without it the
+/// instruction asks for plain JSON (for servers that reject `response_format`).
+pub fn request_body(
+    model_name: &str,
+    prompt: &Prompt,
+    temperature: Option<f64>,
+    max_output_tokens: Option<u32>,
+    structured: bool,
+) -> Value {
+    let reasoning = is_reasoning_model(model_name);
+    let role = if reasoning { "developer" } else { "system" };
+    let system = if structured {
+        prompt.system.clone()
+    } else {
+        format!("{}{PLAIN_JSON_HINT}", prompt.system)
+    };
+    let mut body = json!({
+        "model": model_name.trim(),
+        "messages": [
+            {"role": role, "content": system},
+            {"role": "user", "content": prompt.user}
+        ]
+    });
+    if structured {
+        body["response_format"] = json!({
+            "type": "json_schema",
+            "json_schema": {
+                "name": "correction",
+                "strict": true,
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "text_corrected": {"type": "string"},
+                        "change_summary": {"type": "string"}
+                    },
+                    "required": ["text_corrected", "change_summary"],
+                    "additionalProperties": false
+                }
+            }
+        });
+    }
+    if let Some(t) = temperature {
+        body["temperature"] = json!(t);
+    }
+    if let Some(m) = max_output_tokens {
+        body["max_completion_tokens"] = json!(m);
+    }
+    body
+}
+
+/// Whether a 400 answer says the server does not support `response_format`.
+pub fn rejects_response_format(body: &str) -> bool {
+    let lower = body.to_ascii_lowercase();
+    lower.contains("response_format") || lower.contains("json_schema")
+}
+
+/// Reads a 200 response: content, refusal, finish reason and usage
+/// (`completion_tokens` already includes reasoning tokens).
+pub fn parse_response(body: &str) -> Result<Completion, AiError> {
+    let value: Value = serde_json::from_str(body).map_err(|_| {
+        AiError::transient(format!(
+            "malformed response body from OpenAI-compatible server (not JSON): {}",
+            preview(body.trim())
+        ))
+    })?;
+    let Some(choice) = value.pointer("/choices/0") else {
+        return Err(AiError::transient(format!(
+            "malformed response body from OpenAI-compatible server (no choices): {}",
+            preview(body.trim())
+        )));
+    };
+    if let Some(refusal) = choice
+        .pointer("/message/refusal")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty())
+    {
+        return Err(AiError::Item(format!(
+            "the model refused: {}",
+            preview(refusal)
+        )));
+    }
+    match choice.get("finish_reason").and_then(Value::as_str) {
+        Some("length") => {
+            return Err(AiError::Item(
+                "the answer was cut off at the output token limit (finish_reason length): raise ai_model.max_output_tokens (reasoning counts towards it)".into(),
+            ));
+        }
+        Some("content_filter") => {
+            return Err(AiError::Item(
+                "the provider's content filter blocked the answer (finish_reason content_filter)"
+                    .into(),
+            ));
+        }
+        _ => {}
+    }
+    let content = choice
+        .pointer("/message/content")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let (text_corrected, change_summary) = parse_answer(content)?;
+    let usage = |name: &str| {
+        value
+            .pointer(&format!("/usage/{name}"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    Ok(Completion {
+        text_corrected,
+        change_summary,
+        tokens_input: usage("prompt_tokens"),
+        tokens_output: usage("completion_tokens"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prompt() -> Prompt {
+        Prompt {
+            system: "S".into(),
+            user: "U".into(),
+        }
+    }
+
+    #[test]
+    fn gpt5_gets_developer_role_and_completion_tokens() {
+        let body = request_body("gpt-5", &prompt(), None, Some(500), true);
+        assert_eq!(body["messages"][0]["role"], "developer");
+        assert_eq!(body["max_completion_tokens"], 500);
+        assert!(body.get("max_tokens").is_none());
+        assert!(body.get("temperature").is_none());
+        assert_eq!(body["response_format"]["json_schema"]["strict"], true);
+    }
+
+    #[test]
+    fn local_models_get_system_role_and_plain_fallback() {
+        let body = request_body("llama3.1", &prompt(), Some(0.1), None, false);
+        assert_eq!(body["messages"][0]["role"], "system");
+        assert!(body.get("response_format").is_none());
+        assert!(
+            body["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .ends_with(PLAIN_JSON_HINT)
+        );
+        assert_eq!(body["temperature"], 0.1);
+    }
+
+    #[test]
+    fn parses_content_and_usage() {
+        let body = r#"{"choices":[{"message":{"content":"{\"text_corrected\":\"A\",\"change_summary\":\"B\"}"},"finish_reason":"stop"}],
+            "usage":{"prompt_tokens":12,"completion_tokens":30,"completion_tokens_details":{"reasoning_tokens":20}}}"#;
+        let c = parse_response(body).unwrap();
+        assert_eq!(
+            (c.text_corrected.as_str(), c.tokens_input, c.tokens_output),
+            ("A", 12, 30)
+        );
+    }
+
+    #[test]
+    fn refusal_length_and_filter_are_item_errors() {
+        let refusal = r#"{"choices":[{"message":{"content":null,"refusal":"I can't help"},"finish_reason":"stop"}]}"#;
+        assert!(matches!(parse_response(refusal), Err(AiError::Item(m)) if m.contains("refused")));
+        let length = r#"{"choices":[{"message":{"content":"{\"text_"},"finish_reason":"length"}]}"#;
+        assert!(matches!(parse_response(length), Err(AiError::Item(m)) if m.contains("length")));
+        let filter = r#"{"choices":[{"message":{"content":""},"finish_reason":"content_filter"}]}"#;
+        assert!(
+            matches!(parse_response(filter), Err(AiError::Item(m)) if m.contains("content_filter"))
+        );
+        assert!(matches!(
+            parse_response("nope"),
+            Err(AiError::Transient { .. })
+        ));
+    }
+
+    #[test]
+    fn detects_response_format_rejections() {
+        assert!(rejects_response_format(
+            r#"{"error":{"message":"response_format json_schema is not supported"}}"#
+        ));
+        assert!(!rejects_response_format(
+            r#"{"error":{"message":"context too long"}}"#
+        ));
+    }
+}

@@ -1,0 +1,300 @@
+//! Retries with exponential backoff and jitter, and the rate gate every thread of a
+//! run passes before calling the model. One piece of code for every provider.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::AiError;
+use crate::stop::StopSignal;
+
+/// Longest wait the worker accepts from a server's `Retry-After`.
+pub const MAX_SERVER_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// Longest backoff between two attempts when the server names no wait.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// How many times a call is retried and how long to wait in between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// First backoff; doubles on every retry up to `MAX_BACKOFF`.
+    pub base: Duration,
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `retry` (0-based): `base * 2^retry`, capped, with
+    /// "equal jitter" (half fixed, half random) so threads do not retry in lockstep.
+    pub fn backoff(&self, retry: u32, random: u64) -> Duration {
+        let full = self
+            .base
+            .saturating_mul(1u32 << retry.min(20))
+            .min(MAX_BACKOFF);
+        let half = full / 2;
+        let jitter_ns = if half.is_zero() {
+            0
+        } else {
+            random % (half.as_nanos() as u64 + 1)
+        };
+        half + Duration::from_nanos(jitter_ns)
+    }
+}
+
+/// A random number from the standard library's randomly seeded hasher (no extra crate).
+pub fn random_u64() -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(Instant::now().elapsed().as_nanos() as u64);
+    hasher.finish()
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    paused_until: Option<Instant>,
+    next_slot: Option<Instant>,
+}
+
+/// One gate per run and model: a 429 pauses every thread until the time the server
+/// names, and `requests_per_minute` spaces requests so the quota is never exceeded.
+#[derive(Debug)]
+pub struct RateGate {
+    state: Mutex<GateState>,
+    interval: Option<Duration>,
+}
+
+impl RateGate {
+    /// A gate; `requests_per_minute` of `None` or 0 means no pacing.
+    pub fn new(requests_per_minute: Option<u32>) -> RateGate {
+        RateGate {
+            state: Mutex::new(GateState::default()),
+            interval: requests_per_minute
+                .filter(|&rpm| rpm > 0)
+                .map(|rpm| Duration::from_secs(60) / rpm),
+        }
+    }
+
+    /// Pauses every caller of `wait_turn` until `until` (never shortens a pause).
+    pub fn pause_until(&self, until: Instant) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.paused_until.is_none_or(|p| p < until) {
+            state.paused_until = Some(until);
+        }
+    }
+
+    /// How long the caller must wait at `now`; reserves a request slot when the wait
+    /// is only for pacing (`have_slot` tells it one is already reserved).
+    fn plan(&self, now: Instant, have_slot: &mut bool) -> Option<Duration> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(paused) = state.paused_until.filter(|&p| p > now) {
+            return Some(paused - now);
+        }
+        let interval = match self.interval {
+            Some(interval) if !*have_slot => interval,
+            _ => return None,
+        };
+        let slot = state.next_slot.map_or(now, |next| next.max(now));
+        state.next_slot = Some(slot + interval);
+        *have_slot = true;
+        (slot > now).then(|| slot - now)
+    }
+
+    /// Blocks until this thread may send a request. Returns false if the run is
+    /// stopping.
+    pub fn wait_turn(&self, stop: &StopSignal) -> bool {
+        let mut have_slot = false;
+        while let Some(wait) = self.plan(Instant::now(), &mut have_slot) {
+            if stop.sleep(wait) {
+                return false;
+            }
+        }
+        !stop.is_raised()
+    }
+}
+
+/// Runs `call` until it succeeds, fails for good, or retries run out; a transient
+/// failure left at the end becomes an item error naming the number of attempts.
+pub fn with_retries<T>(
+    policy: &RetryPolicy,
+    gate: &RateGate,
+    stop: &StopSignal,
+    label: &str,
+    mut call: impl FnMut() -> Result<T, AiError>,
+) -> Result<T, AiError> {
+    let mut retry = 0;
+    loop {
+        if !gate.wait_turn(stop) {
+            return Err(AiError::Stopped);
+        }
+        let (message, retry_after, rate_limited) = match call() {
+            Err(AiError::Transient {
+                message,
+                retry_after,
+                rate_limited,
+            }) => (message, retry_after, rate_limited),
+            other => return other,
+        };
+        if retry >= policy.max_retries {
+            let attempts = retry + 1;
+            return Err(AiError::Item(format!(
+                "{message} (gave up after {attempts} attempt{})",
+                if attempts == 1 { "" } else { "s" }
+            )));
+        }
+        let delay = retry_after
+            .map(|d| d.min(MAX_SERVER_WAIT))
+            .unwrap_or_else(|| policy.backoff(retry, random_u64()));
+        retry += 1;
+        log::warn!(
+            "[{label}] {message}; retry {retry}/{} in {:.1}s{}",
+            policy.max_retries,
+            delay.as_secs_f64(),
+            if rate_limited {
+                " (all threads paused)"
+            } else {
+                ""
+            }
+        );
+        if rate_limited {
+            gate.pause_until(Instant::now() + delay);
+        } else if stop.sleep(delay) {
+            return Err(AiError::Stopped);
+        }
+    }
+}
+
+/// Reads a wait from a `Retry-After` header (seconds, possibly fractional).
+pub fn parse_retry_after_secs(value: &str) -> Option<Duration> {
+    let secs: f64 = value.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e6)))
+}
+
+/// Reads a wait from OpenAI's `retry-after-ms` header.
+pub fn parse_retry_after_ms(value: &str) -> Option<Duration> {
+    parse_retry_after_secs(value).map(|d| d / 1000)
+}
+
+/// Reads a protobuf duration such as Gemini's `"retryDelay": "34s"` or `"57.2s"`.
+pub fn parse_proto_duration(value: &str) -> Option<Duration> {
+    parse_retry_after_secs(value.trim().strip_suffix('s')?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let p = RetryPolicy {
+            max_retries: 5,
+            base: Duration::from_secs(1),
+        };
+        assert_eq!(p.backoff(0, 0), Duration::from_millis(500));
+        assert_eq!(p.backoff(3, 0), Duration::from_secs(4));
+        assert!(p.backoff(3, u64::MAX) <= Duration::from_secs(8));
+        assert_eq!(p.backoff(30, 0), MAX_BACKOFF / 2);
+        let zero = RetryPolicy {
+            max_retries: 1,
+            base: Duration::ZERO,
+        };
+        assert_eq!(zero.backoff(4, 12345), Duration::ZERO);
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after_secs("2"), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_retry_after_secs("0.5"),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(parse_retry_after_secs("soon"), None);
+        assert_eq!(parse_retry_after_secs("-1"), None);
+        assert_eq!(
+            parse_retry_after_ms("1500"),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(parse_proto_duration("34s"), Some(Duration::from_secs(34)));
+        assert_eq!(
+            parse_proto_duration("57.25s"),
+            Some(Duration::from_millis(57_250))
+        );
+        assert_eq!(parse_proto_duration("34"), None);
+    }
+
+    #[test]
+    fn pacing_spaces_requests_by_the_quota() {
+        let gate = RateGate::new(Some(60));
+        let now = Instant::now();
+        let waits: Vec<Option<Duration>> = (0..3).map(|_| gate.plan(now, &mut false)).collect();
+        assert_eq!(
+            waits,
+            vec![
+                None,
+                Some(Duration::from_secs(1)),
+                Some(Duration::from_secs(2))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_pause_holds_every_caller_and_is_never_shortened() {
+        let gate = RateGate::new(None);
+        let now = Instant::now();
+        assert_eq!(gate.plan(now, &mut false), None);
+        gate.pause_until(now + Duration::from_secs(30));
+        gate.pause_until(now + Duration::from_secs(5));
+        assert_eq!(gate.plan(now, &mut false), Some(Duration::from_secs(30)));
+        assert_eq!(gate.plan(now + Duration::from_secs(31), &mut false), None);
+    }
+
+    #[test]
+    fn retries_until_success_or_exhaustion() {
+        let policy = RetryPolicy {
+            max_retries: 2,
+            base: Duration::ZERO,
+        };
+        let gate = RateGate::new(None);
+        let stop = StopSignal::new();
+        let mut calls = 0;
+        let ok = with_retries(&policy, &gate, &stop, "t", || {
+            calls += 1;
+            if calls < 3 {
+                Err(AiError::Transient {
+                    message: "429".into(),
+                    retry_after: Some(Duration::ZERO),
+                    rate_limited: true,
+                })
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(ok, Ok(3));
+        let mut calls = 0;
+        let err = with_retries::<()>(&policy, &gate, &stop, "t", || {
+            calls += 1;
+            Err(AiError::transient("HTTP 500"))
+        })
+        .unwrap_err();
+        assert_eq!(calls, 3);
+        assert_eq!(
+            err,
+            AiError::Item("HTTP 500 (gave up after 3 attempts)".into())
+        );
+        let mut calls = 0;
+        let err = with_retries::<()>(&policy, &gate, &stop, "t", || {
+            calls += 1;
+            Err(AiError::Task("401".into()))
+        })
+        .unwrap_err();
+        assert_eq!((calls, err), (1, AiError::Task("401".into())));
+    }
+
+    #[test]
+    fn a_raised_stop_ends_waiting() {
+        let gate = RateGate::new(None);
+        gate.pause_until(Instant::now() + Duration::from_secs(3600));
+        let stop = StopSignal::new();
+        stop.raise();
+        assert!(!gate.wait_turn(&stop));
+    }
+}

@@ -1,0 +1,406 @@
+//! Configuration: the `.env` file plus the process environment (the environment wins).
+//!
+//! Every key is validated once at start, so a typo in `.env` stops the worker with a
+//! message naming the key and the value (exit code 2) instead of failing at 3 a.m.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where and how to reach the database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbConfig {
+    /// Host name or IP address of the MySQL/MariaDB server.
+    pub host: String,
+    /// TCP port of the server.
+    pub port: u16,
+    /// User name.
+    pub user: String,
+    /// Password; never logged or printed.
+    pub password: String,
+    /// Database (schema) name.
+    pub name: String,
+}
+
+/// The whole validated configuration of one worker process.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Database connection settings.
+    pub db: DbConfig,
+    /// Secret used by `AES_DECRYPT` to read `ai_model.api_key_encrypted`.
+    pub ai_key_secret: String,
+    /// Items claimed per `UPDATE ... LIMIT` round trip.
+    pub batch_size: u32,
+    /// Items handled per run when `--max-item` is not given.
+    pub max_items: u32,
+    /// Parallel model calls per run.
+    pub concurrency: u32,
+    /// How long a claimed item stays reserved for this worker.
+    pub lease: Duration,
+    /// Default timeout of one model call (a model row may override it).
+    pub ai_timeout: Duration,
+    /// Retries of one model call after a retryable failure.
+    pub ai_max_retries: u32,
+    /// Claims of one item before a dead worker's item is marked ERROR.
+    pub ai_max_attempts: u32,
+    /// First backoff delay; it doubles on every retry, with jitter.
+    pub ai_retry_base: Duration,
+    /// Address `ai-worker serve` listens on.
+    pub serve_bind: String,
+    /// Bearer token required by `ai-worker serve`, if set.
+    pub serve_token: Option<String>,
+    /// Replace personal data by placeholders before a text leaves the machine.
+    pub pii_redaction: bool,
+    /// Fallback Gemini key when a model row has no encrypted key.
+    pub gemini_api_key: Option<String>,
+    /// Fallback OpenAI key when a model row has no encrypted key.
+    pub openai_api_key: Option<String>,
+    /// `RUST_LOG` from `.env` or the environment: the log filter.
+    pub rust_log: Option<String>,
+}
+
+/// A configuration problem the user has to fix (exit code 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The `.env` file named by `--env-file` does not exist or cannot be read.
+    EnvFile { path: PathBuf, reason: String },
+    /// A line of the `.env` file is not `KEY=value`.
+    EnvSyntax { path: PathBuf, reason: String },
+    /// A key has a value that is not allowed.
+    Invalid {
+        key: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::EnvFile { path, reason } => {
+                write!(f, "cannot read env file {}: {reason}", path.display())
+            }
+            ConfigError::EnvSyntax { path, reason } => {
+                write!(f, "env file {} is malformed: {reason}", path.display())
+            }
+            ConfigError::Invalid {
+                key,
+                value,
+                expected,
+            } => write!(f, "invalid {key}={value:?}: expected {expected}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Keys whose values must never be echoed back in an error message.
+const SECRET_KEYS: &[&str] = &[
+    "DB_PASSWORD",
+    "AI_KEY_SECRET",
+    "SERVE_TOKEN",
+    "GEMINI_API_KEY",
+    "OPENAI_API_KEY",
+];
+
+impl Config {
+    /// Loads the configuration: `env_file` if given (it must exist), otherwise `.env`
+    /// in the current folder or beside the executable (Task Scheduler starts programs
+    /// in `System32`), then the process environment on top.
+    pub fn load(env_file: Option<&Path>) -> Result<Config, ConfigError> {
+        let file_vars = match env_file {
+            Some(path) => read_env_file(path)?,
+            None => match default_env_file() {
+                Some(path) => read_env_file(&path)?,
+                None => HashMap::new(),
+            },
+        };
+        let env_vars: HashMap<String, String> = std::env::vars().collect();
+        Config::from_sources(&file_vars, &env_vars)
+    }
+
+    /// Builds a configuration from `.env` values and environment values (the latter win).
+    pub fn from_sources(
+        file: &HashMap<String, String>,
+        env: &HashMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let get = |key: &str| -> Option<String> {
+            env.get(key)
+                .or_else(|| file.get(key))
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let db = DbConfig {
+            host: get("DB_HOST").unwrap_or_else(|| "127.0.0.1".into()),
+            port: parse_num(&get, "DB_PORT", 3306, 1, u16::MAX as u64)? as u16,
+            user: get("DB_USER").unwrap_or_else(|| "root".into()),
+            password: env
+                .get("DB_PASSWORD")
+                .or_else(|| file.get("DB_PASSWORD"))
+                .cloned()
+                .unwrap_or_default(),
+            name: get("DB_NAME").unwrap_or_else(|| "ai_worker".into()),
+        };
+        validate_identifier("DB_NAME", &db.name)?;
+        let config = Config {
+            db,
+            ai_key_secret: get("AI_KEY_SECRET").unwrap_or_default(),
+            batch_size: parse_num(&get, "WORKER_BATCH_SIZE", 10, 1, 1000)? as u32,
+            max_items: parse_num(&get, "WORKER_MAX_ITEMS", 100, 1, 100_000_000)? as u32,
+            concurrency: parse_num(&get, "WORKER_CONCURRENCY", 4, 1, 256)? as u32,
+            lease: Duration::from_secs(parse_num(&get, "WORKER_LEASE_S", 900, 10, 86_400)?),
+            ai_timeout: Duration::from_secs(parse_num(&get, "AI_TIMEOUT_S", 120, 1, 3600)?),
+            ai_max_retries: parse_num(&get, "AI_MAX_RETRIES", 5, 0, 100)? as u32,
+            ai_max_attempts: parse_num(&get, "AI_MAX_ATTEMPTS", 3, 1, 100)? as u32,
+            ai_retry_base: Duration::from_millis(parse_num(
+                &get,
+                "AI_RETRY_BASE_MS",
+                1000,
+                0,
+                600_000,
+            )?),
+            serve_bind: get("SERVE_BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
+            serve_token: get("SERVE_TOKEN"),
+            pii_redaction: parse_switch(&get, "PII_REDACTION", true)?,
+            gemini_api_key: get("GEMINI_API_KEY"),
+            openai_api_key: get("OPENAI_API_KEY"),
+            rust_log: get("RUST_LOG"),
+        };
+        Ok(config)
+    }
+
+    /// The configuration with every default, for tests and library callers that set
+    /// fields themselves.
+    pub fn defaults() -> Config {
+        // The defaults are valid by construction; an error here is a programming bug.
+        Config::from_sources(&HashMap::new(), &HashMap::new())
+            .unwrap_or_else(|e| unreachable!("default configuration is invalid: {e}"))
+    }
+}
+
+/// Finds `.env` in the current folder, else beside the executable.
+fn default_env_file() -> Option<PathBuf> {
+    let cwd = PathBuf::from(".env");
+    if cwd.is_file() {
+        return Some(cwd);
+    }
+    let exe_dir = std::env::current_exe().ok()?.parent()?.join(".env");
+    exe_dir.is_file().then_some(exe_dir)
+}
+
+/// Reads a `.env` file, accepting a UTF-8 byte order mark and CRLF line endings
+/// (what Notepad writes on Windows).
+pub fn read_env_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    let raw = std::fs::read(path).map_err(|e| ConfigError::EnvFile {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let text = String::from_utf8(raw).map_err(|_| ConfigError::EnvSyntax {
+        path: path.to_path_buf(),
+        reason: "the file is not UTF-8 text (save it as UTF-8 in your editor)".into(),
+    })?;
+    let text = text
+        .strip_prefix('\u{feff}')
+        .unwrap_or(&text)
+        .replace("\r\n", "\n");
+    let mut vars = HashMap::new();
+    for item in dotenvy::from_read_iter(text.as_bytes()) {
+        let (key, value) = item.map_err(|e| ConfigError::EnvSyntax {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        vars.insert(key, value);
+    }
+    Ok(vars)
+}
+
+fn shown_value(key: &str, value: &str) -> String {
+    if SECRET_KEYS.contains(&key) {
+        "<hidden>".into()
+    } else {
+        value.to_string()
+    }
+}
+
+fn parse_num(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some(value) = get(key) else {
+        return Ok(default);
+    };
+    match value.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError::Invalid {
+            key,
+            value: shown_value(key, &value),
+            expected: match (min, max) {
+                (0, _) => "a whole number, 0 or more (see .env.example for the range)",
+                _ => "a whole number within the range given in .env.example",
+            },
+        }),
+    }
+}
+
+fn parse_switch(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    let Some(value) = get(key) else {
+        return Ok(default);
+    };
+    match value.to_ascii_lowercase().as_str() {
+        "on" | "1" | "true" | "yes" => Ok(true),
+        "off" | "0" | "false" | "no" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            key,
+            value,
+            expected: "on or off",
+        }),
+    }
+}
+
+/// Database names are spliced into `CREATE DATABASE`, so only plain identifiers pass.
+pub fn validate_identifier(key: &'static str, value: &str) -> Result<(), ConfigError> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            key,
+            value: value.to_string(),
+            expected: "letters, digits, _ or $ (at most 64 characters)",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_match_env_example() {
+        let c = Config::defaults();
+        assert_eq!(c.db.host, "127.0.0.1");
+        assert_eq!(c.db.port, 3306);
+        assert_eq!(c.db.name, "ai_worker");
+        assert_eq!(c.batch_size, 10);
+        assert_eq!(c.max_items, 100);
+        assert_eq!(c.concurrency, 4);
+        assert_eq!(c.ai_max_retries, 5);
+        assert_eq!(c.ai_max_attempts, 3);
+        assert!(c.pii_redaction);
+    }
+
+    #[test]
+    fn environment_wins_over_file() {
+        let file = vars(&[("WORKER_BATCH_SIZE", "5"), ("DB_NAME", "from_file")]);
+        let env = vars(&[("WORKER_BATCH_SIZE", "7")]);
+        let c = Config::from_sources(&file, &env).unwrap();
+        assert_eq!(c.batch_size, 7);
+        assert_eq!(c.db.name, "from_file");
+    }
+
+    #[test]
+    fn bad_number_names_key_and_value() {
+        let env = vars(&[("WORKER_BATCH_SIZE", "ten")]);
+        let err = Config::from_sources(&HashMap::new(), &env).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("WORKER_BATCH_SIZE"), "{msg}");
+        assert!(msg.contains("\"ten\""), "{msg}");
+    }
+
+    #[test]
+    fn out_of_range_and_zero_are_rejected() {
+        for (k, v) in [
+            ("WORKER_CONCURRENCY", "0"),
+            ("DB_PORT", "70000"),
+            ("WORKER_LEASE_S", "-5"),
+        ] {
+            let env = vars(&[(k, v)]);
+            assert!(
+                Config::from_sources(&HashMap::new(), &env).is_err(),
+                "{k}={v}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_switch_and_db_name() {
+        let env = vars(&[("PII_REDACTION", "maybe")]);
+        assert!(Config::from_sources(&HashMap::new(), &env).is_err());
+        let env = vars(&[("DB_NAME", "x`; DROP")]);
+        let msg = Config::from_sources(&HashMap::new(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("DB_NAME"), "{msg}");
+        let env = vars(&[("PII_REDACTION", "off")]);
+        assert!(
+            !Config::from_sources(&HashMap::new(), &env)
+                .unwrap()
+                .pii_redaction
+        );
+    }
+
+    #[test]
+    fn env_file_with_bom_and_crlf() {
+        let dir = std::env::temp_dir().join(format!("aiw-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("with bom.env");
+        std::fs::write(
+            &path,
+            "\u{feff}DB_NAME=bom_db\r\n# comment\r\nDB_PASSWORD=\"p w\"\r\n",
+        )
+        .unwrap();
+        let vars = read_env_file(&path).unwrap();
+        assert_eq!(vars.get("DB_NAME").map(String::as_str), Some("bom_db"));
+        assert_eq!(vars.get("DB_PASSWORD").map(String::as_str), Some("p w"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn missing_or_malformed_env_file_is_an_error() {
+        let err = read_env_file(Path::new("/nonexistent/ai-worker/.env")).unwrap_err();
+        assert!(matches!(err, ConfigError::EnvFile { .. }));
+        let dir = std::env::temp_dir().join(format!("aiw-cfg2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(".env");
+        std::fs::write(&path, "DB_NAME='unterminated\n").unwrap();
+        assert!(matches!(
+            read_env_file(&path).unwrap_err(),
+            ConfigError::EnvSyntax { .. }
+        ));
+        std::fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
+        assert!(matches!(
+            read_env_file(&path).unwrap_err(),
+            ConfigError::EnvSyntax { .. }
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn secrets_are_not_echoed() {
+        let env = vars(&[("DB_PORT", "secret-ish")]);
+        let msg = Config::from_sources(&HashMap::new(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("secret-ish"));
+        assert_eq!(shown_value("DB_PASSWORD", "hunter2"), "<hidden>");
+    }
+}

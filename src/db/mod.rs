@@ -1,0 +1,217 @@
+//! The database layer: one small struct over one `mysql::Conn`, plus the repositories
+//! that hold every SQL statement of the worker (explicit, parameterised SQL only).
+
+pub mod model_repository;
+pub mod run_repository;
+pub mod schema;
+pub mod task_item_repository;
+pub mod task_repository;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use mysql::prelude::{FromRow, Queryable};
+use mysql::{Conn, OptsBuilder, Params};
+
+use crate::config::DbConfig;
+
+/// MySQL error codes the worker reacts to.
+const ER_ACCESS_DENIED: u16 = 1045;
+const ER_BAD_DB: u16 = 1049;
+const ER_NO_SUCH_TABLE: u16 = 1146;
+const ER_BAD_FIELD: u16 = 1054;
+const ER_LOCK_DEADLOCK: u16 = 1213;
+const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
+
+/// How often a statement that lost a deadlock is tried again before giving up.
+const DEADLOCK_RETRIES: u32 = 5;
+
+/// Round trips made by every `Db` of this process, for the benchmark's
+/// "SQL statements per item" figure.
+static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+
+/// The number of SQL statements sent by this process so far.
+pub fn statements_executed() -> u64 {
+    STATEMENTS.load(Ordering::Relaxed)
+}
+
+/// A database failure, classified by what the user can do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbError {
+    /// The server could not be reached at all (exit code 3).
+    Unreachable {
+        host: String,
+        port: u16,
+        reason: String,
+    },
+    /// The server answered but refused us: wrong user/password or unknown database
+    /// (a configuration problem, exit code 2).
+    Refused {
+        host: String,
+        port: u16,
+        reason: String,
+    },
+    /// The schema is missing or older than this worker (run `ai-worker init-db`).
+    Schema(String),
+    /// The connection broke in the middle of the run (exit code 3).
+    Lost(String),
+    /// Any other failed statement.
+    Query(String),
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbError::Unreachable { host, port, reason } => write!(
+                f,
+                "database unreachable at {host}:{port}: {reason} (is MySQL/MariaDB running? check DB_HOST and DB_PORT)"
+            ),
+            DbError::Refused { host, port, reason } => write!(
+                f,
+                "database at {host}:{port} refused the connection: {reason} (check DB_USER, DB_PASSWORD and DB_NAME; `ai-worker init-db` creates the database)"
+            ),
+            DbError::Schema(reason) => write!(
+                f,
+                "database schema is missing or outdated: {reason} (run `ai-worker init-db`)"
+            ),
+            DbError::Lost(reason) => write!(f, "database connection lost: {reason}"),
+            DbError::Query(reason) => write!(f, "database query failed: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
+
+impl DbError {
+    /// The process exit code this error maps to (see README.txt).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            DbError::Unreachable { .. } | DbError::Lost(_) => 3,
+            DbError::Refused { .. } | DbError::Schema(_) => 2,
+            DbError::Query(_) => 1,
+        }
+    }
+
+    fn from_query(err: mysql::Error) -> DbError {
+        match &err {
+            mysql::Error::MySqlError(e) if e.code == ER_NO_SUCH_TABLE || e.code == ER_BAD_FIELD => {
+                DbError::Schema(e.message.clone())
+            }
+            mysql::Error::IoError(_) | mysql::Error::DriverError(_) => {
+                DbError::Lost(err.to_string())
+            }
+            _ => DbError::Query(err.to_string()),
+        }
+    }
+}
+
+fn is_deadlock(err: &mysql::Error) -> bool {
+    matches!(err, mysql::Error::MySqlError(e) if e.code == ER_LOCK_DEADLOCK || e.code == ER_LOCK_WAIT_TIMEOUT)
+}
+
+/// One connection to the database: connect, query, execute, close.
+pub struct Db {
+    conn: Conn,
+}
+
+impl Db {
+    /// Connects to the configured database.
+    pub fn connect(cfg: &DbConfig) -> Result<Db, DbError> {
+        Db::open(cfg, Some(&cfg.name))
+    }
+
+    /// Connects to the server without selecting a database (for `init-db`).
+    pub fn connect_server(cfg: &DbConfig) -> Result<Db, DbError> {
+        Db::open(cfg, None)
+    }
+
+    fn open(cfg: &DbConfig, db_name: Option<&str>) -> Result<Db, DbError> {
+        let opts = OptsBuilder::new()
+            .ip_or_hostname(Some(cfg.host.clone()))
+            .tcp_port(cfg.port)
+            .user(Some(cfg.user.clone()))
+            .pass(Some(cfg.password.clone()))
+            .db_name(db_name.map(str::to_string))
+            .prefer_socket(false)
+            .tcp_connect_timeout(Some(Duration::from_secs(10)))
+            .stmt_cache_size(Some(64))
+            .init(vec!["SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci"]);
+        STATEMENTS.fetch_add(1, Ordering::Relaxed);
+        let conn = Conn::new(opts).map_err(|err| {
+            let host = cfg.host.clone();
+            let port = cfg.port;
+            match &err {
+                mysql::Error::MySqlError(e)
+                    if e.code == ER_ACCESS_DENIED || e.code == ER_BAD_DB =>
+                {
+                    DbError::Refused {
+                        host,
+                        port,
+                        reason: e.message.clone(),
+                    }
+                }
+                _ => DbError::Unreachable {
+                    host,
+                    port,
+                    reason: err.to_string(),
+                },
+            }
+        })?;
+        Ok(Db { conn })
+    }
+
+    /// Runs a SELECT and returns every row.
+    pub fn query<T: FromRow, P: Into<Params>>(
+        &mut self,
+        sql: &str,
+        params: P,
+    ) -> Result<Vec<T>, DbError> {
+        STATEMENTS.fetch_add(1, Ordering::Relaxed);
+        self.conn.exec(sql, params).map_err(DbError::from_query)
+    }
+
+    /// Runs a SELECT and returns its first row, if any.
+    pub fn query_first<T: FromRow, P: Into<Params>>(
+        &mut self,
+        sql: &str,
+        params: P,
+    ) -> Result<Option<T>, DbError> {
+        STATEMENTS.fetch_add(1, Ordering::Relaxed);
+        self.conn
+            .exec_first(sql, params)
+            .map_err(DbError::from_query)
+    }
+
+    /// Runs an INSERT/UPDATE/DELETE (autocommit) and returns the number of affected
+    /// rows. A statement that lost a deadlock is run again: every statement of the
+    /// worker is a single atomic step, so running it again is safe.
+    pub fn execute<P: Into<Params>>(&mut self, sql: &str, params: P) -> Result<u64, DbError> {
+        let params = params.into();
+        let mut attempt = 0;
+        loop {
+            STATEMENTS.fetch_add(1, Ordering::Relaxed);
+            match self.conn.exec_drop(sql, params.clone()) {
+                Ok(()) => return Ok(self.conn.affected_rows()),
+                Err(err) if is_deadlock(&err) && attempt < DEADLOCK_RETRIES => attempt += 1,
+                Err(err) => return Err(DbError::from_query(err)),
+            }
+        }
+    }
+
+    /// Runs a statement as text, without parameters (DDL of the schema only).
+    pub fn execute_text(&mut self, sql: &str) -> Result<(), DbError> {
+        STATEMENTS.fetch_add(1, Ordering::Relaxed);
+        self.conn.query_drop(sql).map_err(DbError::from_query)
+    }
+
+    /// Checks that the server still answers.
+    pub fn ping(&mut self) -> Result<(), DbError> {
+        self.query_first::<u8, _>("SELECT 1", ()).map(|_| ())
+    }
+
+    /// Closes the connection politely.
+    pub fn close(self) {
+        drop(self.conn);
+    }
+}

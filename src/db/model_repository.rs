@@ -1,0 +1,206 @@
+//! SQL for the `ai_model` table. Keys are stored as `AES_ENCRYPT(key, AI_KEY_SECRET)`
+//! and decrypted inside the SQL statement, so only the secret travels, never a key.
+
+use super::{Db, DbError};
+
+/// What the encrypted key column held.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoredKey {
+    /// The column is NULL: use the provider's environment variable, if any.
+    None,
+    /// Decrypted with `AI_KEY_SECRET`.
+    Decrypted(String),
+    /// The column is set but does not decrypt with this `AI_KEY_SECRET`.
+    Undecryptable,
+}
+
+/// One `ai_model` row, with its key decrypted.
+#[derive(Clone, PartialEq)]
+pub struct ModelRow {
+    /// `id_ai_model`.
+    pub id: u32,
+    /// `name`: the panel's label.
+    pub name: String,
+    /// `provider`: `gemini`, `openai` or `echo`.
+    pub provider: String,
+    /// `model_name`, e.g. `gemini-2.5-pro`.
+    pub model_name: String,
+    /// `api_url`: base URL up to the API version; NULL = provider default.
+    pub api_url: Option<String>,
+    /// The decrypted key.
+    pub key: StoredKey,
+    /// `temperature`.
+    pub temperature: Option<f64>,
+    /// `max_output_tokens`.
+    pub max_output_tokens: Option<u32>,
+    /// `timeout_s`.
+    pub timeout_s: Option<u32>,
+    /// `requests_per_minute`.
+    pub requests_per_minute: Option<u32>,
+    /// `structured_output`: 1 = JSON schema, 0 = plain JSON prompt, NULL = detect.
+    pub structured_output: Option<bool>,
+    /// `is_active`.
+    pub is_active: bool,
+}
+
+impl std::fmt::Debug for ModelRow {
+    // Hand-written so a key can never reach a log line through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelRow")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("provider", &self.provider)
+            .field("model_name", &self.model_name)
+            .field("api_url", &self.api_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Loads a model and decrypts its key with `secret`.
+pub fn get(db: &mut Db, id_ai_model: u32, secret: &str) -> Result<Option<ModelRow>, DbError> {
+    let row: Option<mysql::Row> = db.query_first(
+        "SELECT id_ai_model, name, provider, model_name, api_url, \
+         api_key_encrypted IS NOT NULL, AES_DECRYPT(api_key_encrypted, ?), \
+         CAST(temperature AS CHAR), max_output_tokens, timeout_s, requests_per_minute, \
+         structured_output, is_active \
+         FROM ai_model WHERE id_ai_model = ?",
+        (secret, id_ai_model),
+    )?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let bad = |column: &str| DbError::Query(format!("ai_model.{column} has an unexpected type"));
+    let has_key: bool = row
+        .get_opt(5)
+        .and_then(Result::ok)
+        .ok_or_else(|| bad("api_key_encrypted"))?;
+    let decrypted: Option<Vec<u8>> = row
+        .get_opt(6)
+        .and_then(Result::ok)
+        .ok_or_else(|| bad("api_key_encrypted"))?;
+    let key = match (has_key, decrypted) {
+        (false, _) => StoredKey::None,
+        (true, Some(bytes)) => match String::from_utf8(bytes) {
+            Ok(k) if !k.is_empty() && k.chars().all(|c| c.is_ascii_graphic()) => {
+                StoredKey::Decrypted(k)
+            }
+            _ => StoredKey::Undecryptable,
+        },
+        (true, None) => StoredKey::Undecryptable,
+    };
+    let temperature: Option<String> = row
+        .get_opt(7)
+        .and_then(Result::ok)
+        .ok_or_else(|| bad("temperature"))?;
+    let temperature = match temperature {
+        None => None,
+        Some(t) => Some(t.parse::<f64>().map_err(|_| bad("temperature"))?),
+    };
+    macro_rules! col {
+        ($idx:expr, $name:expr) => {
+            row.get_opt($idx)
+                .and_then(Result::ok)
+                .ok_or_else(|| bad($name))?
+        };
+    }
+    let structured: Option<u8> = col!(11, "structured_output");
+    let active: u8 = col!(12, "is_active");
+    Ok(Some(ModelRow {
+        id: col!(0, "id_ai_model"),
+        name: col!(1, "name"),
+        provider: col!(2, "provider"),
+        model_name: col!(3, "model_name"),
+        api_url: col!(4, "api_url"),
+        key,
+        temperature,
+        max_output_tokens: col!(8, "max_output_tokens"),
+        timeout_s: col!(9, "timeout_s"),
+        requests_per_minute: col!(10, "requests_per_minute"),
+        structured_output: structured.map(|v| v != 0),
+        is_active: active != 0,
+    }))
+}
+
+/// A model to add with `ai-worker model add`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewModel {
+    /// Unique label.
+    pub name: String,
+    /// `gemini`, `openai` or `echo`.
+    pub provider: String,
+    /// Provider's model name.
+    pub model_name: String,
+    /// Optional base URL.
+    pub api_url: Option<String>,
+    /// Optional requests-per-minute quota.
+    pub requests_per_minute: Option<u32>,
+}
+
+/// Inserts a model, encrypting `key` with `secret` in SQL; returns its id.
+pub fn add(db: &mut Db, model: &NewModel, key: Option<&str>, secret: &str) -> Result<u64, DbError> {
+    db.execute(
+        "INSERT INTO ai_model (name, provider, model_name, api_url, api_key_encrypted, \
+         requests_per_minute, is_active) \
+         VALUES (?, ?, ?, ?, IF(? IS NULL, NULL, AES_ENCRYPT(?, ?)), ?, 1)",
+        (
+            &model.name,
+            &model.provider,
+            &model.model_name,
+            &model.api_url,
+            key,
+            key,
+            secret,
+            model.requests_per_minute,
+        ),
+    )?;
+    let id: Option<u64> = db.query_first("SELECT LAST_INSERT_ID()", ())?;
+    Ok(id.unwrap_or(0))
+}
+
+/// One line of `ai-worker model list` (no key, only whether one is stored).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelSummary {
+    /// `id_ai_model`.
+    pub id: u32,
+    /// `name`.
+    pub name: String,
+    /// `provider`.
+    pub provider: String,
+    /// `model_name`.
+    pub model_name: String,
+    /// `api_url`.
+    pub api_url: Option<String>,
+    /// Whether an encrypted key is stored.
+    pub has_key: bool,
+    /// `is_active`.
+    pub is_active: bool,
+}
+
+/// Lists every model without keys.
+pub fn list(db: &mut Db) -> Result<Vec<ModelSummary>, DbError> {
+    type Row = (u32, String, String, String, Option<String>, u8, u8);
+    let rows: Vec<Row> = db.query(
+        "SELECT id_ai_model, name, provider, model_name, api_url, \
+         api_key_encrypted IS NOT NULL, is_active FROM ai_model ORDER BY id_ai_model",
+        (),
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, name, provider, model_name, api_url, has_key, active)| ModelSummary {
+                id,
+                name,
+                provider,
+                model_name,
+                api_url,
+                has_key: has_key != 0,
+                is_active: active != 0,
+            },
+        )
+        .collect())
+}
+
+/// The id of the model with this name, if one exists.
+pub fn find_by_name(db: &mut Db, name: &str) -> Result<Option<u32>, DbError> {
+    db.query_first("SELECT id_ai_model FROM ai_model WHERE name = ?", (name,))
+}

@@ -1,0 +1,378 @@
+//! SQL for the `task_item` table: claiming items, saving results and errors.
+//!
+//! Every write that ends an item (a result or an error) changes the task's counters
+//! in the same statement (a two-table `UPDATE`), guarded by the claim token: a worker
+//! whose lease was taken over changes nothing, and the task's `records_processed`,
+//! `records_error` and token sums always equal what the item rows say.
+
+use super::{Db, DbError};
+
+/// Task item status values (`task_item_status`).
+pub mod status {
+    /// Waiting to be processed.
+    pub const PENDING: u8 = 0;
+    /// Result saved.
+    pub const PROCESSED: u8 = 1;
+    /// Claimed by a worker.
+    pub const PROCESSING: u8 = 2;
+    /// Failed.
+    pub const ERROR: u8 = 3;
+}
+
+/// An item claimed (or, in a dry run, read) for processing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    /// `id_task_item`.
+    pub id: u32,
+    /// `id_task`.
+    pub id_task: u32,
+    /// `text_original`: the text to correct, never modified.
+    pub text_original: String,
+    /// Claims so far, this one included.
+    pub attempts: u32,
+}
+
+/// What the model produced for one item, ready to be saved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemResult {
+    /// The corrected text.
+    pub text_corrected: String,
+    /// What was changed, in the model's words.
+    pub change_summary: String,
+    /// Prompt tokens billed.
+    pub tokens_input: u64,
+    /// Output tokens billed (thinking/reasoning included).
+    pub tokens_output: u64,
+}
+
+type ItemRow = (u32, u32, String, u32);
+
+fn to_item((id, id_task, text_original, attempts): ItemRow) -> Item {
+    Item {
+        id,
+        id_task,
+        text_original,
+        attempts,
+    }
+}
+
+/// Claims up to `limit` PENDING items of a task, oldest first, for `lease_s` seconds,
+/// and returns them. The claim is one `UPDATE ... ORDER BY ... LIMIT` marking the rows
+/// with a fresh token, then a `SELECT` by that token: two workers can never claim the
+/// same row, on every supported server version (no `SKIP LOCKED` needed).
+pub fn list_pending(
+    db: &mut Db,
+    id_task: u32,
+    limit: u32,
+    claim_token: &str,
+    lease_s: u64,
+    operation_uuid: &str,
+) -> Result<Vec<Item>, DbError> {
+    let claimed = db.execute(
+        "UPDATE task_item SET status_id = 2, claim_token = ?, \
+         claimed_until = NOW() + INTERVAL ? SECOND, attempts = attempts + 1, \
+         operation_uuid = ? \
+         WHERE id_task = ? AND status_id = 0 ORDER BY id_task_item LIMIT ?",
+        (claim_token, lease_s, operation_uuid, id_task, limit),
+    )?;
+    if claimed == 0 {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<ItemRow> = db.query(
+        "SELECT id_task_item, id_task, text_original, attempts FROM task_item \
+         WHERE claim_token = ? ORDER BY id_task_item",
+        (claim_token,),
+    )?;
+    Ok(rows.into_iter().map(to_item).collect())
+}
+
+/// Reads up to `limit` PENDING items with an id above `after_id`, writing nothing
+/// (for `--dry-run`).
+pub fn peek_pending(
+    db: &mut Db,
+    id_task: u32,
+    after_id: u32,
+    limit: u32,
+) -> Result<Vec<Item>, DbError> {
+    let rows: Vec<ItemRow> = db.query(
+        "SELECT id_task_item, id_task, text_original, attempts FROM task_item \
+         WHERE id_task = ? AND status_id = 0 AND id_task_item > ? \
+         ORDER BY id_task_item LIMIT ?",
+        (id_task, after_id, limit),
+    )?;
+    Ok(rows.into_iter().map(to_item).collect())
+}
+
+/// The state of one item, for `--task-item`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemState {
+    /// `id_task`.
+    pub id_task: u32,
+    /// `status_id`.
+    pub status_id: u8,
+    /// Seconds until the lease ends (negative once expired), when claimed.
+    pub lease_left_s: Option<i64>,
+}
+
+/// Reads one item's task and status.
+pub fn get_state(db: &mut Db, id_task_item: u32) -> Result<Option<ItemState>, DbError> {
+    let row: Option<(u32, u8, Option<i64>)> = db.query_first(
+        "SELECT id_task, status_id, TIMESTAMPDIFF(SECOND, NOW(), claimed_until) \
+         FROM task_item WHERE id_task_item = ?",
+        (id_task_item,),
+    )?;
+    Ok(row.map(|(id_task, status_id, lease_left_s)| ItemState {
+        id_task,
+        status_id,
+        lease_left_s,
+    }))
+}
+
+/// Reads one item for processing without claiming it (dry run of `--task-item`).
+pub fn get(db: &mut Db, id_task_item: u32) -> Result<Option<Item>, DbError> {
+    let row: Option<ItemRow> = db.query_first(
+        "SELECT id_task_item, id_task, text_original, attempts FROM task_item \
+         WHERE id_task_item = ?",
+        (id_task_item,),
+    )?;
+    Ok(row.map(to_item))
+}
+
+/// Claims one item by id for `--task-item`: a PENDING item, or an ERROR item (then its
+/// task's `records_error` goes down by one in the same statement).
+pub fn claim_one(
+    db: &mut Db,
+    id_task_item: u32,
+    claim_token: &str,
+    lease_s: u64,
+    operation_uuid: &str,
+) -> Result<Option<Item>, DbError> {
+    let mut claimed = db.execute(
+        "UPDATE task_item SET status_id = 2, claim_token = ?, \
+         claimed_until = NOW() + INTERVAL ? SECOND, attempts = attempts + 1, \
+         operation_uuid = ?, error_message = NULL \
+         WHERE id_task_item = ? AND status_id = 0",
+        (claim_token, lease_s, operation_uuid, id_task_item),
+    )?;
+    if claimed == 0 {
+        claimed = db.execute(
+            "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
+             SET i.status_id = 2, i.claim_token = ?, \
+             i.claimed_until = NOW() + INTERVAL ? SECOND, i.attempts = i.attempts + 1, \
+             i.operation_uuid = ?, i.error_message = NULL, \
+             t.records_error = GREATEST(t.records_error, 1) - 1 \
+             WHERE i.id_task_item = ? AND i.status_id = 3",
+            (claim_token, lease_s, operation_uuid, id_task_item),
+        )?;
+    }
+    if claimed == 0 {
+        return Ok(None);
+    }
+    let row: Option<ItemRow> = db.query_first(
+        "SELECT id_task_item, id_task, text_original, attempts FROM task_item \
+         WHERE id_task_item = ? AND claim_token = ?",
+        (id_task_item, claim_token),
+    )?;
+    Ok(row.map(to_item))
+}
+
+/// Saves a result: PROCESSED, `processed_at`, tokens, the run's `operation_uuid`, and
+/// the task's counters and token sums, in one statement guarded by the claim token.
+/// Returns false if this worker no longer holds the item (its lease was taken over).
+pub fn update_result(
+    db: &mut Db,
+    id_task_item: u32,
+    claim_token: &str,
+    result: &ItemResult,
+    operation_uuid: &str,
+) -> Result<bool, DbError> {
+    let changed = db.execute(
+        "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
+         SET i.text_corrected = ?, i.change_summary = ?, i.tokens_input = ?, \
+         i.tokens_output = ?, i.status_id = 1, i.processed_at = NOW(), \
+         i.operation_uuid = ?, i.error_message = NULL, i.claim_token = NULL, \
+         i.claimed_until = NULL, \
+         t.records_processed = t.records_processed + 1, \
+         t.tokens_input = t.tokens_input + ?, t.tokens_output = t.tokens_output + ? \
+         WHERE i.id_task_item = ? AND i.claim_token = ? AND i.status_id = 2",
+        (
+            &result.text_corrected,
+            &result.change_summary,
+            result.tokens_input,
+            result.tokens_output,
+            operation_uuid,
+            result.tokens_input,
+            result.tokens_output,
+            id_task_item,
+            claim_token,
+        ),
+    )?;
+    Ok(changed > 0)
+}
+
+/// Marks a claimed item ERROR with a message and counts it on the task, guarded by the
+/// claim token like `update_result`. Tokens already billed for the failed answer are
+/// added to the item and the task, so the sums match what the provider charges.
+pub fn mark_error(
+    db: &mut Db,
+    id_task_item: u32,
+    claim_token: &str,
+    message: &str,
+    operation_uuid: &str,
+) -> Result<bool, DbError> {
+    let changed = db.execute(
+        "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
+         SET i.status_id = 3, i.error_message = ?, i.operation_uuid = ?, \
+         i.processed_at = NOW(), i.claim_token = NULL, i.claimed_until = NULL, \
+         t.records_error = t.records_error + 1 \
+         WHERE i.id_task_item = ? AND i.claim_token = ? AND i.status_id = 2",
+        (message, operation_uuid, id_task_item, claim_token),
+    )?;
+    Ok(changed > 0)
+}
+
+/// Hands a claimed item back (PENDING) without counting the claim as an attempt:
+/// used when the run stops or the task is stopped before the item was sent.
+pub fn release(db: &mut Db, id_task_item: u32, claim_token: &str) -> Result<bool, DbError> {
+    let changed = db.execute(
+        "UPDATE task_item SET status_id = 0, claim_token = NULL, claimed_until = NULL, \
+         attempts = GREATEST(attempts, 1) - 1 \
+         WHERE id_task_item = ? AND claim_token = ? AND status_id = 2",
+        (id_task_item, claim_token),
+    )?;
+    Ok(changed > 0)
+}
+
+/// Extends a claim for items that waited long (a slow model, a tight rate limit).
+/// Returns false if the lease was already taken over.
+pub fn renew_lease(
+    db: &mut Db,
+    id_task_item: u32,
+    claim_token: &str,
+    lease_s: u64,
+) -> Result<bool, DbError> {
+    let changed = db.execute(
+        "UPDATE task_item SET claimed_until = NOW() + INTERVAL ? SECOND \
+         WHERE id_task_item = ? AND claim_token = ? AND status_id = 2",
+        (lease_s, id_task_item, claim_token),
+    )?;
+    Ok(changed > 0)
+}
+
+/// What `reap_expired` did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reaped {
+    /// Items returned to PENDING.
+    pub returned: u64,
+    /// Items that ran out of attempts and became ERROR.
+    pub failed: u64,
+}
+
+/// Recovers items a dead worker left PROCESSING after their lease: back to PENDING,
+/// or ERROR once they were claimed `max_attempts` times (an item that kills workers
+/// must not kill every run).
+pub fn reap_expired(db: &mut Db, id_task: u32, max_attempts: u32) -> Result<Reaped, DbError> {
+    let returned = db.execute(
+        "UPDATE task_item SET status_id = 0, claim_token = NULL, claimed_until = NULL \
+         WHERE id_task = ? AND status_id = 2 AND claimed_until < NOW() AND attempts < ?",
+        (id_task, max_attempts),
+    )?;
+    let exhausted: Vec<(u32, u32)> = db.query(
+        "SELECT id_task_item, attempts FROM task_item \
+         WHERE id_task = ? AND status_id = 2 AND claimed_until < NOW() AND attempts >= ?",
+        (id_task, max_attempts),
+    )?;
+    let mut failed = 0;
+    for (id, attempts) in exhausted {
+        let message = format!(
+            "gave up after {attempts} attempts: the worker processing this item stopped before saving a result (lease expired)"
+        );
+        // One item per statement: a two-table UPDATE changes the task row once only.
+        failed += db
+            .execute(
+                "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
+             SET i.status_id = 3, i.claim_token = NULL, i.claimed_until = NULL, \
+             i.processed_at = NOW(), \
+             i.error_message = CONCAT(COALESCE(CONCAT(i.error_message, '; '), ''), ?), \
+             t.records_error = t.records_error + 1 \
+             WHERE i.id_task_item = ? AND i.status_id = 2 AND i.claimed_until < NOW()",
+                (message, id),
+            )?
+            .min(1);
+    }
+    Ok(Reaped { returned, failed })
+}
+
+/// Adds an item to a task (what the panel does; used by `ai-worker demo`).
+pub fn insert(db: &mut Db, id_task: u32, text_original: &str) -> Result<(), DbError> {
+    db.execute(
+        "INSERT INTO task_item (id_task, text_original) VALUES (?, ?)",
+        (id_task, text_original),
+    )?;
+    Ok(())
+}
+
+/// One item's outcome, for `ai-worker demo`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// `id_task_item`.
+    pub id: u32,
+    /// `text_original`.
+    pub text_original: String,
+    /// `text_corrected`.
+    pub text_corrected: Option<String>,
+    /// `change_summary`.
+    pub change_summary: Option<String>,
+    /// `tokens_input`.
+    pub tokens_input: u64,
+    /// `tokens_output`.
+    pub tokens_output: u64,
+    /// `status_id`.
+    pub status_id: u8,
+    /// `error_message`.
+    pub error_message: Option<String>,
+}
+
+/// Every item of a task with its result, oldest first.
+pub fn outcomes(db: &mut Db, id_task: u32) -> Result<Vec<Outcome>, DbError> {
+    type Row = (
+        u32,
+        String,
+        Option<String>,
+        Option<String>,
+        u64,
+        u64,
+        u8,
+        Option<String>,
+    );
+    let rows: Vec<Row> = db.query(
+        "SELECT id_task_item, text_original, text_corrected, change_summary, tokens_input, \
+         tokens_output, status_id, error_message FROM task_item WHERE id_task = ? \
+         ORDER BY id_task_item",
+        (id_task,),
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                id,
+                text_original,
+                text_corrected,
+                change_summary,
+                tokens_input,
+                tokens_output,
+                status_id,
+                error_message,
+            )| Outcome {
+                id,
+                text_original,
+                text_corrected,
+                change_summary,
+                tokens_input,
+                tokens_output,
+                status_id,
+                error_message,
+            },
+        )
+        .collect())
+}

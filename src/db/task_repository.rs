@@ -1,0 +1,283 @@
+//! SQL for the `task` table: choosing the next task, starting, progress, finishing.
+
+use super::{Db, DbError};
+
+/// Task status values (`task_status`).
+pub mod status {
+    /// Created by the panel, not started.
+    pub const NEW: u8 = 0;
+    /// Being processed.
+    pub const IN_PROGRESS: u8 = 1;
+    /// Every item processed successfully.
+    pub const COMPLETED: u8 = 2;
+    /// Stopped, or some items failed.
+    pub const ERROR: u8 = 3;
+
+    /// The status name as the dictionary table spells it.
+    pub fn name(status: u8) -> &'static str {
+        match status {
+            NEW => "NEW",
+            IN_PROGRESS => "IN_PROGRESS",
+            COMPLETED => "COMPLETED",
+            ERROR => "ERROR",
+            _ => "UNKNOWN",
+        }
+    }
+}
+
+/// The columns of a task the worker needs to process it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Task {
+    /// `id_task`.
+    pub id: u32,
+    /// `id_ai_model`: the model that processes the task.
+    pub id_ai_model: u32,
+    /// `name`, for log lines.
+    pub name: String,
+    /// `description`: the instruction for the model.
+    pub description: String,
+    /// `status_id`.
+    pub status_id: u8,
+}
+
+const TASK_COLUMNS: &str = "id_task, id_ai_model, name, description, status_id";
+
+type TaskRow = (u32, u32, String, String, u8);
+
+fn to_task((id, id_ai_model, name, description, status_id): TaskRow) -> Task {
+    Task {
+        id,
+        id_ai_model,
+        name,
+        description,
+        status_id,
+    }
+}
+
+/// Loads one task by id.
+pub fn get(db: &mut Db, id_task: u32) -> Result<Option<Task>, DbError> {
+    let sql = format!("SELECT {TASK_COLUMNS} FROM task WHERE id_task = ?");
+    Ok(db.query_first::<TaskRow, _>(&sql, (id_task,))?.map(to_task))
+}
+
+/// The oldest task that is NEW or IN_PROGRESS with an id above `after_id`
+/// (a run walks forward so a task it could not finish is not picked twice).
+pub fn get_next(db: &mut Db, after_id: u32) -> Result<Option<Task>, DbError> {
+    let sql = format!(
+        "SELECT {TASK_COLUMNS} FROM task \
+         WHERE status_id IN (0, 1) AND id_task > ? ORDER BY id_task LIMIT 1"
+    );
+    Ok(db
+        .query_first::<TaskRow, _>(&sql, (after_id,))?
+        .map(to_task))
+}
+
+/// Marks a task IN_PROGRESS for this run: `started_at` on the first start, the run's
+/// `operation_uuid`, a fresh `records_total`, and no stale error or finish time.
+pub fn start(db: &mut Db, id_task: u32, operation_uuid: &str) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE task SET status_id = 1, started_at = COALESCE(started_at, NOW()), \
+         finished_at = NULL, error_message = NULL, operation_uuid = ?, \
+         records_total = (SELECT COUNT(*) FROM task_item WHERE id_task = ?) \
+         WHERE id_task = ?",
+        (operation_uuid, id_task, id_task),
+    )?;
+    Ok(())
+}
+
+/// Refreshes what cannot be counted as items are saved: `records_total` (the panel may
+/// add items while a task runs) and the run that last touched the task.
+///
+/// `records_processed`, `records_error` and the token sums are not recounted here:
+/// `task_item_repository` changes them in the same statement as the item row, so they
+/// equal what the item rows say at every moment, even if the worker is killed.
+pub fn update_progress(db: &mut Db, id_task: u32, operation_uuid: &str) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE task SET operation_uuid = ?, \
+         records_total = (SELECT COUNT(*) FROM task_item WHERE id_task = ?) \
+         WHERE id_task = ?",
+        (operation_uuid, id_task, id_task),
+    )?;
+    Ok(())
+}
+
+/// How many items of a task are in each status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ItemCounts {
+    /// Waiting (status 0).
+    pub pending: u64,
+    /// Done (status 1).
+    pub processed: u64,
+    /// Claimed by a worker (status 2).
+    pub processing: u64,
+    /// Failed (status 3).
+    pub error: u64,
+}
+
+impl ItemCounts {
+    /// All items of the task.
+    pub fn total(&self) -> u64 {
+        self.pending + self.processed + self.processing + self.error
+    }
+}
+
+/// Counts a task's items by status.
+pub fn item_counts(db: &mut Db, id_task: u32) -> Result<ItemCounts, DbError> {
+    let rows: Vec<(u8, u64)> = db.query(
+        "SELECT status_id, COUNT(*) FROM task_item WHERE id_task = ? GROUP BY status_id",
+        (id_task,),
+    )?;
+    let mut counts = ItemCounts::default();
+    for (status, n) in rows {
+        match status {
+            0 => counts.pending = n,
+            1 => counts.processed = n,
+            2 => counts.processing = n,
+            _ => counts.error += n,
+        }
+    }
+    Ok(counts)
+}
+
+/// What `finish` decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finished {
+    /// The final status (COMPLETED or ERROR).
+    pub status_id: u8,
+    /// Items counted.
+    pub counts: ItemCounts,
+    /// "N of M items failed", when some did.
+    pub message: Option<String>,
+}
+
+/// Closes a task whose items are all PROCESSED or ERROR: COMPLETED if none failed,
+/// else ERROR with "N of M items failed"; `finished_at` set. Returns `None` (and
+/// changes nothing) while any item is still PENDING or PROCESSING.
+pub fn finish(
+    db: &mut Db,
+    id_task: u32,
+    operation_uuid: &str,
+) -> Result<Option<Finished>, DbError> {
+    let counts = item_counts(db, id_task)?;
+    if counts.pending + counts.processing > 0 || counts.total() == 0 {
+        return Ok(None);
+    }
+    let (status_id, message) = if counts.error == 0 {
+        (status::COMPLETED, None)
+    } else {
+        (
+            status::ERROR,
+            Some(format!(
+                "{} of {} items failed",
+                counts.error,
+                counts.total()
+            )),
+        )
+    };
+    // Guarded: if another worker or the panel added or reclaimed an item meanwhile,
+    // nothing changes and the task stays open.
+    let changed = db.execute(
+        "UPDATE task SET status_id = ?, error_message = ?, finished_at = NOW(), \
+         operation_uuid = ?, records_total = ? \
+         WHERE id_task = ? AND NOT EXISTS \
+         (SELECT 1 FROM task_item WHERE id_task = ? AND status_id IN (0, 2))",
+        (
+            status_id,
+            message.clone(),
+            operation_uuid,
+            counts.total(),
+            id_task,
+            id_task,
+        ),
+    )?;
+    Ok((changed > 0).then_some(Finished {
+        status_id,
+        counts,
+        message,
+    }))
+}
+
+/// Stops a task with ERROR and a message for the panel (a missing model, a bad key).
+/// Its unprocessed items stay PENDING, so fixing the cause and running again resumes it.
+pub fn fail(db: &mut Db, id_task: u32, operation_uuid: &str, message: &str) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE task SET status_id = 3, error_message = ?, finished_at = NOW(), \
+         operation_uuid = ?, started_at = COALESCE(started_at, NOW()) WHERE id_task = ?",
+        (message, operation_uuid, id_task),
+    )?;
+    Ok(())
+}
+
+/// Creates a task (what the panel does; used by `ai-worker demo`). Returns its id.
+pub fn insert(
+    db: &mut Db,
+    id_ai_model: u32,
+    name: &str,
+    description: &str,
+) -> Result<u32, DbError> {
+    db.execute(
+        "INSERT INTO task (id_ai_model, name, description) VALUES (?, ?, ?)",
+        (id_ai_model, name, description),
+    )?;
+    let id: Option<u32> = db.query_first("SELECT LAST_INSERT_ID()", ())?;
+    Ok(id.unwrap_or(0))
+}
+
+/// A task's status and progress, as `GET /task/{id}` and `ai-worker demo` show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// `id_task`.
+    pub id: u32,
+    /// `name`.
+    pub name: String,
+    /// `status_id`.
+    pub status_id: u8,
+    /// `records_total`.
+    pub records_total: u64,
+    /// `records_processed`.
+    pub records_processed: u64,
+    /// `records_error`.
+    pub records_error: u64,
+    /// `tokens_input`.
+    pub tokens_input: u64,
+    /// `tokens_output`.
+    pub tokens_output: u64,
+    /// `error_message`.
+    pub error_message: Option<String>,
+    /// `operation_uuid`.
+    pub operation_uuid: Option<String>,
+    /// `created_at`, `started_at`, `finished_at`, `updated_at` as `YYYY-MM-DD HH:MM:SS`.
+    pub times: [Option<String>; 4],
+}
+
+/// Reads a task's status, counters, token sums, timestamps and last error.
+pub fn progress(db: &mut Db, id_task: u32) -> Result<Option<Progress>, DbError> {
+    let row: Option<mysql::Row> = db.query_first(
+        "SELECT id_task, name, status_id, records_total, records_processed, records_error, \
+         tokens_input, tokens_output, error_message, operation_uuid, \
+         DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s'), DATE_FORMAT(started_at, '%Y-%m-%d %H:%i:%s'), \
+         DATE_FORMAT(finished_at, '%Y-%m-%d %H:%i:%s'), DATE_FORMAT(updated_at, '%Y-%m-%d %H:%i:%s') \
+         FROM task WHERE id_task = ?",
+        (id_task,),
+    )?;
+    let Some(row) = row else { return Ok(None) };
+    let bad = || DbError::Query("task row has an unexpected column type".into());
+    macro_rules! col {
+        ($i:expr) => {
+            row.get_opt($i).and_then(Result::ok).ok_or_else(bad)?
+        };
+    }
+    Ok(Some(Progress {
+        id: col!(0),
+        name: col!(1),
+        status_id: col!(2),
+        records_total: col!(3),
+        records_processed: col!(4),
+        records_error: col!(5),
+        tokens_input: col!(6),
+        tokens_output: col!(7),
+        error_message: col!(8),
+        operation_uuid: col!(9),
+        times: [col!(10), col!(11), col!(12), col!(13)],
+    }))
+}

@@ -1,0 +1,508 @@
+//! The `ai-worker` command line: parses flags and calls the library.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use ai_worker::db::model_repository::{self, NewModel};
+use ai_worker::db::{Db, schema};
+use ai_worker::{Config, RunOptions, StopSignal, demo, logging, worker};
+
+const HELP: &str = "\
+ai-worker: proofreads and translates texts from MySQL/MariaDB with an LLM
+
+USAGE:
+  ai-worker [--task ID | --task-item ID] [--max-item N] [--dry-run] [--concurrency N] [--json]
+  ai-worker init-db          create the database (DB_NAME) and its tables
+  ai-worker demo             sample run in database ai_worker_demo (offline without GEMINI_API_KEY)
+  ai-worker model add --name N --provider gemini|openai|echo --model M
+                      [--api-url URL] [--rpm N] [--api-key-env VAR | --key-stdin]
+  ai-worker model list       models without their keys
+
+OPTIONS:
+  --task ID          process only this task's pending items
+  --task-item ID     process only this item (PENDING or ERROR)
+  --max-item N       handle at most N items (default WORKER_MAX_ITEMS, 100)
+  --dry-run          call the model and print results, write nothing to the database
+  --concurrency N    parallel model calls (default WORKER_CONCURRENCY, 4)
+  --json             print one JSON summary on stdout
+  --env-file PATH    read configuration from PATH instead of .env
+  -v, --verbose      debug log lines (with --dry-run: the prompts as sent)
+  -q, --quiet        warnings and errors only
+  -h, --help         this text
+  -V, --version      the version
+
+EXIT CODES:
+  0 every handled item succeeded (or nothing to do)   1 an item or a task failed
+  2 bad usage or configuration                        3 database unreachable
+";
+
+/// What the user asked for.
+#[derive(Debug, PartialEq)]
+enum Command {
+    Help,
+    Version,
+    Run(RunOptions),
+    InitDb,
+    Demo,
+    ModelAdd {
+        model: NewModel,
+        key_env: Option<String>,
+        key_stdin: bool,
+    },
+    ModelList,
+}
+
+#[derive(Debug, PartialEq)]
+struct Cli {
+    command: Command,
+    env_file: Option<PathBuf>,
+    json: bool,
+    /// `-v` / `-q`, which win over `RUST_LOG`.
+    log_level: Option<&'static str>,
+}
+
+fn parse(mut args: pico_args::Arguments) -> Result<Cli, String> {
+    let flag_help = args.contains(["-h", "--help"]);
+    let flag_version = args.contains(["-V", "--version"]);
+    let json = args.contains("--json");
+    let verbose = args.contains(["-v", "--verbose"]);
+    let quiet = args.contains(["-q", "--quiet"]);
+    let env_file: Option<PathBuf> = args
+        .opt_value_from_os_str("--env-file", |s| Ok::<_, String>(PathBuf::from(s)))
+        .map_err(arg_error)?;
+    let log_level = if verbose {
+        Some("debug")
+    } else if quiet {
+        Some("warn")
+    } else {
+        None
+    };
+    let command = if flag_help {
+        Command::Help
+    } else if flag_version {
+        Command::Version
+    } else {
+        match args.subcommand().map_err(arg_error)?.as_deref() {
+            None => Command::Run(parse_run(&mut args)?),
+            Some("init-db") => Command::InitDb,
+            Some("demo") => Command::Demo,
+            Some("model") => parse_model(&mut args)?,
+            Some(other) => return Err(format!("unknown command '{other}'")),
+        }
+    };
+    let rest = args.finish();
+    if let Some(extra) = rest.first() {
+        return Err(format!("unexpected argument '{}'", extra.to_string_lossy()));
+    }
+    Ok(Cli {
+        command,
+        env_file,
+        json,
+        log_level,
+    })
+}
+
+fn parse_run(args: &mut pico_args::Arguments) -> Result<RunOptions, String> {
+    let options = RunOptions {
+        task: positive(args, "--task")?,
+        task_item: positive(args, "--task-item")?,
+        max_items: positive(args, "--max-item")?,
+        dry_run: args.contains("--dry-run"),
+        concurrency: positive(args, "--concurrency")?,
+        trigger: "cli".into(),
+        operation_uuid: None,
+    };
+    if options.task.is_some() && options.task_item.is_some() {
+        return Err("--task and --task-item cannot be used together".into());
+    }
+    if options.concurrency.is_some_and(|c| c > 256) {
+        return Err("--concurrency must be at most 256".into());
+    }
+    Ok(options)
+}
+
+fn parse_model(args: &mut pico_args::Arguments) -> Result<Command, String> {
+    match args.subcommand().map_err(arg_error)?.as_deref() {
+        Some("list") => Ok(Command::ModelList),
+        Some("add") => {
+            let required =
+                |args: &mut pico_args::Arguments, key: &'static str| -> Result<String, String> {
+                    args.opt_value_from_str::<_, String>(key)
+                        .map_err(arg_error)?
+                        .ok_or_else(|| format!("model add needs {key}"))
+                };
+            let name = required(args, "--name")?;
+            let provider = required(args, "--provider")?.to_ascii_lowercase();
+            if !["gemini", "openai", "echo"].contains(&provider.as_str()) {
+                return Err(format!(
+                    "--provider must be gemini, openai or echo, not '{provider}'"
+                ));
+            }
+            let model_name = required(args, "--model")?;
+            let api_url: Option<String> =
+                args.opt_value_from_str("--api-url").map_err(arg_error)?;
+            let rpm = positive(args, "--rpm")?;
+            let key_env: Option<String> = args
+                .opt_value_from_str("--api-key-env")
+                .map_err(arg_error)?;
+            let key_stdin = args.contains("--key-stdin");
+            if args.contains("--api-key") || args.contains("--key") {
+                return Err("keys are never given as flags (they end up in shell history); use --api-key-env VAR or --key-stdin".into());
+            }
+            Ok(Command::ModelAdd {
+                model: NewModel {
+                    name,
+                    provider,
+                    model_name,
+                    api_url,
+                    requests_per_minute: rpm,
+                },
+                key_env,
+                key_stdin,
+            })
+        }
+        Some(other) => Err(format!("unknown model command '{other}' (use add or list)")),
+        None => Err("model needs a command: add or list".into()),
+    }
+}
+
+fn positive(args: &mut pico_args::Arguments, key: &'static str) -> Result<Option<u32>, String> {
+    let value: Option<u32> = args.opt_value_from_str(key).map_err(arg_error)?;
+    match value {
+        Some(0) => Err(format!("{key} must be a whole number greater than 0")),
+        other => Ok(other),
+    }
+}
+
+fn arg_error(err: pico_args::Error) -> String {
+    match err {
+        pico_args::Error::OptionWithoutAValue(key) => format!("{key} needs a value"),
+        pico_args::Error::Utf8ArgumentParsingFailed { value, .. } => {
+            format!("'{value}' is not a valid number")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match parse(pico_args::Arguments::from_env()) {
+        Ok(cli) => cli,
+        Err(message) => {
+            eprintln!("error: {message}\nhint: run `ai-worker --help` for the flags");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::Help => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Command::Version => {
+            println!("ai-worker {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let config = match Config::load(cli.env_file.as_deref()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: {err}\nhint: see .env.example for every key and its default");
+            return ExitCode::from(2);
+        }
+    };
+    logging::init(
+        cli.log_level
+            .or(config.rust_log.as_deref())
+            .unwrap_or("info"),
+    );
+    if !config.pii_redaction {
+        log::warn!("PII_REDACTION=off: personal data in the texts is sent to the model as it is");
+    }
+    let code = match cli.command {
+        Command::Run(options) => run(&config, &options, cli.json),
+        Command::InitDb => report(schema::init_db(&config.db).map(|()| {
+            println!(
+                "Database {} is ready at {}:{}",
+                config.db.name, config.db.host, config.db.port
+            );
+        })),
+        Command::Demo => {
+            let stop = install_stop_handler();
+            report(demo::run(&config, &stop, &mut std::io::stdout()).map(|_| ()))
+        }
+        Command::ModelList => report(model_list(&config)),
+        Command::ModelAdd {
+            model,
+            key_env,
+            key_stdin,
+        } => model_add(&config, &model, key_env, key_stdin),
+        Command::Help | Command::Version => 0,
+    };
+    ExitCode::from(code as u8)
+}
+
+/// Ctrl+C / SIGTERM raise the stop signal; a second one exits at once.
+fn install_stop_handler() -> Arc<StopSignal> {
+    let stop = Arc::new(StopSignal::new());
+    let handler_stop = Arc::clone(&stop);
+    let count = AtomicU32::new(0);
+    let installed = ctrlc::set_handler(move || {
+        if count.fetch_add(1, Ordering::SeqCst) == 0 {
+            log::warn!(
+                "Stop requested: finishing calls in flight and handing the rest back (press Ctrl+C again to quit at once)"
+            );
+            handler_stop.raise();
+        } else {
+            std::process::exit(130);
+        }
+    });
+    if let Err(e) = installed {
+        log::warn!("cannot install the Ctrl+C handler: {e}");
+    }
+    stop
+}
+
+fn run(config: &Config, options: &RunOptions, json: bool) -> i32 {
+    let stop = install_stop_handler();
+    match worker::run(config, options, &stop) {
+        Ok(summary) => {
+            if json {
+                println!("{}", summary.to_json());
+            } else {
+                for item in &summary.dry_run_items {
+                    println!(
+                        "[DRY-RUN] [TaskItem {}] (task {})",
+                        item.id_task_item, item.id_task
+                    );
+                    match &item.error {
+                        Some(e) => println!("  error: {e}"),
+                        None => {
+                            println!(
+                                "  text_corrected: {}",
+                                item.text_corrected.as_deref().unwrap_or("")
+                            );
+                            println!(
+                                "  change_summary: {}",
+                                item.change_summary.as_deref().unwrap_or("")
+                            );
+                            println!(
+                                "  tokens: {} in / {} out",
+                                item.tokens_input, item.tokens_output
+                            );
+                        }
+                    }
+                }
+                println!("{} (operation {})", summary.message, summary.operation_uuid);
+            }
+            summary.exit_code()
+        }
+        Err(err) => {
+            log::error!("{err}");
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"error": err.to_string(), "exit_code": err.exit_code()})
+                );
+            } else {
+                eprintln!("error: {err}");
+            }
+            err.exit_code()
+        }
+    }
+}
+
+fn report<E: std::fmt::Display + ExitCoded>(result: Result<(), E>) -> i32 {
+    match result {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("error: {err}");
+            err.code()
+        }
+    }
+}
+
+trait ExitCoded {
+    fn code(&self) -> i32;
+}
+
+impl ExitCoded for ai_worker::db::DbError {
+    fn code(&self) -> i32 {
+        self.exit_code()
+    }
+}
+
+impl ExitCoded for ai_worker::WorkerError {
+    fn code(&self) -> i32 {
+        self.exit_code()
+    }
+}
+
+fn model_list(config: &Config) -> Result<(), ai_worker::db::DbError> {
+    let mut db = Db::connect(&config.db)?;
+    println!(
+        "{:<4} {:<24} {:<8} {:<24} {:<4} {:<6} api_url",
+        "id", "name", "provider", "model", "key", "active"
+    );
+    for m in model_repository::list(&mut db)? {
+        println!(
+            "{:<4} {:<24} {:<8} {:<24} {:<4} {:<6} {}",
+            m.id,
+            m.name,
+            m.provider,
+            m.model_name,
+            if m.has_key { "yes" } else { "no" },
+            if m.is_active { "yes" } else { "no" },
+            m.api_url.as_deref().unwrap_or("(provider default)")
+        );
+    }
+    db.close();
+    Ok(())
+}
+
+fn model_add(config: &Config, model: &NewModel, key_env: Option<String>, key_stdin: bool) -> i32 {
+    let default_env = match model.provider.as_str() {
+        "gemini" => Some("GEMINI_API_KEY"),
+        "openai" => Some("OPENAI_API_KEY"),
+        _ => None,
+    };
+    let key = if key_stdin {
+        if std::io::stdin().is_terminal() {
+            eprintln!(
+                "Paste the API key and press Enter, then Ctrl+D (Linux) or Ctrl+Z Enter (Windows):"
+            );
+        }
+        let mut key = String::new();
+        if let Err(e) = std::io::stdin().read_to_string(&mut key) {
+            eprintln!("error: cannot read the key from standard input: {e}");
+            return 2;
+        }
+        Some(key.trim().to_string()).filter(|k| !k.is_empty())
+    } else {
+        let var = key_env.as_deref().or(default_env);
+        var.and_then(|v| std::env::var(v).ok())
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty())
+    };
+    if key.is_some() && config.ai_key_secret.is_empty() {
+        eprintln!("error: AI_KEY_SECRET is empty: set it in .env before storing an encrypted key");
+        return 2;
+    }
+    let result = (|| {
+        let mut db = Db::connect(&config.db)?;
+        let id = model_repository::add(&mut db, model, key.as_deref(), &config.ai_key_secret)?;
+        db.close();
+        Ok::<_, ai_worker::db::DbError>(id)
+    })();
+    match result {
+        Ok(id) => {
+            let key_note = if key.is_some() {
+                "key stored encrypted"
+            } else {
+                "no key stored (the environment's key is used)"
+            };
+            println!("Model '{}' added with id {id} ({key_note})", model.name);
+            0
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            err.exit_code()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn cli(args: &[&str]) -> Result<Cli, String> {
+        parse(pico_args::Arguments::from_vec(
+            args.iter().map(OsString::from).collect(),
+        ))
+    }
+
+    #[test]
+    fn run_flags() {
+        let c = cli(&[
+            "--task",
+            "42",
+            "--max-item",
+            "10",
+            "--dry-run",
+            "--json",
+            "--concurrency",
+            "8",
+        ])
+        .unwrap();
+        assert!(c.json);
+        match c.command {
+            Command::Run(o) => {
+                assert_eq!(
+                    (o.task, o.max_items, o.concurrency, o.dry_run),
+                    (Some(42), Some(10), Some(8), true)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn usage_errors() {
+        for (args, needle) in [
+            (&["--task", "1", "--task-item", "2"][..], "together"),
+            (&["--task", "abc"][..], "abc"),
+            (&["--task"][..], "--task"),
+            (&["--max-item", "0"][..], "greater than 0"),
+            (&["--bogus"][..], "--bogus"),
+            (&["frobnicate"][..], "frobnicate"),
+            (
+                &[
+                    "model",
+                    "add",
+                    "--name",
+                    "x",
+                    "--provider",
+                    "gemini",
+                    "--model",
+                    "m",
+                    "--api-key",
+                    "k",
+                ][..],
+                "never",
+            ),
+            (
+                &[
+                    "model",
+                    "add",
+                    "--name",
+                    "x",
+                    "--provider",
+                    "claude",
+                    "--model",
+                    "m",
+                ][..],
+                "provider",
+            ),
+        ] {
+            let err = cli(args).unwrap_err();
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn subcommands() {
+        assert_eq!(cli(&["init-db"]).unwrap().command, Command::InitDb);
+        assert_eq!(cli(&["demo"]).unwrap().command, Command::Demo);
+        assert_eq!(cli(&["model", "list"]).unwrap().command, Command::ModelList);
+        assert_eq!(cli(&["--help"]).unwrap().command, Command::Help);
+        let c = cli(&["--env-file", "C:\\Program Files\\ai worker\\.env", "-v"]).unwrap();
+        assert_eq!(
+            c.env_file,
+            Some(PathBuf::from("C:\\Program Files\\ai worker\\.env"))
+        );
+        assert_eq!(c.log_level, Some("debug"));
+    }
+}

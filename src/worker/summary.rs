@@ -1,0 +1,144 @@
+//! What a run did: the totals printed at the end, the `--json` output, the exit code.
+
+use serde_json::{Value, json};
+
+/// One task's part of a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskSummary {
+    /// `id_task`.
+    pub id_task: u32,
+    /// Status after the run: NEW, IN_PROGRESS, COMPLETED or ERROR.
+    pub status: String,
+    /// Items this run saved as PROCESSED.
+    pub items_ok: u64,
+    /// Items this run marked ERROR.
+    pub items_error: u64,
+    /// Prompt tokens this run spent on the task.
+    pub tokens_input: u64,
+    /// Output tokens this run spent on the task.
+    pub tokens_output: u64,
+    /// Why the task stopped or failed, if it did.
+    pub message: Option<String>,
+    /// The task was stopped as a whole (bad key, missing model).
+    pub failed: bool,
+}
+
+/// What `--dry-run` would have saved for one item.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DryRunItem {
+    /// `id_task_item`.
+    pub id_task_item: u32,
+    /// `id_task`.
+    pub id_task: u32,
+    /// The prompt as sent (after personal data was replaced).
+    pub prompt: String,
+    /// The text that would be saved.
+    pub text_corrected: Option<String>,
+    /// The summary that would be saved.
+    pub change_summary: Option<String>,
+    /// Prompt tokens.
+    pub tokens_input: u64,
+    /// Output tokens.
+    pub tokens_output: u64,
+    /// The error the item would get.
+    pub error: Option<String>,
+}
+
+/// The result of one run of the engine.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// The run's id, also in `task_run` and on every row it touched.
+    pub operation_uuid: String,
+    /// Nothing was written.
+    pub dry_run: bool,
+    /// Items saved as PROCESSED.
+    pub items_ok: u64,
+    /// Items marked ERROR.
+    pub items_error: u64,
+    /// Items handed back to PENDING (stop requested, task stopped).
+    pub items_released: u64,
+    /// Prompt tokens spent.
+    pub tokens_input: u64,
+    /// Output tokens spent.
+    pub tokens_output: u64,
+    /// Tasks touched, in order.
+    pub tasks: Vec<TaskSummary>,
+    /// Results of a dry run.
+    pub dry_run_items: Vec<DryRunItem>,
+    /// The run ended early on Ctrl+C / SIGTERM.
+    pub interrupted: bool,
+    /// One line saying what happened.
+    pub message: String,
+}
+
+impl RunSummary {
+    /// 0 when every handled item succeeded (or there was nothing to do), 1 when an item
+    /// or a task failed.
+    pub fn exit_code(&self) -> i32 {
+        if self.items_error > 0 || self.tasks.iter().any(|t| t.failed) {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// Adds one task's figures to the run totals.
+    pub fn add_task(&mut self, task: TaskSummary) {
+        self.items_ok += task.items_ok;
+        self.items_error += task.items_error;
+        self.tokens_input += task.tokens_input;
+        self.tokens_output += task.tokens_output;
+        self.tasks.push(task);
+    }
+
+    /// The `--json` document (also the body `serve` answers with).
+    pub fn to_json(&self) -> Value {
+        let tasks: Vec<Value> = self
+            .tasks
+            .iter()
+            .map(|t| {
+                json!({
+                    "id_task": t.id_task,
+                    "status": t.status,
+                    "items_ok": t.items_ok,
+                    "items_error": t.items_error,
+                    "tokens_input": t.tokens_input,
+                    "tokens_output": t.tokens_output,
+                    "message": t.message,
+                })
+            })
+            .collect();
+        let mut doc = json!({
+            "operation_uuid": self.operation_uuid,
+            "dry_run": self.dry_run,
+            "items_ok": self.items_ok,
+            "items_error": self.items_error,
+            "items_released": self.items_released,
+            "tokens_input": self.tokens_input,
+            "tokens_output": self.tokens_output,
+            "interrupted": self.interrupted,
+            "tasks": tasks,
+            "message": self.message,
+            "exit_code": self.exit_code(),
+        });
+        if self.dry_run {
+            doc["items"] = self
+                .dry_run_items
+                .iter()
+                .map(|i| {
+                    json!({
+                        "id_task_item": i.id_task_item,
+                        "id_task": i.id_task,
+                        "prompt": i.prompt,
+                        "text_corrected": i.text_corrected,
+                        "change_summary": i.change_summary,
+                        "tokens_input": i.tokens_input,
+                        "tokens_output": i.tokens_output,
+                        "error": i.error,
+                    })
+                })
+                .collect();
+        }
+        doc
+    }
+}
