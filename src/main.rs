@@ -231,7 +231,10 @@ fn main() -> ExitCode {
         })),
         Command::Demo => {
             let stop = install_stop_handler();
-            report(demo::run(&config, &stop, &mut std::io::stdout()).map(|_| ()))
+            match demo::run(&config, &stop, &mut std::io::stdout()) {
+                Ok(summary) => summary.exit_code(),
+                Err(err) => report::<ai_worker::WorkerError>(Err(err)),
+            }
         }
         Command::ModelList => report(model_list(&config)),
         Command::ModelAdd {

@@ -1,0 +1,209 @@
+//! The binary as a user runs it: flags, exit codes, messages, JSON output, init-db,
+//! demo, and several processes on one task.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::fake_llm::FakeLlm;
+use common::{TestDb, output_text};
+
+#[test]
+fn help_and_version() {
+    let t = TestDb::new();
+    let out = t.run_bin(&["--help"]);
+    assert!(out.status.success());
+    assert!(output_text(&out).contains("--task-item"));
+    let out = t.run_bin(&["--version"]);
+    assert!(output_text(&out).starts_with("ai-worker "));
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_hint() {
+    let t = TestDb::new();
+    for args in [
+        &["--task", "1", "--task-item", "2"][..],
+        &["--task", "x"][..],
+        &["--max-item"][..],
+        &["--unknown-flag"][..],
+        &["--concurrency", "0"][..],
+    ] {
+        let out = t.run_bin(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let text = output_text(&out);
+        assert!(
+            text.contains("error:") && text.contains("hint:"),
+            "{args:?}: {text}"
+        );
+    }
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_key_and_value() {
+    let t = TestDb::new();
+    let out = t
+        .bin_command(&[])
+        .env("WORKER_BATCH_SIZE", "ten")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text = output_text(&out);
+    assert!(
+        text.contains("WORKER_BATCH_SIZE") && text.contains("ten"),
+        "{text}"
+    );
+    let out = t.run_bin(&["--env-file", "/nonexistent/dir/.env"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn unreachable_database_exits_3_with_host_and_port_but_no_password() {
+    let t = TestDb::new();
+    // Port 9 (discard) on loopback: nothing listens there.
+    let out = t
+        .bin_command(&["--max-item", "1"])
+        .env("DB_PORT", "9")
+        .env("DB_PASSWORD", "Sup3rSecretPassw0rd")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let text = output_text(&out);
+    assert!(text.contains("127.0.0.1:9"), "{text}");
+    assert!(!text.contains("Sup3rSecretPassw0rd"), "{text}");
+}
+
+#[test]
+fn wrong_password_or_missing_schema_exit_2() {
+    let t = TestDb::new();
+    let out = t
+        .bin_command(&[])
+        .env("DB_USER", "no_such_user_aiw")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    let out = t
+        .bin_command(&[])
+        .env("DB_NAME", "aiw_missing_db_xyz")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(output_text(&out).contains("init-db"));
+}
+
+#[test]
+fn init_db_twice_changes_nothing() {
+    let mut t = TestDb::new();
+    let before = t.checksum();
+    let out = t.run_bin(&["init-db"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    let out = t.run_bin(&["init-db"]);
+    assert!(out.status.success());
+    assert_eq!(t.checksum(), before);
+    let statuses: String =
+        t.value("SELECT GROUP_CONCAT(name ORDER BY id_task_item_status) FROM task_item_status");
+    assert_eq!(statuses, "PENDING,PROCESSED,PROCESSING,ERROR");
+}
+
+#[test]
+fn json_summary_and_exit_codes() {
+    let mut t = TestDb::new();
+    let llm = FakeLlm::gemini_echo();
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let (task, _) = t.task(model, &["a", "b"]);
+    let out = t.run_bin(&["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(doc["items_ok"], 2);
+    assert_eq!(doc["exit_code"], 0);
+    assert_eq!(doc["tasks"][0]["id_task"], task);
+    assert_eq!(doc["tasks"][0]["status"], "COMPLETED");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let op = doc["operation_uuid"].as_str().unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "op={op} [Task {task}] Started processing (2 records)"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Fetched 2 records with status 0 (pending)"));
+    assert!(stderr.contains("[Gemini] Sent prompt:"));
+    assert!(stderr.contains("Result received, text_corrected saved"));
+    assert!(stderr.contains(&format!("[Task {task}] Processing finished - 2/2 records")));
+    // Nothing left: exit 0 with a message.
+    let out = t.run_bin(&["--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    // A failing item: exit 1.
+    let bad =
+        FakeLlm::start(|_, _| common::fake_llm::gemini_error(400, "INVALID_ARGUMENT", "nope"));
+    let model = t.model("gemini", "m", Some(&bad.base_url), Some("k"));
+    t.task(model, &["c"]);
+    let out = t.run_bin(&["--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["items_error"], 1);
+}
+
+#[test]
+fn task_that_does_not_exist_is_exit_2() {
+    let t = TestDb::new();
+    let out = t.run_bin(&["--task", "4242"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(output_text(&out).contains("task 4242 does not exist"));
+}
+
+#[test]
+fn demo_prints_before_and_after() {
+    let t = TestDb::new();
+    let out = t.bin_command(&["demo"]).output().unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ECHO"), "banner: {text}");
+    assert!(text.contains("before:  Wczoraj poszłem do sklepu"));
+    assert!(text.contains("after:   Wczoraj poszłem do sklepu"));
+    assert!(text.contains("before:  Their going to the libary"));
+    assert!(text.contains("summary: echo provider: no model was called"));
+    assert_eq!(
+        text.matches("before:").count(),
+        text.matches("after:").count()
+    );
+}
+
+#[test]
+fn several_processes_on_one_task_never_send_the_same_item_twice() {
+    let mut t = TestDb::new();
+    let llm = FakeLlm::gemini_echo();
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let texts: Vec<String> = (0..400).map(|i| format!("item-{i}")).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (task, _) = t.task(model, &refs);
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            t.bin_command(&[
+                "--task",
+                &task.to_string(),
+                "--max-item",
+                "1000",
+                "--concurrency",
+                "4",
+                "-q",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", output_text(&out));
+    }
+    let calls = llm.calls_per_text();
+    assert_eq!(calls.len(), 400);
+    assert!(calls.values().all(|&n| n == 1), "an item was sent twice");
+    assert_eq!(t.task_row(task).0, 2);
+    assert_eq!(t.task_row(task).2, 400);
+    t.assert_counters_match_items(task);
+    let runs: u64 = t.value("SELECT COUNT(*) FROM task_run WHERE finished_at IS NOT NULL");
+    assert_eq!(runs, 4);
+}
