@@ -10,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod logging;
 pub mod privacy;
+pub mod serve;
 pub mod stop;
 pub mod worker;
 

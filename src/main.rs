@@ -16,6 +16,7 @@ ai-worker: proofreads and translates texts from MySQL/MariaDB with an LLM
 USAGE:
   ai-worker [--task ID | --task-item ID] [--max-item N] [--dry-run] [--concurrency N] [--json]
   ai-worker init-db          create the database (DB_NAME) and its tables
+  ai-worker serve [--bind ADDR]  HTTP trigger for the panel (default SERVE_BIND, 127.0.0.1:8080)
   ai-worker demo             sample run in database ai_worker_demo (offline without GEMINI_API_KEY)
   ai-worker model add --name N --provider gemini|openai|echo --model M
                       [--api-url URL] [--rpm N] [--api-key-env VAR | --key-stdin]
@@ -47,6 +48,9 @@ enum Command {
     Run(RunOptions),
     InitDb,
     Demo,
+    Serve {
+        bind: Option<String>,
+    },
     ModelAdd {
         model: NewModel,
         key_env: Option<String>,
@@ -89,6 +93,9 @@ fn parse(mut args: pico_args::Arguments) -> Result<Cli, String> {
             None => Command::Run(parse_run(&mut args)?),
             Some("init-db") => Command::InitDb,
             Some("demo") => Command::Demo,
+            Some("serve") => Command::Serve {
+                bind: args.opt_value_from_str("--bind").map_err(arg_error)?,
+            },
             Some("model") => parse_model(&mut args)?,
             Some(other) => return Err(format!("unknown command '{other}'")),
         }
@@ -237,6 +244,7 @@ fn main() -> ExitCode {
             }
         }
         Command::ModelList => report(model_list(&config)),
+        Command::Serve { bind } => serve(&config, bind.as_deref().unwrap_or(&config.serve_bind)),
         Command::ModelAdd {
             model,
             key_env,
@@ -266,6 +274,20 @@ fn install_stop_handler() -> Arc<StopSignal> {
         log::warn!("cannot install the Ctrl+C handler: {e}");
     }
     stop
+}
+
+fn serve(config: &Config, bind: &str) -> i32 {
+    let stop = install_stop_handler();
+    match ai_worker::serve::Server::bind(config, bind, stop) {
+        Ok(server) => {
+            server.run();
+            0
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            2
+        }
+    }
 }
 
 fn run(config: &Config, options: &RunOptions, json: bool) -> i32 {

@@ -4,12 +4,12 @@
 mod common;
 
 use std::process::Stdio;
-use std::sync::mpsc;
 use std::sync::Mutex;
+use std::sync::mpsc;
 use std::time::Duration;
 
-use ai_worker::db::task_item_repository::{self as items, ItemResult};
 use ai_worker::db::Db;
+use ai_worker::db::task_item_repository::{self as items, ItemResult};
 use common::fake_llm::{FakeLlm, gemini_ok};
 use common::{TestDb, output_text};
 use mysql::prelude::Queryable;
@@ -45,11 +45,15 @@ fn sigkill_mid_run_loses_nothing_and_duplicates_nothing() {
         .spawn()
         .unwrap();
     for _ in 0..10 {
-        requests.recv_timeout(Duration::from_secs(30)).expect("the worker calls the model");
+        requests
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the worker calls the model");
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let stranded: u64 = t.value(&format!("SELECT COUNT(*) FROM task_item WHERE id_task = {task} AND status_id = 2"));
+    let stranded: u64 = t.value(&format!(
+        "SELECT COUNT(*) FROM task_item WHERE id_task = {task} AND status_id = 2"
+    ));
     assert!(stranded > 0, "the killed worker held claimed items");
     t.assert_counters_match_items(task);
     // Let the leases run out (instead of waiting WORKER_LEASE_S).
@@ -58,12 +62,18 @@ fn sigkill_mid_run_loses_nothing_and_duplicates_nothing() {
         .unwrap();
     let out = t.run_bin(&["--task", &task.to_string(), "--max-item", "1000"]);
     assert!(out.status.success(), "{}", output_text(&out));
-    assert!(output_text(&out).contains("Recovered"), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("Recovered"),
+        "{}",
+        output_text(&out)
+    );
     assert_eq!(t.item_statuses(task), vec![1; 60]);
     assert_eq!(t.task_row(task).0, 2);
     assert_eq!(t.task_row(task).2, 60, "each item counted once");
     t.assert_counters_match_items(task);
-    let max_attempts: u64 = t.value(&format!("SELECT MAX(attempts) FROM task_item WHERE id_task = {task}"));
+    let max_attempts: u64 = t.value(&format!(
+        "SELECT MAX(attempts) FROM task_item WHERE id_task = {task}"
+    ));
     assert!(max_attempts <= 2);
 }
 
@@ -82,23 +92,37 @@ fn sigterm_stops_cleanly_and_leaves_nothing_processing() {
         .spawn()
         .unwrap();
     for _ in 0..4 {
-        requests.recv_timeout(Duration::from_secs(30)).expect("the worker calls the model");
+        requests
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the worker calls the model");
     }
-    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     let text = output_text(&out);
     assert!(text.contains("Stop requested"), "{text}");
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON summary even when stopped");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("JSON summary even when stopped");
     assert_eq!(doc["interrupted"], true);
-    let processing: u64 = t.value(&format!("SELECT COUNT(*) FROM task_item WHERE id_task = {task} AND status_id = 2"));
+    let processing: u64 = t.value(&format!(
+        "SELECT COUNT(*) FROM task_item WHERE id_task = {task} AND status_id = 2"
+    ));
     assert_eq!(processing, 0, "nothing left PROCESSING");
-    let pending: u64 = t.value(&format!("SELECT COUNT(*) FROM task_item WHERE id_task = {task} AND status_id = 0"));
+    let pending: u64 = t.value(&format!(
+        "SELECT COUNT(*) FROM task_item WHERE id_task = {task} AND status_id = 0"
+    ));
     assert!(pending > 0, "the run stopped before the end");
     let closed: u64 = t.value("SELECT COUNT(*) FROM task_run WHERE finished_at IS NOT NULL AND message LIKE '%interrupted%'");
     assert_eq!(closed, 1);
     t.assert_counters_match_items(task);
-    assert_eq!(t.task_row(task).0, 1, "the task stays IN_PROGRESS for the next run");
+    assert_eq!(
+        t.task_row(task).0,
+        1,
+        "the task stays IN_PROGRESS for the next run"
+    );
 }
 
 #[test]
@@ -110,13 +134,25 @@ fn expired_leases_return_to_pending_then_fail_after_max_attempts() {
     let claimed = items::list_pending(&mut db, task, 10, "tok-1", 60, "op").unwrap();
     assert_eq!(claimed.len(), 2);
     // A second claim finds nothing: the rows are taken.
-    assert!(items::list_pending(&mut db, task, 10, "tok-2", 60, "op").unwrap().is_empty());
+    assert!(
+        items::list_pending(&mut db, task, 10, "tok-2", 60, "op")
+            .unwrap()
+            .is_empty()
+    );
     t.conn.exec_drop("UPDATE task_item SET claimed_until = NOW() - INTERVAL 1 SECOND, attempts = 3 WHERE id_task_item = ?", (ids[0],)).unwrap();
-    t.conn.exec_drop("UPDATE task_item SET claimed_until = NOW() - INTERVAL 1 SECOND WHERE id_task_item = ?", (ids[1],)).unwrap();
+    t.conn
+        .exec_drop(
+            "UPDATE task_item SET claimed_until = NOW() - INTERVAL 1 SECOND WHERE id_task_item = ?",
+            (ids[1],),
+        )
+        .unwrap();
     let reaped = items::reap_expired(&mut db, task, 3).unwrap();
     assert_eq!((reaped.returned, reaped.failed), (1, 1));
     assert_eq!(t.item_statuses(task), vec![3, 0]);
-    let msg: String = t.value(&format!("SELECT error_message FROM task_item WHERE id_task_item = {}", ids[0]));
+    let msg: String = t.value(&format!(
+        "SELECT error_message FROM task_item WHERE id_task_item = {}",
+        ids[0]
+    ));
     assert!(msg.contains("gave up after 3 attempts"), "{msg}");
     assert_eq!(t.task_row(task).3, 1, "records_error counted with the item");
     t.assert_counters_match_items(task);
@@ -130,15 +166,32 @@ fn a_worker_whose_lease_was_taken_over_cannot_overwrite() {
     let mut db = Db::connect(&t.config.db).unwrap();
     items::list_pending(&mut db, task, 1, "old-token", 60, "op-old").unwrap();
     // The lease ran out and a second worker took the item over.
-    t.conn.exec_drop("UPDATE task_item SET claimed_until = NOW() - INTERVAL 1 SECOND", ()).unwrap();
+    t.conn
+        .exec_drop(
+            "UPDATE task_item SET claimed_until = NOW() - INTERVAL 1 SECOND",
+            (),
+        )
+        .unwrap();
     items::reap_expired(&mut db, task, 5).unwrap();
     items::list_pending(&mut db, task, 1, "new-token", 60, "op-new").unwrap();
-    let result = |text: &str| ItemResult { text_corrected: text.into(), change_summary: "s".into(), tokens_input: 7, tokens_output: 3 };
-    assert!(!items::update_result(&mut db, ids[0], "old-token", &result("stale"), "op-old").unwrap());
+    let result = |text: &str| ItemResult {
+        text_corrected: text.into(),
+        change_summary: "s".into(),
+        tokens_input: 7,
+        tokens_output: 3,
+    };
+    assert!(
+        !items::update_result(&mut db, ids[0], "old-token", &result("stale"), "op-old").unwrap()
+    );
     assert!(!items::mark_error(&mut db, ids[0], "old-token", "stale error", "op-old").unwrap());
     assert!(!items::release(&mut db, ids[0], "old-token").unwrap());
-    assert!(items::update_result(&mut db, ids[0], "new-token", &result("fresh"), "op-new").unwrap());
-    let text: String = t.value(&format!("SELECT text_corrected FROM task_item WHERE id_task_item = {}", ids[0]));
+    assert!(
+        items::update_result(&mut db, ids[0], "new-token", &result("fresh"), "op-new").unwrap()
+    );
+    let text: String = t.value(&format!(
+        "SELECT text_corrected FROM task_item WHERE id_task_item = {}",
+        ids[0]
+    ));
     assert_eq!(text, "fresh");
     assert_eq!(t.task_row(task).2, 1);
     t.assert_counters_match_items(task);
