@@ -157,10 +157,23 @@ impl Client {
     /// Sends one prompt, retrying what is worth retrying. Errors are `Item` (this item
     /// failed), `Task` (stop the task) or `Stopped` (the run is stopping).
     pub fn send(&self, prompt: &Prompt, stop: &StopSignal) -> Result<Completion, AiError> {
+        self.send_checked(prompt, stop, |_| Ok(()))
+    }
+
+    /// Like `send`, but an answer that `check` rejects is retried like any other bad
+    /// answer (for example one that lost a personal-data placeholder).
+    pub fn send_checked(
+        &self,
+        prompt: &Prompt,
+        stop: &StopSignal,
+        check: impl Fn(&Completion) -> Result<(), String>,
+    ) -> Result<Completion, AiError> {
         let label = self.provider.label();
         with_retries(&self.policy, &self.gate, stop, label, || {
             log::info!("[{label}] Sent prompt: {} chars", prompt.chars());
-            self.call_once(prompt)
+            let completion = self.call_once(prompt)?;
+            check(&completion).map_err(AiError::transient)?;
+            Ok(completion)
         })
     }
 

@@ -411,7 +411,12 @@ fn complete(run: &TaskRun<'_>, item: &Item, redactor: &Redactor) -> Result<ItemR
     }
     let redacted = redactor.redact(&item.text_original);
     let prompt = prompt_builder::build(&run.task.description, redacted.text());
-    let completion = run.client.send(&prompt, run.stop)?;
+    let completion = run.client.send_checked(&prompt, run.stop, |c| {
+        redacted
+            .restore(&c.text_corrected)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })?;
     let text_corrected = redacted
         .restore(&completion.text_corrected)
         .map_err(|e| AiError::Item(e.to_string()))?;

@@ -1,0 +1,237 @@
+//! Personal data never leaves the machine; keys stay secret.
+
+mod common;
+
+use ai_worker::{RunOptions, StopSignal, run};
+use common::fake_llm::{FakeLlm, gemini_error, gemini_ok};
+use common::{TestDb, output_text};
+use mysql::prelude::Queryable;
+
+const PERSONAL: &[&str] = &[
+    "jan.kowalski@example.pl",
+    "+48 600 100 200",
+    "44051401359",
+    "526-000-12-46",
+    "PL61 1090 1014 0000 0712 1981 2874",
+    "4111 1111 1111 1111",
+    "192.168.10.20",
+    "(22) 123 45 67",
+];
+
+fn text_full_of_personal_data() -> String {
+    format!(
+        "Klient {} (tel. {}, PESEL {}) z firmy o NIP {} prosi o zwrot na konto {}. Płacił kartą {}, logował się z {}. Biuro: {}. Ponownie: {}.",
+        PERSONAL[0],
+        PERSONAL[1],
+        PERSONAL[2],
+        PERSONAL[3],
+        PERSONAL[4],
+        PERSONAL[5],
+        PERSONAL[6],
+        PERSONAL[7],
+        PERSONAL[0]
+    )
+}
+
+#[test]
+fn the_model_never_sees_personal_data_and_the_result_has_it_back() {
+    let mut t = TestDb::new();
+    let llm = FakeLlm::start(|req, _| {
+        gemini_ok(
+            &req.item_text().replace("prosi", "uprzejmie prosi"),
+            "Dodano uprzejmość.",
+            5,
+            5,
+            0,
+        )
+    });
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let text = text_full_of_personal_data();
+    let (_, items) = t.task(model, &[&text]);
+    let summary = run(
+        &t.config,
+        &RunOptions {
+            trigger: "cli".into(),
+            ..RunOptions::default()
+        },
+        &StopSignal::new(),
+    )
+    .unwrap();
+    assert_eq!(summary.items_ok, 1);
+    let sent = &llm.requests()[0].body;
+    for value in PERSONAL {
+        assert!(!sent.contains(value), "{value} reached the model: {sent}");
+    }
+    assert!(sent.contains("[EMAIL_1]") && sent.contains("[PESEL_1]") && sent.contains("[IBAN_1]"));
+    let saved: String = t.value(&format!(
+        "SELECT text_corrected FROM task_item WHERE id_task_item = {}",
+        items[0]
+    ));
+    assert_eq!(saved, text.replace("prosi", "uprzejmie prosi"));
+}
+
+#[test]
+fn an_answer_that_loses_a_placeholder_is_an_item_error() {
+    let mut t = TestDb::new();
+    let llm = FakeLlm::start(|req, _| {
+        gemini_ok(
+            &req.item_text().replace("[EMAIL_1]", "adres"),
+            "zmieniono",
+            1,
+            1,
+            0,
+        )
+    });
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let (task, items) = t.task(model, &["Pisz: a.b@example.com"]);
+    let summary = run(
+        &t.config,
+        &RunOptions {
+            trigger: "cli".into(),
+            ..RunOptions::default()
+        },
+        &StopSignal::new(),
+    )
+    .unwrap();
+    assert_eq!(summary.items_error, 1);
+    assert_eq!(llm.requests().len(), 3, "retried like any bad answer");
+    let msg: String = t.value(&format!(
+        "SELECT error_message FROM task_item WHERE id_task_item = {}",
+        items[0]
+    ));
+    assert!(msg.contains("[EMAIL_1] lost"), "{msg}");
+    let corrected: Option<String> = t.value(&format!(
+        "SELECT text_corrected FROM task_item WHERE id_task_item = {}",
+        items[0]
+    ));
+    assert_eq!(corrected, None);
+    t.assert_counters_match_items(task);
+}
+
+#[test]
+fn dry_run_verbose_prints_the_redacted_prompt() {
+    let mut t = TestDb::new();
+    let llm = FakeLlm::gemini_echo();
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    t.task(model, &["Mój mail to ola@example.org"]);
+    let out = t.run_bin(&["--dry-run", "-v"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    let text = output_text(&out);
+    assert!(
+        text.contains("Prompt as sent") && text.contains("Mój mail to [EMAIL_1]"),
+        "{text}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("text_corrected: Mój mail to ola@example.org")
+    );
+}
+
+#[test]
+fn keys_are_encrypted_and_a_wrong_secret_stops_the_task_without_leaking() {
+    let mut t = TestDb::new();
+    let llm = FakeLlm::gemini_echo();
+    let out = t
+        .bin_command(&[
+            "model",
+            "add",
+            "--name",
+            "g",
+            "--provider",
+            "gemini",
+            "--model",
+            "gemini-2.5-pro",
+            "--api-url",
+            &llm.base_url,
+        ])
+        .env("GEMINI_API_KEY", "AIzaSyTOPSECRETKEY0123456789")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(!output_text(&out).contains("TOPSECRET"));
+    let stored: Vec<u8> = t.value("SELECT api_key_encrypted FROM ai_model WHERE name = 'g'");
+    assert!(
+        !String::from_utf8_lossy(&stored).contains("TOPSECRET"),
+        "stored encrypted"
+    );
+    let list = t.run_bin(&["model", "list"]);
+    assert!(
+        output_text(&list).contains("gemini-2.5-pro") && !output_text(&list).contains("TOPSECRET")
+    );
+    let model: u32 = t.value("SELECT id_ai_model FROM ai_model WHERE name = 'g'");
+    let (task, _) = t.task(model, &["a"]);
+    // Right secret: the stored key is what goes out, in the header.
+    let out = t.run_bin(&["--task", &task.to_string(), "--json"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_eq!(
+        llm.requests()[0]
+            .headers
+            .get("x-goog-api-key")
+            .map(String::as_str),
+        Some("AIzaSyTOPSECRETKEY0123456789")
+    );
+    assert!(!output_text(&out).contains("TOPSECRET"));
+    // Wrong secret: the task stops with a clear message and nothing of the key anywhere.
+    let (task, _) = t.task(model, &["b"]);
+    let out = t
+        .bin_command(&["--task", &task.to_string(), "--json"])
+        .env("AI_KEY_SECRET", "wrong-secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let msg: String = t.value(&format!(
+        "SELECT error_message FROM task WHERE id_task = {task}"
+    ));
+    assert!(msg.contains("AI_KEY_SECRET"), "{msg}");
+    assert!(!output_text(&out).contains("TOPSECRET") && !output_text(&out).contains("test-secret"));
+    // Keys are never accepted as flags.
+    let out = t.run_bin(&[
+        "model",
+        "add",
+        "--name",
+        "x",
+        "--provider",
+        "gemini",
+        "--model",
+        "m",
+        "--api-key",
+        "AIzaFLAG",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn secrets_never_appear_in_output_or_tables_on_failure_paths() {
+    let mut t = TestDb::new();
+    let key = "sk-proj-LEAKYKEYLEAKYKEY0000";
+    let llm = FakeLlm::start(move |_, n| {
+        if n == 0 {
+            gemini_error(401, "UNAUTHENTICATED", &format!("API key {key} not valid"))
+        } else {
+            gemini_error(500, "INTERNAL", "boom")
+        }
+    });
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some(key));
+    let (task, _) = t.task(model, &["a"]);
+    let out = t
+        .bin_command(&["--task", &task.to_string(), "--json", "-v"])
+        .env("DB_PASSWORD", t.config.db.password.clone())
+        .output()
+        .unwrap();
+    let all_output = output_text(&out);
+    assert!(
+        !all_output.contains(key) && !all_output.contains("LEAKYKEY"),
+        "{all_output}"
+    );
+    assert!(!all_output.contains("test-secret"));
+    let dump: String = t.value(
+        "SELECT CONCAT_WS('|', (SELECT GROUP_CONCAT(COALESCE(error_message, '')) FROM task), \
+         (SELECT GROUP_CONCAT(COALESCE(error_message, '')) FROM task_item), \
+         (SELECT GROUP_CONCAT(COALESCE(message, '')) FROM task_run))",
+    );
+    assert!(
+        !dump.contains("LEAKYKEY") && !dump.contains("test-secret"),
+        "{dump}"
+    );
+    t.conn.query_drop("SELECT 1").unwrap();
+}
