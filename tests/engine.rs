@@ -517,3 +517,28 @@ fn timeouts_are_retried_then_fail_the_item() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_model_without_a_stored_key_uses_the_environment_key() {
+    let mut t = TestDb::new();
+    t.config.gemini_api_key = Some("AIzaFROMENVIRONMENT".into());
+    let llm = FakeLlm::gemini_echo();
+    let model = t.model("gemini", "m", Some(&llm.base_url), None);
+    let (task, _) = t.task(model, &["a"]);
+    run(&t.config, &opts(), &StopSignal::new()).unwrap();
+    assert_eq!(
+        llm.requests()[0]
+            .headers
+            .get("x-goog-api-key")
+            .map(String::as_str),
+        Some("AIzaFROMENVIRONMENT")
+    );
+    assert_eq!(t.task_row(task).0, 2);
+    t.config.gemini_api_key = None;
+    let (task, _) = t.task(model, &["b"]);
+    run(&t.config, &opts(), &StopSignal::new()).unwrap();
+    let msg: String = t.value(&format!(
+        "SELECT error_message FROM task WHERE id_task = {task}"
+    ));
+    assert!(msg.contains("GEMINI_API_KEY"), "{msg}");
+}
