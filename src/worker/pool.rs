@@ -19,11 +19,12 @@ use super::summary::DryRunItem;
 use crate::ai::AiError;
 use crate::ai::client::Client;
 use crate::ai::prompt_builder;
+use crate::ai::prompt_builder::Prompt;
 use crate::config::Config;
 use crate::db::task_item_repository::{self as items, Item, ItemResult};
 use crate::db::task_repository::{self as tasks, Task};
 use crate::db::{Db, DbError};
-use crate::privacy::Redactor;
+use crate::privacy::{Redacted, Redactor};
 use crate::stop::StopSignal;
 
 /// Summary saved for an empty or blank text, which is never sent to the model.
@@ -352,7 +353,7 @@ fn handle(
         );
         return Ok(Done::Lost);
     }
-    let result = match complete(run, item, redactor) {
+    let result = match complete(run, item, &prepare(run, item, redactor)) {
         Ok(result) => result,
         Err(AiError::Task(message)) => {
             log::error!("[Task {}] API error: {message}", item.id_task);
@@ -398,9 +399,20 @@ fn release(db: &mut Db, job: &Job) -> Result<Done, DbError> {
     })
 }
 
+/// What is sent for one item: the text with personal data replaced, and the prompt.
+fn prepare(run: &TaskRun<'_>, item: &Item, redactor: &Redactor) -> (Redacted, Prompt) {
+    let redacted = redactor.redact(&item.text_original);
+    let prompt = prompt_builder::build(&run.task.description, redacted.text());
+    (redacted, prompt)
+}
+
 /// The model's result for one item, with personal data put back. Blank texts are
 /// answered without a model call.
-fn complete(run: &TaskRun<'_>, item: &Item, redactor: &Redactor) -> Result<ItemResult, AiError> {
+fn complete(
+    run: &TaskRun<'_>,
+    item: &Item,
+    (redacted, prompt): &(Redacted, Prompt),
+) -> Result<ItemResult, AiError> {
     if item.text_original.trim().is_empty() {
         return Ok(ItemResult {
             text_corrected: item.text_original.clone(),
@@ -409,9 +421,7 @@ fn complete(run: &TaskRun<'_>, item: &Item, redactor: &Redactor) -> Result<ItemR
             tokens_output: 0,
         });
     }
-    let redacted = redactor.redact(&item.text_original);
-    let prompt = prompt_builder::build(&run.task.description, redacted.text());
-    let completion = run.client.send_checked(&prompt, run.stop, |c| {
+    let completion = run.client.send_checked(prompt, run.stop, |c| {
         redacted
             .restore(&c.text_corrected)
             .map(|_| ())
@@ -431,8 +441,8 @@ fn complete(run: &TaskRun<'_>, item: &Item, redactor: &Redactor) -> Result<ItemR
 
 /// A dry run: the same call, reported instead of saved.
 fn dry_run(run: &TaskRun<'_>, item: &Item, redactor: &Redactor) -> Done {
-    let redacted = redactor.redact(&item.text_original);
-    let prompt = prompt_builder::build(&run.task.description, redacted.text());
+    let prepared = prepare(run, item, redactor);
+    let prompt = &prepared.1;
     log::debug!(
         "[TaskItem {}] Prompt as sent:\n--- system ---\n{}\n--- user ---\n{}",
         item.id,
@@ -445,7 +455,7 @@ fn dry_run(run: &TaskRun<'_>, item: &Item, redactor: &Redactor) -> Done {
         prompt: prompt.user.clone(),
         ..DryRunItem::default()
     };
-    match complete(run, item, redactor) {
+    match complete(run, item, &prepared) {
         Ok(result) => {
             report.text_corrected = Some(result.text_corrected);
             report.change_summary = Some(result.change_summary);
