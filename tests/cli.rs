@@ -207,3 +207,40 @@ fn several_processes_on_one_task_never_send_the_same_item_twice() {
     let runs: u64 = t.value("SELECT COUNT(*) FROM task_run WHERE finished_at IS NOT NULL");
     assert_eq!(runs, 4);
 }
+
+#[test]
+fn binary_in_a_folder_with_spaces_reads_a_notepad_env_beside_it() {
+    let mut t = TestDb::new();
+    let llm = FakeLlm::gemini_echo();
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let (task, _) = t.task(model, &["Zażółć gęślą jaźń", "b"]);
+    let dir = std::env::temp_dir().join(format!(
+        "ai worker – zażółć {} {}",
+        std::process::id(),
+        t.config.db.name
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("ai-worker");
+    std::fs::copy(env!("CARGO_BIN_EXE_ai-worker"), &exe).unwrap();
+    let db = &t.config.db;
+    // What Notepad writes: a UTF-8 byte order mark and CRLF line endings.
+    let env = format!(
+        "\u{feff}# ai-worker\r\nDB_HOST={}\r\nDB_PORT={}\r\nDB_USER={}\r\nDB_PASSWORD={}\r\nDB_NAME={}\r\nAI_KEY_SECRET=test-secret\r\n",
+        db.host, db.port, db.user, db.password, db.name
+    );
+    std::fs::write(dir.join(".env"), env).unwrap();
+    // Started from another folder with an empty environment, as cron does: only the
+    // `.env` beside the binary can name the database.
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let out = std::process::Command::new(&exe)
+        .args(["--task", &task.to_string()])
+        .current_dir(&elsewhere)
+        .env_clear()
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert_eq!(t.item_statuses(task), vec![1, 1]);
+    t.assert_counters_match_items(task);
+}

@@ -1,0 +1,317 @@
+//! The Windows build as a Windows user runs it: `ai-worker.exe` under Wine, against the
+//! local MariaDB over TCP, installed in a folder whose path has spaces and Polish
+//! letters, configured by a Notepad-style `.env` (UTF-8 byte order mark, CRLF).
+//!
+//! Ignored by plain `cargo test`: `.ci/windows` cross-builds the .exe, builds the
+//! test-only `ProcessPrng` shim (tests/wine/bcryptprimitives.c) and a Wine prefix, and
+//! runs these tests with `--ignored`, naming them in AI_WORKER_EXE, AI_WORKER_WINE and
+//! AI_WORKER_WINE_SHIM.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use common::fake_llm::FakeLlm;
+use common::{TestDb, output_text};
+use mysql::prelude::Queryable;
+
+/// Where `.ci/windows` put the pieces.
+struct Wine {
+    wine: PathBuf,
+    exe: PathBuf,
+    shim: PathBuf,
+}
+
+impl Wine {
+    fn from_env() -> Wine {
+        let get = |key: &str| -> PathBuf {
+            let value = std::env::var(key).unwrap_or_else(|_| {
+                panic!("{key} is not set: run these tests with bash .ci/windows")
+            });
+            let path = PathBuf::from(value);
+            assert!(path.exists(), "{key}={} does not exist", path.display());
+            path
+        };
+        Wine {
+            wine: get("AI_WORKER_WINE"),
+            exe: get("AI_WORKER_EXE"),
+            shim: get("AI_WORKER_WINE_SHIM"),
+        }
+    }
+}
+
+static FOLDERS: AtomicU32 = AtomicU32::new(0);
+
+/// An installation as a user makes one: a folder with ai-worker.exe and `.env`.
+struct Install {
+    wine: Wine,
+    dir: PathBuf,
+}
+
+impl Install {
+    /// A new folder `ai worker – zażółć <pid> <n>` with the .exe, the shim and a
+    /// Notepad-style `.env` pointing at this test's database, plus `extra` lines.
+    fn new(t: &TestDb, extra: &[&str]) -> Install {
+        let wine = Wine::from_env();
+        let dir = std::env::temp_dir().join(format!(
+            "ai worker – zażółć {} {}",
+            std::process::id(),
+            FOLDERS.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(dir.join("elsewhere")).unwrap();
+        std::fs::copy(&wine.exe, dir.join("ai-worker.exe")).unwrap();
+        std::fs::copy(&wine.shim, dir.join("bcryptprimitives.dll")).unwrap();
+        let db = &t.config.db;
+        let mut lines = vec![
+            "# written by Notepad: UTF-8 with BOM, CRLF".to_string(),
+            format!("DB_HOST={}", db.host),
+            format!("DB_PORT={}", db.port),
+            format!("DB_USER={}", db.user),
+            format!("DB_PASSWORD={}", db.password),
+            format!("DB_NAME={}", db.name),
+            "AI_KEY_SECRET=test-secret".into(),
+            "AI_RETRY_BASE_MS=1".into(),
+            "AI_MAX_RETRIES=2".into(),
+        ];
+        lines.extend(extra.iter().map(|l| l.to_string()));
+        let env = format!("\u{feff}{}\r\n", lines.join("\r\n"));
+        std::fs::write(dir.join(".env"), env).unwrap();
+        Install { wine, dir }
+    }
+
+    /// `wine <args>` with only what Wine needs from the environment, so that the
+    /// worker's settings come from `.env` alone; started in `cwd`.
+    fn wine_command(&self, cwd: &Path) -> Command {
+        let mut cmd = Command::new(&self.wine.wine);
+        // Wine maps Unix file names to Windows ones through the locale: UTF-8 keeps
+        // the Polish letters in the folder name.
+        cmd.current_dir(cwd).env_clear().env("LANG", "C.UTF-8");
+        for key in [
+            "PATH",
+            "HOME",
+            "USER",
+            "WINEPREFIX",
+            "WINEARCH",
+            "WINEDEBUG",
+            "WINEDLLOVERRIDES",
+        ] {
+            if let Ok(value) = std::env::var(key) {
+                cmd.env(key, value);
+            }
+        }
+        cmd
+    }
+
+    /// Runs `ai-worker.exe <args>` from another (empty) folder: `.env` is found beside
+    /// the .exe, as when Task Scheduler starts it in System32.
+    fn run(&self, args: &[&str]) -> Output {
+        self.wine_command(&self.dir.join("elsewhere"))
+            .arg(self.dir.join("ai-worker.exe"))
+            .args(args)
+            .output()
+            .expect("start wine")
+    }
+}
+
+impl Drop for Install {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+#[ignore = "needs the Windows build and Wine: bash .ci/windows"]
+fn exe_prints_help_version_and_usage_errors() {
+    let t = TestDb::new();
+    let install = Install::new(&t, &[]);
+    let out = install.run(&["--help"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert!(output_text(&out).contains("--task-item"));
+    let out = install.run(&["--version"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("ai-worker {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = install.run(&["--task", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(output_text(&out).contains("hint:"), "{}", output_text(&out));
+}
+
+#[test]
+#[ignore = "needs the Windows build and Wine: bash .ci/windows"]
+fn exe_reports_a_bad_env_value_with_exit_2() {
+    let t = TestDb::new();
+    let install = Install::new(&t, &["WORKER_BATCH_SIZE=ten"]);
+    let out = install.run(&["--max-item", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    let text = output_text(&out);
+    assert!(
+        text.contains("WORKER_BATCH_SIZE") && text.contains("ten"),
+        "{text}"
+    );
+}
+
+#[test]
+#[ignore = "needs the Windows build and Wine: bash .ci/windows"]
+fn exe_creates_the_schema_and_runs_an_echo_task() {
+    let mut t = TestDb::new();
+    let name = t.config.db.name.clone();
+    t.conn
+        .query_drop(format!("DROP DATABASE `{name}`"))
+        .unwrap();
+    let install = Install::new(&t, &[]);
+
+    let out = install.run(&["init-db"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let tables: u64 = t.value(&format!(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{name}'"
+    ));
+    assert_eq!(tables, 7);
+    t.conn.query_drop(format!("USE `{name}`")).unwrap();
+
+    let model = t.model("echo", "echo", None, None);
+    let texts = [
+        "Zażółć gęślą jaźń — „cudzysłów”",
+        "Their going to the libary.\r\nLine two",
+    ];
+    let (task, items) = t.task(model, &texts);
+    let out = install.run(&["--task", &task.to_string(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", output_text(&out)));
+    assert_eq!(doc["items_ok"], 2);
+    assert_eq!(doc["tasks"][0]["status"], "COMPLETED");
+
+    assert_eq!(t.task_row(task).0, 2, "task COMPLETED");
+    assert_eq!(t.item_statuses(task), vec![1, 1]);
+    for (id, text) in items.iter().zip(texts) {
+        let saved: String = t
+            .conn
+            .exec_first(
+                "SELECT text_corrected FROM task_item WHERE id_task_item = ?",
+                (id,),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(saved, text, "echo returns the text byte for byte");
+    }
+    t.assert_counters_match_items(task);
+}
+
+#[test]
+#[ignore = "needs the Windows build and Wine: bash .ci/windows"]
+fn exe_runs_a_gemini_task_with_personal_data_kept_local() {
+    let mut t = TestDb::new();
+    let llm = FakeLlm::gemini_echo();
+    let model = t.model(
+        "gemini",
+        "gemini-2.5-pro",
+        Some(&llm.base_url),
+        Some("win-key"),
+    );
+    let texts = [
+        "Napisz do jan.kowalski@example.com w sprawie zamówienia.",
+        "Wczoraj poszłem do sklepu.",
+        "Zadzwoń: +48 600 100 200.",
+    ];
+    let (task, items) = t.task(model, &texts);
+    let install = Install::new(&t, &[]);
+    let out = install.run(&["--task", &task.to_string(), "--concurrency", "3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+
+    let requests = llm.requests();
+    assert_eq!(requests.len(), 3);
+    for r in &requests {
+        assert_eq!(
+            r.headers.get("x-goog-api-key").map(String::as_str),
+            Some("win-key")
+        );
+        assert!(!r.body.contains("jan.kowalski@example.com"), "{}", r.body);
+        assert!(!r.body.contains("600 100 200"), "{}", r.body);
+    }
+    for (id, text) in items.iter().zip(texts) {
+        let (saved, summary): (String, String) = t
+            .conn
+            .exec_first(
+                "SELECT text_corrected, change_summary FROM task_item WHERE id_task_item = ?",
+                (id,),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(saved, text, "placeholders are put back");
+        assert_eq!(summary, "Poprawiono interpunkcję.");
+    }
+    let (status, total, processed, errors, tokens_in, tokens_out) = t.task_row(task);
+    assert_eq!((status, total, processed, errors), (2, 3, 3, 0));
+    assert_eq!(
+        (tokens_in, tokens_out),
+        (300, 75),
+        "candidates + thoughts count as output"
+    );
+    t.assert_counters_match_items(task);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("win-key"), "{stderr}");
+}
+
+#[test]
+#[ignore = "needs the Windows build and Wine: bash .ci/windows"]
+fn run_worker_cmd_appends_a_dated_log_and_passes_the_exit_code() {
+    let mut t = TestDb::new();
+    let model = t.model("echo", "echo", None, None);
+    let (task, _) = t.task(model, &["jeden", "dwa"]);
+    let install = Install::new(&t, &[]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/run_worker.cmd");
+    std::fs::copy(&script, install.dir.join("run_worker.cmd")).unwrap();
+    let run_cmd = |args: &[&str]| -> Output {
+        install
+            .wine_command(&install.dir.join("elsewhere"))
+            .args(["cmd", "/c"])
+            .arg(windows_path(&install.dir.join("run_worker.cmd")))
+            .args(args)
+            .output()
+            .expect("start wine cmd")
+    };
+
+    let out = run_cmd(&["--task", &task.to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert_eq!(t.item_statuses(task), vec![1, 1]);
+    let logs: Vec<PathBuf> = std::fs::read_dir(install.dir.join("logs"))
+        .expect("logs folder beside the .exe")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let file_name = logs[0].file_name().unwrap().to_string_lossy().to_string();
+    assert!(
+        file_name.starts_with("ai-worker-")
+            && file_name.ends_with(".log")
+            && file_name.chars().any(|c| c.is_ascii_digit())
+            && !file_name.contains(['/', '\\', ':', ' ']),
+        "{file_name}"
+    );
+    let log = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(
+        log.contains(&format!("[Task {task}] Processing finished - 2/2 records")),
+        "{log}"
+    );
+    assert!(log.contains("run_worker: exit code 0"), "{log}");
+
+    // A second run appends to the same file, and a usage error's code comes through.
+    let out = run_cmd(&["--task", "not-a-number"]);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    let log = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(
+        log.contains("Processing finished"),
+        "the first run's lines are kept"
+    );
+    assert!(
+        log.contains("--task") && log.contains("run_worker: exit code 2"),
+        "{log}"
+    );
+}
+
+/// A Unix path as Wine's Windows programs see it (drive Z: is the root folder).
+fn windows_path(path: &Path) -> String {
+    format!("Z:{}", path.display()).replace('/', "\\")
+}
