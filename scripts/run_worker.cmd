@@ -10,7 +10,7 @@ rem Output and log lines are appended to logs\ai-worker-YYYY-MM-DD.log beside th
 rem (the folder is created when missing). The exit code is ai-worker's:
 rem     0 done, 1 some items or a task failed, 2 bad usage or configuration,
 rem     3 database unreachable, 130 stopped by a second Ctrl+C,
-rem     9009 ai-worker.exe not found.
+rem     127 ai-worker.exe not found.
 rem Set AI_WORKER_EXE to the full path of ai-worker.exe to run one kept elsewhere.
 rem ===========================================================================
 setlocal EnableExtensions DisableDelayedExpansion
@@ -54,4 +54,4 @@ exit /b %RC%
 :no_exe
 echo run_worker: ai-worker.exe not found beside "%~dp0" or in its parent folder 1>&2
 echo hint: put this script beside ai-worker.exe, or set AI_WORKER_EXE to its full path 1>&2
-exit /b 9009
+exit /b 127

@@ -264,15 +264,16 @@ fn run_worker_cmd_appends_a_dated_log_and_passes_the_exit_code() {
     let install = Install::new(&t, &[]);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/run_worker.cmd");
     std::fs::copy(&script, install.dir.join("run_worker.cmd")).unwrap();
-    let run_cmd = |args: &[&str]| -> Output {
+    let run_script = |script: &Path, args: &[&str]| -> Output {
         install
             .wine_command(&install.dir.join("elsewhere"))
             .args(["cmd", "/c"])
-            .arg(windows_path(&install.dir.join("run_worker.cmd")))
+            .arg(windows_path(script))
             .args(args)
             .output()
             .expect("start wine cmd")
     };
+    let run_cmd = |args: &[&str]| run_script(&install.dir.join("run_worker.cmd"), args);
 
     let out = run_cmd(&["--task", &task.to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
@@ -309,6 +310,26 @@ fn run_worker_cmd_appends_a_dated_log_and_passes_the_exit_code() {
         log.contains("--task") && log.contains("run_worker: exit code 2"),
         "{log}"
     );
+
+    // Kept in a scripts folder under the .exe, it finds the .exe in the parent folder.
+    let scripts = install.dir.join("scripts");
+    std::fs::create_dir(&scripts).unwrap();
+    std::fs::copy(&script, scripts.join("run_worker.cmd")).unwrap();
+    let out = run_script(&scripts.join("run_worker.cmd"), &["--version"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let log = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(
+        log.contains(&format!("ai-worker {}", env!("CARGO_PKG_VERSION"))),
+        "{log}"
+    );
+
+    // With no ai-worker.exe in reach it says so and exits 127, like a missing command.
+    let lost = install.dir.join("elsewhere").join("lost");
+    std::fs::create_dir(&lost).unwrap();
+    std::fs::copy(&script, lost.join("run_worker.cmd")).unwrap();
+    let out = run_script(&lost.join("run_worker.cmd"), &["--version"]);
+    assert_eq!(out.status.code(), Some(127), "{}", output_text(&out));
+    assert!(output_text(&out).contains("ai-worker.exe not found"));
 }
 
 /// A Unix path as Wine's Windows programs see it (drive Z: is the root folder).
