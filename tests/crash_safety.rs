@@ -4,28 +4,16 @@
 mod common;
 
 use std::process::Stdio;
-use std::sync::Mutex;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use ai_worker::db::Db;
 use ai_worker::db::task_item_repository::{self as items, ItemResult};
-use common::fake_llm::{FakeLlm, gemini_ok};
+use common::fake_llm::FakeLlm;
 use common::{TestDb, output_text};
 use mysql::prelude::Queryable;
 
 /// A Gemini fake that answers after `delay` and reports every request on a channel,
 /// so a test can act once the worker is really mid-run.
-fn slow_llm(delay: Duration) -> (FakeLlm, mpsc::Receiver<()>) {
-    let (tx, rx) = mpsc::channel();
-    let tx = Mutex::new(tx);
-    let llm = FakeLlm::start(move |req, _| {
-        let _ = tx.lock().unwrap().send(());
-        gemini_ok(&req.item_text(), "ok", 3, 2, 1).delayed(delay)
-    });
-    (llm, rx)
-}
-
 fn texts(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("tekst {i}")).collect()
 }
@@ -33,7 +21,7 @@ fn texts(n: usize) -> Vec<String> {
 #[test]
 fn sigkill_mid_run_loses_nothing_and_duplicates_nothing() {
     let mut t = TestDb::new();
-    let (llm, requests) = slow_llm(Duration::from_millis(200));
+    let (llm, requests) = FakeLlm::gemini_slow(Duration::from_millis(200));
     let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
     let all = texts(60);
     let refs: Vec<&str> = all.iter().map(String::as_str).collect();
@@ -80,7 +68,7 @@ fn sigkill_mid_run_loses_nothing_and_duplicates_nothing() {
 #[test]
 fn sigterm_stops_cleanly_and_leaves_nothing_processing() {
     let mut t = TestDb::new();
-    let (llm, requests) = slow_llm(Duration::from_millis(300));
+    let (llm, requests) = FakeLlm::gemini_slow(Duration::from_millis(300));
     let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
     let all = texts(80);
     let refs: Vec<&str> = all.iter().map(String::as_str).collect();

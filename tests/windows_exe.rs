@@ -336,3 +336,145 @@ fn run_worker_cmd_appends_a_dated_log_and_passes_the_exit_code() {
 fn windows_path(path: &Path) -> String {
     format!("Z:{}", path.display()).replace('/', "\\")
 }
+
+#[test]
+#[ignore = "needs the Windows build and Wine: bash .ci/windows"]
+fn exe_serves_the_http_trigger_and_stops_on_ctrl_c() {
+    use std::io::{BufRead, BufReader, Read, Write};
+
+    let mut t = TestDb::new();
+    let model = t.model("echo", "echo", None, None);
+    let (task, _) = t.task(model, &["raz", "dwa", "trzy"]);
+    let install = Install::new(&t, &["SERVE_TOKEN=panel-token"]);
+    let mut child = Running(Some(
+        install
+            .wine_command(&install.dir.join("elsewhere"))
+            .arg(install.dir.join("ai-worker.exe"))
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start wine"),
+    ));
+    // The log line names the port the system chose.
+    let mut stderr = BufReader::new(child.child().stderr.take().unwrap());
+    let mut seen = String::new();
+    let addr = loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            panic!("serve exited before listening: {seen}");
+        }
+        seen.push_str(&line);
+        if let Some(rest) = line.split("[HTTP] Listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let request = |raw: String| -> String {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.write_all(raw.as_bytes()).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let body = format!(r#"{{"task":{task},"wait":true}}"#);
+    let unauthorised = request(format!(
+        "POST /task/run HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    assert!(unauthorised.starts_with("HTTP/1.1 401"), "{unauthorised}");
+    let answer = request(format!(
+        "POST /task/run HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer panel-token\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let json = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let doc: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(doc["items_ok"], 3, "{answer}");
+    assert_eq!(t.item_statuses(task), vec![1, 1, 1]);
+    let status = request(format!(
+        "GET /task/{task} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer panel-token\r\n\r\n"
+    ));
+    assert!(status.contains("COMPLETED"), "{status}");
+
+    // Wine turns SIGINT into the console's Ctrl+C event: the server stops gracefully.
+    let pid = child.child().id().to_string();
+    let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(sent.success());
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let exit = child.wait().status;
+    assert!(rest.contains("[HTTP] Stopped"), "{seen}{rest}");
+    assert_eq!(exit.code(), Some(0), "{seen}{rest}");
+}
+
+#[test]
+#[ignore = "needs the Windows build and Wine: bash .ci/windows"]
+fn exe_stops_a_run_gracefully_on_ctrl_c() {
+    let mut t = TestDb::new();
+    let (llm, requests) = FakeLlm::gemini_slow(std::time::Duration::from_millis(300));
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let texts: Vec<String> = (0..80).map(|i| format!("tekst {i}")).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (task, _) = t.task(model, &refs);
+    let install = Install::new(&t, &[]);
+    let mut child = Running(Some(
+        install
+            .wine_command(&install.dir.join("elsewhere"))
+            .arg(install.dir.join("ai-worker.exe"))
+            .args(["--task", &task.to_string(), "--max-item", "1000", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start wine"),
+    ));
+    for _ in 0..4 {
+        requests
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the worker calls the model");
+    }
+    // Wine turns SIGINT into the console's Ctrl+C event.
+    let sent = Command::new("kill")
+        .args(["-INT", &child.child().id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait();
+    let text = output_text(&out);
+    assert!(text.contains("Stop requested"), "{text}");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("JSON summary even when stopped");
+    assert_eq!(doc["interrupted"], true);
+    let statuses = t.item_statuses(task);
+    assert!(
+        !statuses.contains(&2),
+        "nothing left PROCESSING: {statuses:?}"
+    );
+    assert!(statuses.contains(&0), "the run stopped before the end");
+    assert!(statuses.contains(&1), "calls under way were saved");
+    t.assert_counters_match_items(task);
+    assert_eq!(t.task_row(task).0, 1, "the task stays IN_PROGRESS");
+}
+
+/// A started process, killed if the test fails before it ends.
+struct Running(Option<std::process::Child>);
+
+impl Running {
+    fn child(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().expect("the process is still ours")
+    }
+
+    fn wait(mut self) -> Output {
+        let child = self.0.take().expect("the process is still ours");
+        child.wait_with_output().expect("wait for the process")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

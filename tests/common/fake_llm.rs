@@ -170,6 +170,18 @@ impl FakeLlm {
         FakeLlm::start(|req, _| gemini_ok(&req.item_text(), "Poprawiono interpunkcję.", 100, 20, 5))
     }
 
+    /// A Gemini server that answers every item after `delay` (to keep a run busy) and
+    /// reports each request on the returned channel as it arrives.
+    pub fn gemini_slow(delay: Duration) -> (FakeLlm, std::sync::mpsc::Receiver<()>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let tx = Mutex::new(tx);
+        let llm = FakeLlm::start(move |req, _| {
+            let _ = tx.lock().unwrap().send(());
+            gemini_ok(&req.item_text(), "ok", 3, 2, 1).delayed(delay)
+        });
+        (llm, rx)
+    }
+
     /// The base URL for an OpenAI-style model row.
     pub fn openai_url(&self) -> String {
         format!("http://127.0.0.1:{}/v1", self.port)
