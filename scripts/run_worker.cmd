@@ -45,7 +45,12 @@ set "LOG=%HOME_DIR%logs\ai-worker-%TODAY%.log"
 
 rem The script's own log lines stay ASCII (cmd would write a path with Polish letters
 rem in the console code page, and ai-worker writes UTF-8).
->>"%LOG%" echo ==== %DATE% %TIME% run_worker: ai-worker.exe %*
+rem cmd cannot append to a file another run is still writing: a run that finds today's
+rem log in use writes a log of its own, ai-worker-YYYY-MM-DD-<random>.log.
+set "BUSY="
+(>>"%LOG%" echo ==== %DATE% %TIME% run_worker: ai-worker.exe %*) 2>nul || set "BUSY=1"
+if defined BUSY set "LOG=%HOME_DIR%logs\ai-worker-%TODAY%-%RANDOM%%RANDOM%.log"
+if defined BUSY >>"%LOG%" echo ==== %DATE% %TIME% run_worker: ai-worker.exe %* (today's log is in use)
 "%EXE%" %* >>"%LOG%" 2>&1
 set "RC=%ERRORLEVEL%"
 >>"%LOG%" echo ==== %DATE% %TIME% run_worker: exit code %RC%

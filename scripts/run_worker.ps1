@@ -61,7 +61,9 @@ $logFile = Join-Path -Path $logDir -ChildPath ('ai-worker-{0}.log' -f (Get-Date 
 # and write the log as UTF-8 without a byte order mark, like run_worker.cmd does.
 $previousEncoding = [Console]::OutputEncoding
 $utf8 = New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $false
-$writer = New-Object -TypeName System.IO.StreamWriter -ArgumentList $logFile, $true, $utf8
+# Shared for reading and writing: another run (or run_worker.cmd) may append meanwhile.
+$stream = [System.IO.File]::Open($logFile, [System.IO.FileMode]::Append, [System.IO.FileAccess]::Write, [System.IO.FileShare]::ReadWrite)
+$writer = New-Object -TypeName System.IO.StreamWriter -ArgumentList $stream, $utf8
 $writer.AutoFlush = $true
 $exitCode = 1
 Push-Location -LiteralPath $folder

@@ -1,12 +1,22 @@
 //! Log lines on stderr: time, level, the run's `operation_uuid`, then the message in
-//! the SPEC's format (`[Task 42] Started processing (15 records)`).
+//! the SPEC's format (`[Task 42] Started processing (15 records)`). With `--log-file`
+//! every line is also appended to a file, so scheduled runs (Task Scheduler, cron)
+//! keep their logs without any shell redirection.
 
 use std::cell::RefCell;
-use std::io::Write;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 thread_local! {
     static OPERATION: RefCell<Option<String>> = const { RefCell::new(None) };
 }
+
+/// The file opened by [`open_log_file`], shared by every thread.
+static LOG_FILE: OnceLock<Mutex<File>> = OnceLock::new();
 
 /// Tags this thread's log lines with a run's `operation_uuid` (`None` clears it).
 pub fn set_operation(operation_uuid: Option<&str>) {
@@ -14,10 +24,12 @@ pub fn set_operation(operation_uuid: Option<&str>) {
 }
 
 /// Starts the logger with a filter such as `info` or `ai_worker=debug` (`RUST_LOG`
-/// syntax). Calling it twice is harmless.
+/// syntax). Lines go to stderr and to the log file, if one is open. Calling it twice
+/// is harmless.
 pub fn init(filter: &str) {
     let _ = env_logger::Builder::new()
         .parse_filters(filter)
+        .target(env_logger::Target::Pipe(Box::new(Tee)))
         .format(|buf, record| {
             let ts = buf.timestamp_seconds();
             let op = OPERATION.with(|op| op.borrow().clone());
@@ -27,4 +39,151 @@ pub fn init(filter: &str) {
             }
         })
         .try_init();
+}
+
+/// The log file could not be opened.
+#[derive(Debug)]
+pub struct LogFileError {
+    /// The path, with `{date}` filled in.
+    pub path: PathBuf,
+    /// Why the system refused.
+    pub source: io::Error,
+}
+
+impl fmt::Display for LogFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot open the log file {}: {} (check that the folder can be created and written)",
+            self.path.display(),
+            self.source
+        )
+    }
+}
+
+impl std::error::Error for LogFileError {}
+
+/// Opens the file that log lines are appended to from now on, besides stderr, creating
+/// it and its folder when missing. `{date}` in the path becomes today's date (UTC, as
+/// in the log lines), so `logs/ai-worker-{date}.log` gives one file per day. Several
+/// processes may append to the same file at once: each line is one append. Returns
+/// the path opened.
+pub fn open_log_file(path: &Path) -> Result<PathBuf, LogFileError> {
+    let path = PathBuf::from(
+        path.to_string_lossy()
+            .replace("{date}", &utc_timestamp(SystemTime::now())[..10]),
+    );
+    let fail = |source| LogFileError {
+        path: path.clone(),
+        source,
+    };
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(fail)?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(fail)?;
+    // A second call keeps the first file; main opens one per process.
+    let _ = LOG_FILE.set(Mutex::new(file));
+    Ok(path)
+}
+
+/// Appends one line to the log file only (not stderr), in the logger's format, for
+/// what happens before the logger starts or besides it (usage errors, exit codes).
+pub fn file_line(level: &str, message: &str) {
+    let line = format!(
+        "{} {level:<5} {message}\n",
+        utc_timestamp(SystemTime::now())
+    );
+    append_to_file(line.as_bytes());
+}
+
+fn append_to_file(bytes: &[u8]) {
+    if let Some(file) = LOG_FILE.get() {
+        // A poisoned lock only means another thread panicked mid-line; keep logging.
+        let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = file.write_all(bytes);
+    }
+}
+
+/// The logger's output: stderr, and the log file when one is open.
+struct Tee;
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let _ = io::stderr().write_all(buf);
+        append_to_file(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}
+
+/// `time` as `YYYY-MM-DDTHH:MM:SSZ` (UTC), the format of the log lines.
+pub fn utc_timestamp(time: SystemTime) -> String {
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_are_utc_calendar_dates() {
+        let at = |secs: u64| utc_timestamp(UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(951_868_799), "2000-02-29T23:59:59Z");
+        assert_eq!(at(1_767_225_599), "2025-12-31T23:59:59Z");
+        assert_eq!(at(1_795_579_200), "2026-11-25T04:00:00Z");
+        assert_eq!(at(4_107_542_400), "2100-03-01T00:00:00Z");
+    }
+
+    #[test]
+    fn every_day_follows_the_one_before() {
+        let mut previous = civil_from_days(-1);
+        assert_eq!(previous, (1969, 12, 31));
+        for days in 0..200_000 {
+            let (y, m, d) = civil_from_days(days);
+            let (py, pm, pd) = previous;
+            let next_day = (y, m, d) == (py, pm, pd + 1);
+            let next_month = (y, m, d) == (py, pm + 1, 1) && pd >= 28;
+            let next_year = (y, m, d) == (py + 1, 1, 1) && (pm, pd) == (12, 31);
+            assert!(
+                next_day || next_month || next_year,
+                "{previous:?} -> {y}-{m}-{d}"
+            );
+            previous = (y, m, d);
+        }
+    }
 }

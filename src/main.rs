@@ -1,5 +1,6 @@
 //! The `ai-worker` command line: parses flags and calls the library.
 
+use std::ffi::OsString;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ OPTIONS:
   --concurrency N    parallel model calls (default WORKER_CONCURRENCY, 4)
   --json             print one JSON summary on stdout
   --env-file PATH    read configuration from PATH instead of .env
+  --log-file PATH    also append log lines and errors to PATH; {date} in it becomes
+                     today's date (UTC), e.g. --log-file logs/ai-worker-{date}.log
   -v, --verbose      debug log lines (with --dry-run: the prompts as sent)
   -q, --quiet        warnings and errors only
   -h, --help         this text
@@ -38,6 +41,7 @@ OPTIONS:
 EXIT CODES:
   0 every handled item succeeded (or nothing to do)   1 an item or a task failed
   2 bad usage or configuration                        3 database unreachable
+  130 stopped at once by a second Ctrl+C
 ";
 
 /// What the user asked for.
@@ -194,30 +198,100 @@ fn arg_error(err: pico_args::Error) -> String {
     }
 }
 
+/// Takes `--log-file PATH` (or `--log-file=PATH`) out of the arguments, so that the
+/// log file can be opened before anything else is parsed and even a usage error
+/// reaches it.
+fn split_log_file(args: Vec<OsString>) -> Result<(Option<PathBuf>, Vec<OsString>), String> {
+    let mut log_file = None;
+    let mut rest = Vec::with_capacity(args.len());
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let value = if arg == "--log-file" {
+            Some(args.next().ok_or("--log-file needs a value")?)
+        } else {
+            arg.to_str()
+                .and_then(|a| a.strip_prefix("--log-file="))
+                .map(OsString::from)
+        };
+        match value {
+            Some(_) if log_file.is_some() => return Err("--log-file is given twice".into()),
+            Some(v) if v.is_empty() => return Err("--log-file needs a value".into()),
+            Some(v) => log_file = Some(PathBuf::from(v)),
+            None => rest.push(arg),
+        }
+    }
+    Ok((log_file, rest))
+}
+
+/// An error for the user: on stderr, and in the log file if one is open.
+fn print_error(message: &str, hint: Option<&str>) {
+    eprintln!("error: {message}");
+    logging::file_line("ERROR", message);
+    if let Some(hint) = hint {
+        eprintln!("hint: {hint}");
+        logging::file_line("ERROR", &format!("hint: {hint}"));
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = match parse(pico_args::Arguments::from_env()) {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let shown = args
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (log_file, args) = match split_log_file(args) {
+        Ok(split) => split,
+        Err(message) => {
+            print_error(&message, Some("run `ai-worker --help` for the flags"));
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(path) = &log_file {
+        if let Err(err) = logging::open_log_file(path) {
+            print_error(&err.to_string(), None);
+            return ExitCode::from(2);
+        }
+        logging::file_line(
+            "INFO",
+            &format!("ai-worker {} started: {shown}", env!("CARGO_PKG_VERSION")),
+        );
+    }
+    let code = run_command(pico_args::Arguments::from_vec(args));
+    if log_file.is_some() {
+        logging::file_line("INFO", &format!("Exit code {code}"));
+    }
+    ExitCode::from(code as u8)
+}
+
+/// Parses the arguments and runs the command; returns the exit code.
+fn run_command(args: pico_args::Arguments) -> i32 {
+    let cli = match parse(args) {
         Ok(cli) => cli,
         Err(message) => {
-            eprintln!("error: {message}\nhint: run `ai-worker --help` for the flags");
-            return ExitCode::from(2);
+            print_error(&message, Some("run `ai-worker --help` for the flags"));
+            return 2;
         }
     };
     match cli.command {
         Command::Help => {
             print!("{HELP}");
-            return ExitCode::SUCCESS;
+            return 0;
         }
         Command::Version => {
             println!("ai-worker {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
+            return 0;
         }
         _ => {}
     }
     let config = match Config::load(cli.env_file.as_deref()) {
         Ok(config) => config,
         Err(err) => {
-            eprintln!("error: {err}\nhint: see .env.example for every key and its default");
-            return ExitCode::from(2);
+            print_error(
+                &err.to_string(),
+                Some("see .env.example for every key and its default"),
+            );
+            return 2;
         }
     };
     logging::init(
@@ -228,7 +302,7 @@ fn main() -> ExitCode {
     if !config.pii_redaction {
         log::warn!("PII_REDACTION=off: personal data in the texts is sent to the model as it is");
     }
-    let code = match cli.command {
+    match cli.command {
         Command::Run(options) => run(&config, &options, cli.json),
         Command::InitDb => report(schema::init_db(&config.db).map(|()| {
             println!(
@@ -251,8 +325,7 @@ fn main() -> ExitCode {
             key_stdin,
         } => model_add(&config, &model, key_env, key_stdin),
         Command::Help | Command::Version => 0,
-    };
-    ExitCode::from(code as u8)
+    }
 }
 
 /// Ctrl+C / SIGTERM raise the stop signal; a second one exits at once.
@@ -267,6 +340,7 @@ fn install_stop_handler() -> Arc<StopSignal> {
             );
             handler_stop.raise();
         } else {
+            logging::file_line("WARN", "Stopped at once by a second Ctrl+C: exit code 130");
             std::process::exit(130);
         }
     });
@@ -284,7 +358,7 @@ fn serve(config: &Config, bind: &str) -> i32 {
             0
         }
         Err(err) => {
-            eprintln!("error: {err}");
+            print_error(&err.to_string(), None);
             2
         }
     }
@@ -343,7 +417,7 @@ fn report<E: std::fmt::Display + ExitCoded>(result: Result<(), E>) -> i32 {
     match result {
         Ok(()) => 0,
         Err(err) => {
-            eprintln!("error: {err}");
+            print_error(&err.to_string(), None);
             err.code()
         }
     }
@@ -401,7 +475,10 @@ fn model_add(config: &Config, model: &NewModel, key_env: Option<String>, key_std
         }
         let mut key = String::new();
         if let Err(e) = std::io::stdin().read_to_string(&mut key) {
-            eprintln!("error: cannot read the key from standard input: {e}");
+            print_error(
+                &format!("cannot read the key from standard input: {e}"),
+                None,
+            );
             return 2;
         }
         Some(key.trim().to_string()).filter(|k| !k.is_empty())
@@ -412,7 +489,10 @@ fn model_add(config: &Config, model: &NewModel, key_env: Option<String>, key_std
             .filter(|k| !k.is_empty())
     };
     if key.is_some() && config.ai_key_secret.is_empty() {
-        eprintln!("error: AI_KEY_SECRET is empty: set it in .env before storing an encrypted key");
+        print_error(
+            "AI_KEY_SECRET is empty: set it in .env before storing an encrypted key",
+            None,
+        );
         return 2;
     }
     let result = (|| {
@@ -432,7 +512,7 @@ fn model_add(config: &Config, model: &NewModel, key_env: Option<String>, key_std
             0
         }
         Err(err) => {
-            eprintln!("error: {err}");
+            print_error(&err.to_string(), None);
             err.exit_code()
         }
     }
@@ -441,7 +521,6 @@ fn model_add(config: &Config, model: &NewModel, key_env: Option<String>, key_std
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::OsString;
 
     fn cli(args: &[&str]) -> Result<Cli, String> {
         parse(pico_args::Arguments::from_vec(
@@ -529,5 +608,31 @@ mod tests {
             Some(PathBuf::from("C:\\Program Files\\ai worker\\.env"))
         );
         assert_eq!(c.log_level, Some("debug"));
+    }
+
+    #[test]
+    fn log_file_is_taken_out_before_parsing() {
+        let os = |args: &[&str]| args.iter().map(OsString::from).collect::<Vec<_>>();
+        let (path, rest) = split_log_file(os(&[
+            "--task",
+            "4",
+            "--log-file",
+            "C:\\ai worker\\logs\\a.log",
+        ]))
+        .unwrap();
+        assert_eq!(path, Some(PathBuf::from("C:\\ai worker\\logs\\a.log")));
+        assert_eq!(rest, os(&["--task", "4"]));
+        let (path, rest) = split_log_file(os(&["serve", "--log-file=logs/{date}.log"])).unwrap();
+        assert_eq!(path, Some(PathBuf::from("logs/{date}.log")));
+        assert_eq!(rest, os(&["serve"]));
+        assert_eq!(split_log_file(os(&["-v"])).unwrap(), (None, os(&["-v"])));
+        for bad in [
+            &["--log-file"][..],
+            &["--log-file="][..],
+            &["--log-file", "a", "--log-file", "b"][..],
+        ] {
+            let err = split_log_file(os(bad)).unwrap_err();
+            assert!(err.contains("--log-file"), "{bad:?}: {err}");
+        }
     }
 }

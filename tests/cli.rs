@@ -177,9 +177,13 @@ fn several_processes_on_one_task_never_send_the_same_item_twice() {
     let texts: Vec<String> = (0..400).map(|i| format!("item-{i}")).collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let (task, _) = t.task(model, &refs);
+    // All four append to one log file at once.
+    let log = std::env::temp_dir().join(format!("aiw-shared-{}.log", t.config.db.name));
     let children: Vec<_> = (0..4)
         .map(|_| {
             t.bin_command(&[
+                "--log-file",
+                log.to_str().unwrap(),
                 "--task",
                 &task.to_string(),
                 "--max-item",
@@ -206,6 +210,15 @@ fn several_processes_on_one_task_never_send_the_same_item_twice() {
     t.assert_counters_match_items(task);
     let runs: u64 = t.value("SELECT COUNT(*) FROM task_run WHERE finished_at IS NOT NULL");
     assert_eq!(runs, 4);
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::remove_file(&log).unwrap();
+    assert_eq!(text.matches("INFO  Exit code 0\n").count(), 4, "{text}");
+    for line in text.lines() {
+        assert!(
+            common::is_log_record(line),
+            "one whole record per line: {line:?}"
+        );
+    }
 }
 
 #[test]
@@ -243,4 +256,98 @@ fn binary_in_a_folder_with_spaces_reads_a_notepad_env_beside_it() {
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert_eq!(t.item_statuses(task), vec![1, 1]);
     t.assert_counters_match_items(task);
+}
+
+#[test]
+fn log_file_gets_every_line_errors_and_exit_codes_of_each_run() {
+    let mut t = TestDb::new();
+    let model = t.model("echo", "echo", None, None);
+    let (task, _) = t.task(model, &["a", "b"]);
+    let dir = std::env::temp_dir().join(format!("aiw-logs-{}", t.config.db.name));
+    let pattern = dir.join("logs").join("ai-worker-{date}.log");
+    let pattern = pattern.to_str().unwrap();
+    let today =
+        || ai_worker::logging::utc_timestamp(std::time::SystemTime::now())[..10].to_string();
+    let before = today();
+
+    let out = t.run_bin(&["--log-file", pattern, "--task", &task.to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    // Usage and configuration errors reach the file too, with their exit codes.
+    let out = t.run_bin(&["--task", "x", "--log-file", pattern]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = t
+        .bin_command(&[&format!("--log-file={pattern}")])
+        .env("WORKER_BATCH_SIZE", "ten")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    let after = today();
+    let files: Vec<String> = std::fs::read_dir(dir.join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        [
+            format!("ai-worker-{before}.log"),
+            format!("ai-worker-{after}.log")
+        ]
+        .contains(&files[0]),
+        "{files:?}"
+    );
+    let log = std::fs::read_to_string(dir.join("logs").join(&files[0])).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    for line in log.lines() {
+        assert!(common::is_log_record(line), "{line:?}");
+    }
+    let runs: Vec<&str> = log.split("started: ").skip(1).collect();
+    assert_eq!(runs.len(), 3, "{log}");
+    assert!(runs[0].contains(&format!("[Task {task}] Processing finished - 2/2 records")));
+    assert!(runs[0].contains("INFO  Exit code 0"), "{}", runs[0]);
+    assert!(
+        runs[1].contains("ERROR 'x' is not a valid number"),
+        "{}",
+        runs[1]
+    );
+    assert!(runs[1].contains("INFO  Exit code 2"));
+    assert!(runs[2].contains("WORKER_BATCH_SIZE") && runs[2].contains("Exit code 2"));
+}
+
+#[test]
+fn the_log_record_check_rejects_what_it_should() {
+    assert!(common::is_log_record(
+        "2026-11-25T03:49:08Z INFO  Exit code 0"
+    ));
+    for bad in [
+        "",
+        "Exit code 0",
+        "2026-11-25 03:49:08Z INFO  x",
+        "2026-11-25T03:49:08Z NOTE  x",
+        "2026-11-25T03:49:08Z INFO  [Task 1] Proc2026-11-25T03:49:08Z INFO  x",
+    ] {
+        assert!(!common::is_log_record(bad), "{bad:?}");
+    }
+}
+
+#[test]
+fn unusable_log_file_is_a_configuration_error() {
+    let t = TestDb::new();
+    let blocker = std::env::temp_dir().join(format!("aiw-not-a-folder-{}", t.config.db.name));
+    std::fs::write(&blocker, "a file, not a folder").unwrap();
+    let path = blocker.join("logs").join("a.log");
+    let out = t.run_bin(&["--log-file", path.to_str().unwrap(), "--max-item", "1"]);
+    std::fs::remove_file(&blocker).unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text = output_text(&out);
+    assert!(text.contains("cannot open the log file"), "{text}");
+    for args in [
+        &["--log-file"][..],
+        &["--log-file="][..],
+        &["--log-file", "a", "--log-file", "b"][..],
+    ] {
+        let out = t.run_bin(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(output_text(&out).contains("--log-file"), "{args:?}");
+    }
 }

@@ -215,3 +215,21 @@ pub fn output_text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// Whether `line` is one whole log record: a UTC time, a level, a message, and no
+/// second record run into it (which would show as a second time stamp).
+pub fn is_log_record(line: &str) -> bool {
+    fn stamp_at(b: &[u8], i: usize) -> bool {
+        let shape = b"dddd-dd-ddTdd:dd:ddZ";
+        b.len() >= i + shape.len()
+            && shape.iter().zip(&b[i..]).all(|(s, c)| match s {
+                b'd' => c.is_ascii_digit(),
+                s => s == c,
+            })
+    }
+    let b = line.as_bytes();
+    let level_ok = ["INFO  ", "WARN  ", "ERROR ", "DEBUG ", "TRACE "]
+        .iter()
+        .any(|l| line.get(21..27) == Some(*l));
+    stamp_at(b, 0) && b.get(20) == Some(&b' ') && level_ok && !(1..b.len()).any(|i| stamp_at(b, i))
+}
