@@ -14,7 +14,8 @@
     WORKER_LEASE_S).
 
     With -Serve the task instead starts "ai-worker.exe serve" (the HTTP trigger for the
-    panel) at system start-up and restarts it if it stops with an error.
+    panel) at system start-up and restarts it if it stops with an error; it logs to
+    logs\ai-worker-serve-yyyy-MM-dd.log.
 
     Run it in PowerShell opened with "Run as administrator": a task that runs whether
     anyone is logged on or not needs it.
@@ -130,12 +131,13 @@ else {
 }
 
 if ($Serve) {
-    $action = New-ScheduledTaskAction -Execute ('"{0}"' -f $exe) -Argument 'serve' -WorkingDirectory $Folder
+    $action = New-ScheduledTaskAction -Execute ('"{0}"' -f $exe) `
+        -Argument 'serve --log-file logs\ai-worker-serve-{date}.log' -WorkingDirectory $Folder
     $trigger = New-ScheduledTaskTrigger -AtStartup
     $settings = New-ScheduledTaskSettingsSet -MultipleInstances IgnoreNew -StartWhenAvailable `
         -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries `
         -ExecutionTimeLimit ([TimeSpan]::Zero) -RestartCount 3 -RestartInterval (New-TimeSpan -Minutes 1)
-    $description = 'ai-worker serve: HTTP trigger for the panel (see README.txt, section 9).'
+    $description = 'ai-worker serve: HTTP trigger for the panel (see README.txt, section 8).'
 }
 else {
     $action = New-ScheduledTaskAction -Execute ('"{0}"' -f $runner) -Argument $WorkerArguments -WorkingDirectory $Folder

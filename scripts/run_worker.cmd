@@ -6,8 +6,11 @@ rem Keep this file beside ai-worker.exe and its .env (or in a "scripts" folder u
 rem it). Every argument goes to ai-worker unchanged, for example:
 rem     run_worker.cmd --max-item 200
 rem     run_worker.cmd --task 42 --concurrency 8
-rem Output and log lines are appended to logs\ai-worker-YYYY-MM-DD.log beside the .exe
-rem (the folder is created when missing). The exit code is ai-worker's:
+rem ai-worker runs in its own folder, so the .env beside it is used, and appends its
+rem log lines, errors and exit code to logs\ai-worker-YYYY-MM-DD.log there (--log-file;
+rem the date is UTC, like the times in the lines). Several runs at once share the
+rem file safely. Its output also stays on the console.
+rem The exit code is ai-worker's:
 rem     0 done, 1 some items or a task failed, 2 bad usage or configuration,
 rem     3 database unreachable, 130 stopped by a second Ctrl+C,
 rem     127 ai-worker.exe not found.
@@ -26,35 +29,9 @@ for %%I in ("%EXE%") do set "EXE=%%~fI"
 for %%I in ("%EXE%") do set "HOME_DIR=%%~dpI"
 cd /d "%HOME_DIR%"
 if errorlevel 1 exit /b 2
-if not exist "logs\" mkdir "logs"
-if errorlevel 1 (
-  echo run_worker: cannot create the folder "%HOME_DIR%logs" 1>&2
-  exit /b 2
-)
 
-rem Today as YYYY-MM-DD whatever the regional settings (PowerShell is part of every
-rem Windows 10/11); without PowerShell, %DATE% with its separators made file-safe.
-set "TODAY="
-for /f "usebackq delims=" %%D in (`powershell.exe -NoProfile -NonInteractive -Command "Get-Date -Format yyyy-MM-dd" 2^>nul`) do set "TODAY=%%D"
-if not defined TODAY set "TODAY=%DATE%"
-set "TODAY=%TODAY:/=-%"
-set "TODAY=%TODAY:.=-%"
-set "TODAY=%TODAY: =-%"
-set "TODAY=%TODAY:\=-%"
-set "LOG=%HOME_DIR%logs\ai-worker-%TODAY%.log"
-
-rem The script's own log lines stay ASCII (cmd would write a path with Polish letters
-rem in the console code page, and ai-worker writes UTF-8).
-rem cmd cannot append to a file another run is still writing: a run that finds today's
-rem log in use writes a log of its own, ai-worker-YYYY-MM-DD-<random>.log.
-set "BUSY="
-(>>"%LOG%" echo ==== %DATE% %TIME% run_worker: ai-worker.exe %*) 2>nul || set "BUSY=1"
-if defined BUSY set "LOG=%HOME_DIR%logs\ai-worker-%TODAY%-%RANDOM%%RANDOM%.log"
-if defined BUSY >>"%LOG%" echo ==== %DATE% %TIME% run_worker: ai-worker.exe %* (today's log is in use)
-"%EXE%" %* >>"%LOG%" 2>&1
-set "RC=%ERRORLEVEL%"
->>"%LOG%" echo ==== %DATE% %TIME% run_worker: exit code %RC%
-exit /b %RC%
+"%EXE%" --log-file "logs\ai-worker-{date}.log" %*
+exit /b %ERRORLEVEL%
 
 :no_exe
 echo run_worker: ai-worker.exe not found beside "%~dp0" or in its parent folder 1>&2

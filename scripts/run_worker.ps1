@@ -1,12 +1,16 @@
 <#
 .SYNOPSIS
-    Runs ai-worker.exe from its folder and appends its output to a dated log file.
+    Runs ai-worker.exe from its folder, logging to a dated file under logs\.
 
 .DESCRIPTION
-    Finds ai-worker.exe beside this script, else in the parent folder, else at the path
-    in the environment variable AI_WORKER_EXE. Runs it with the folder of the .exe as
-    the working folder, so the .env beside it is used, and appends its output and log
-    lines (UTF-8) to logs\ai-worker-yyyy-MM-dd.log beside the .exe.
+    Finds ai-worker.exe at the path in the environment variable AI_WORKER_EXE, else
+    beside this script, else in the parent folder. Runs it with the folder of the .exe
+    as the working folder, so the .env beside it is used, and with
+    --log-file logs\ai-worker-{date}.log, so that ai-worker appends its log lines,
+    errors and exit code to logs\ai-worker-yyyy-MM-dd.log there (a UTC date, like the
+    times in the lines). Several runs at once share the file safely. The output also
+    stays on the console, and standard output is this script's output, so --json can
+    be piped to ConvertFrom-Json.
 
     Every argument is passed to ai-worker unchanged. The script exits with ai-worker's
     exit code: 0 done, 1 some items or a task failed, 2 bad usage or configuration,
@@ -18,6 +22,9 @@
 
 .EXAMPLE
     .\run_worker.ps1 --task 42 --concurrency 8
+
+.EXAMPLE
+    $summary = .\run_worker.ps1 --max-item 50 --json | ConvertFrom-Json
 
 .EXAMPLE
     powershell.exe -NoProfile -ExecutionPolicy Bypass -File "C:\ai-worker\run_worker.ps1" --max-item 200
@@ -52,36 +59,13 @@ if (-not $exe) {
     exit 127
 }
 
-$folder = Split-Path -Path $exe -Parent
-$logDir = Join-Path -Path $folder -ChildPath 'logs'
-$null = New-Item -ItemType Directory -Path $logDir -Force
-$logFile = Join-Path -Path $logDir -ChildPath ('ai-worker-{0}.log' -f (Get-Date -Format 'yyyy-MM-dd'))
-
-# ai-worker writes UTF-8; read it as UTF-8 (the console default is the OEM code page)
-# and write the log as UTF-8 without a byte order mark, like run_worker.cmd does.
-$previousEncoding = [Console]::OutputEncoding
-$utf8 = New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $false
-# Shared for reading and writing: another run (or run_worker.cmd) may append meanwhile.
-$stream = [System.IO.File]::Open($logFile, [System.IO.FileMode]::Append, [System.IO.FileAccess]::Write, [System.IO.FileShare]::ReadWrite)
-$writer = New-Object -TypeName System.IO.StreamWriter -ArgumentList $stream, $utf8
-$writer.AutoFlush = $true
 $exitCode = 1
-Push-Location -LiteralPath $folder
+Push-Location -LiteralPath (Split-Path -Path $exe -Parent)
 try {
-    try { [Console]::OutputEncoding = $utf8 } catch { $writer.WriteLine('run_worker: console encoding left as it is') }
-    $writer.WriteLine(('==== {0} run_worker: ai-worker.exe {1}' -f (Get-Date -Format 's'), ($workerArgs -join ' ')))
-    # Lines on stderr are log lines, not failures of this script: collect both streams.
-    $ErrorActionPreference = 'Continue'
-    & $exe @workerArgs 2>&1 | ForEach-Object -Process { $writer.WriteLine($_.ToString()) }
+    & $exe --log-file 'logs\ai-worker-{date}.log' @workerArgs
     $exitCode = $LASTEXITCODE
-    $ErrorActionPreference = 'Stop'
-    $writer.WriteLine(('==== {0} run_worker: exit code {1}' -f (Get-Date -Format 's'), $exitCode))
 }
 finally {
-    $ErrorActionPreference = 'Stop'
     Pop-Location
-    $writer.Dispose()
-    try { [Console]::OutputEncoding = $previousEncoding } catch { $null = $_ }
 }
-Write-Output ('ai-worker exit code {0}; log: {1}' -f $exitCode, $logFile)
 exit $exitCode

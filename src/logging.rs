@@ -16,7 +16,59 @@ thread_local! {
 }
 
 /// The file opened by [`open_log_file`], shared by every thread.
-static LOG_FILE: OnceLock<Mutex<File>> = OnceLock::new();
+static LOG_FILE: OnceLock<Mutex<LogFile>> = OnceLock::new();
+
+/// The open log file, and what it takes to move on to the next day's file.
+struct LogFile {
+    /// The path as given, when it has `{date}` in it.
+    pattern: Option<String>,
+    /// The date in the name of the open file.
+    date: String,
+    file: File,
+}
+
+impl LogFile {
+    /// Opens `path`, `{date}` filled in with the date of `now`.
+    fn open(path: &Path, now: SystemTime) -> Result<(LogFile, PathBuf), LogFileError> {
+        let pattern = path.to_string_lossy().into_owned();
+        let date = utc_timestamp(now)[..10].to_string();
+        let path = PathBuf::from(pattern.replace("{date}", &date));
+        let fail = |source| LogFileError {
+            path: path.clone(),
+            source,
+        };
+        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder).map_err(fail)?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(fail)?;
+        let pattern = pattern.contains("{date}").then_some(pattern);
+        Ok((
+            LogFile {
+                pattern,
+                date,
+                file,
+            },
+            path,
+        ))
+    }
+
+    /// Appends `bytes`, first moving on to the new day's file when the date in the
+    /// name has changed (a long `serve` or a run past midnight). If the new file cannot
+    /// be opened the old one is kept: a log line is never dropped for that.
+    fn append(&mut self, now: SystemTime, bytes: &[u8]) {
+        if let Some(pattern) = &self.pattern
+            && utc_timestamp(now)[..10] != self.date
+            && let Ok((next, _)) = LogFile::open(Path::new(pattern), now)
+        {
+            *self = next;
+        }
+        let _ = self.file.write_all(bytes);
+    }
+}
 
 /// Tags this thread's log lines with a run's `operation_uuid` (`None` clears it).
 pub fn set_operation(operation_uuid: Option<&str>) {
@@ -65,26 +117,11 @@ impl std::error::Error for LogFileError {}
 
 /// Opens the file that log lines are appended to from now on, besides stderr, creating
 /// it and its folder when missing. `{date}` in the path becomes today's date (UTC, as
-/// in the log lines), so `logs/ai-worker-{date}.log` gives one file per day. Several
-/// processes may append to the same file at once: each line is one append. Returns
-/// the path opened.
+/// in the log lines), so `logs/ai-worker-{date}.log` gives one file per day; a process
+/// still running at midnight moves on to the next day's file. Several processes may
+/// append to the same file at once: each line is one append. Returns the path opened.
 pub fn open_log_file(path: &Path) -> Result<PathBuf, LogFileError> {
-    let path = PathBuf::from(
-        path.to_string_lossy()
-            .replace("{date}", &utc_timestamp(SystemTime::now())[..10]),
-    );
-    let fail = |source| LogFileError {
-        path: path.clone(),
-        source,
-    };
-    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(folder).map_err(fail)?;
-    }
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(fail)?;
+    let (file, path) = LogFile::open(path, SystemTime::now())?;
     // A second call keeps the first file; main opens one per process.
     let _ = LOG_FILE.set(Mutex::new(file));
     Ok(path)
@@ -104,7 +141,7 @@ fn append_to_file(bytes: &[u8]) {
     if let Some(file) = LOG_FILE.get() {
         // A poisoned lock only means another thread panicked mid-line; keep logging.
         let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = file.write_all(bytes);
+        file.append(SystemTime::now(), bytes);
     }
 }
 
@@ -167,6 +204,31 @@ mod tests {
         assert_eq!(at(1_767_225_599), "2025-12-31T23:59:59Z");
         assert_eq!(at(1_795_579_200), "2026-11-25T04:00:00Z");
         assert_eq!(at(4_107_542_400), "2100-03-01T00:00:00Z");
+    }
+
+    #[test]
+    fn a_dated_log_moves_on_to_the_next_day_and_plain_names_stay() {
+        let dir = std::env::temp_dir().join(format!("aiw-logfile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let day = |secs: u64| UNIX_EPOCH + Duration::from_secs(secs);
+        let evening = day(1_795_651_199); // 2026-11-25T23:59:59Z
+        let pattern = dir.join("logs").join("w-{date}.log");
+        let (mut log, path) = LogFile::open(&pattern, evening).unwrap();
+        assert_eq!(path, dir.join("logs").join("w-2026-11-25.log"));
+        log.append(evening, b"late\n");
+        log.append(day(1_795_651_200), b"after midnight\n");
+        let read = |name: &str| std::fs::read_to_string(dir.join("logs").join(name)).unwrap();
+        assert_eq!(read("w-2026-11-25.log"), "late\n");
+        assert_eq!(read("w-2026-11-26.log"), "after midnight\n");
+
+        let (mut plain, _) = LogFile::open(&dir.join("plain.log"), evening).unwrap();
+        plain.append(evening, b"one\n");
+        plain.append(day(1_795_651_200), b"two\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("plain.log")).unwrap(),
+            "one\ntwo\n"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -222,6 +222,13 @@ fn the_powershell_check_catches_what_it_should() {
 }
 
 #[test]
+fn powershell_runner_logs_like_the_cmd_one() {
+    let text = repo_file("scripts/run_worker.ps1");
+    assert!(text.contains("& $exe --log-file 'logs\\ai-worker-{date}.log' @workerArgs"));
+    assert!(text.contains("$exitCode = $LASTEXITCODE") && text.contains("exit $exitCode"));
+}
+
+#[test]
 fn cmd_script_is_ascii_with_crlf_and_passes_the_exit_code() {
     let text = repo_file("scripts/run_worker.cmd");
     assert_eq!(windows_text_problems(&text), Vec::<String>::new());
@@ -231,7 +238,8 @@ fn cmd_script_is_ascii_with_crlf_and_passes_the_exit_code() {
     );
     assert!(text.starts_with("@echo off\r\n"));
     assert!(text.contains("setlocal EnableExtensions"));
-    assert!(text.contains("exit /b %RC%"));
+    assert!(text.contains(r#""%EXE%" --log-file "logs\ai-worker-{date}.log" %*"#));
+    assert!(text.contains("exit /b %ERRORLEVEL%"));
 }
 
 #[test]

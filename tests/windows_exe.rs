@@ -262,74 +262,145 @@ fn run_worker_cmd_appends_a_dated_log_and_passes_the_exit_code() {
     let model = t.model("echo", "echo", None, None);
     let (task, _) = t.task(model, &["jeden", "dwa"]);
     let install = Install::new(&t, &[]);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/run_worker.cmd");
-    std::fs::copy(&script, install.dir.join("run_worker.cmd")).unwrap();
-    let run_script = |script: &Path, args: &[&str]| -> Output {
+    let script = install.add_run_worker_cmd(&install.dir);
+    let before = utc_date();
+
+    let out = install.run_script(&script, &["--task", &task.to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert_eq!(t.item_statuses(task), vec![1, 1]);
+    // A usage error: the code comes through, and the second run appends to the file.
+    let out = install.run_script(&script, &["--task", "not-a-number"]);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    // Kept in a scripts folder under the .exe, it finds the .exe in the parent folder.
+    let nested = install.add_run_worker_cmd(&install.dir.join("scripts"));
+    let out = install.run_script(&nested, &["init-db"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+
+    let log = install.only_log(&before);
+    let runs: Vec<&str> = log.split("started: ").skip(1).collect();
+    assert_eq!(runs.len(), 3, "{log}");
+    assert!(runs[0].contains(&format!("[Task {task}] Processing finished - 2/2 records")));
+    assert!(runs[0].contains("INFO  Exit code 0"), "{}", runs[0]);
+    assert!(
+        runs[1].contains("'not-a-number' is not a valid number"),
+        "{}",
+        runs[1]
+    );
+    assert!(runs[1].contains("INFO  Exit code 2"), "{}", runs[1]);
+    assert!(
+        runs[2].starts_with("--log-file logs\\ai-worker-{date}.log init-db"),
+        "{}",
+        runs[2]
+    );
+    assert!(runs[2].contains("INFO  Exit code 0"), "{}", runs[2]);
+
+    // With no ai-worker.exe in reach it says so and exits 127, like a missing command.
+    let lost = install.add_run_worker_cmd(&install.dir.join("elsewhere").join("lost"));
+    let out = install.run_script(&lost, &["--version"]);
+    assert_eq!(out.status.code(), Some(127), "{}", output_text(&out));
+    assert!(output_text(&out).contains("ai-worker.exe not found"));
+}
+
+#[test]
+#[ignore = "needs the Windows build and Wine: bash .ci/windows"]
+fn two_run_worker_cmd_runs_at_once_share_the_log() {
+    use std::sync::{Arc, Condvar, Mutex, mpsc};
+
+    let mut t = TestDb::new();
+    // The model holds its answers until the second run has come and gone, so both
+    // runs have the log open at the same time.
+    let (started_tx, started) = mpsc::channel();
+    let started_tx = Mutex::new(started_tx);
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let held = Arc::clone(&gate);
+    let llm = FakeLlm::start(move |req, _| {
+        let _ = started_tx.lock().unwrap().send(());
+        let (open, opened) = &*held;
+        let mut is_open = open.lock().unwrap();
+        while !*is_open {
+            is_open = opened.wait(is_open).unwrap();
+        }
+        common::fake_llm::gemini_ok(&req.item_text(), "ok", 3, 2, 0)
+    });
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let (task, _) = t.task(model, &["a", "b"]);
+    let install = Install::new(&t, &[]);
+    let script = install.add_run_worker_cmd(&install.dir);
+    let before = utc_date();
+
+    let first = Running(Some(
         install
             .wine_command(&install.dir.join("elsewhere"))
+            .args(["cmd", "/c"])
+            .arg(windows_path(&script))
+            .args(["--task", &task.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start wine cmd"),
+    ));
+    started
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the first run calls the model");
+    let second = install.run_script(&script, &["init-db"]);
+    assert_eq!(second.status.code(), Some(0), "{}", output_text(&second));
+    {
+        let (open, opened) = &*gate;
+        *open.lock().unwrap() = true;
+        opened.notify_all();
+    }
+    let first = first.wait();
+    assert_eq!(first.status.code(), Some(0), "{}", output_text(&first));
+    assert_eq!(t.item_statuses(task), vec![1, 1]);
+
+    let log = install.only_log(&before);
+    assert_eq!(log.matches("INFO  Exit code 0").count(), 2, "{log}");
+    assert!(log.contains(&format!("[Task {task}] Processing finished - 2/2 records")));
+    for line in log.lines() {
+        assert!(common::is_log_record(line), "{line:?}");
+    }
+}
+
+/// Today's date in UTC, as ai-worker names its log files.
+fn utc_date() -> String {
+    ai_worker::logging::utc_timestamp(std::time::SystemTime::now())[..10].to_string()
+}
+
+impl Install {
+    /// Copies scripts/run_worker.cmd into `folder` (created if missing).
+    fn add_run_worker_cmd(&self, folder: &Path) -> PathBuf {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/run_worker.cmd");
+        std::fs::create_dir_all(folder).unwrap();
+        let script = folder.join("run_worker.cmd");
+        std::fs::copy(source, &script).unwrap();
+        script
+    }
+
+    /// Runs a `.cmd` script with Wine's cmd.exe from another folder.
+    fn run_script(&self, script: &Path, args: &[&str]) -> Output {
+        self.wine_command(&self.dir.join("elsewhere"))
             .args(["cmd", "/c"])
             .arg(windows_path(script))
             .args(args)
             .output()
             .expect("start wine cmd")
-    };
-    let run_cmd = |args: &[&str]| run_script(&install.dir.join("run_worker.cmd"), args);
+    }
 
-    let out = run_cmd(&["--task", &task.to_string()]);
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
-    assert_eq!(t.item_statuses(task), vec![1, 1]);
-    let logs: Vec<PathBuf> = std::fs::read_dir(install.dir.join("logs"))
-        .expect("logs folder beside the .exe")
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(logs.len(), 1, "{logs:?}");
-    let file_name = logs[0].file_name().unwrap().to_string_lossy().to_string();
-    assert!(
-        file_name.starts_with("ai-worker-")
-            && file_name.ends_with(".log")
-            && file_name.chars().any(|c| c.is_ascii_digit())
-            && !file_name.contains(['/', '\\', ':', ' ']),
-        "{file_name}"
-    );
-    let log = std::fs::read_to_string(&logs[0]).unwrap();
-    assert!(
-        log.contains(&format!("[Task {task}] Processing finished - 2/2 records")),
-        "{log}"
-    );
-    assert!(log.contains("run_worker: exit code 0"), "{log}");
-
-    // A second run appends to the same file, and a usage error's code comes through.
-    let out = run_cmd(&["--task", "not-a-number"]);
-    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
-    let log = std::fs::read_to_string(&logs[0]).unwrap();
-    assert!(
-        log.contains("Processing finished"),
-        "the first run's lines are kept"
-    );
-    assert!(
-        log.contains("--task") && log.contains("run_worker: exit code 2"),
-        "{log}"
-    );
-
-    // Kept in a scripts folder under the .exe, it finds the .exe in the parent folder.
-    let scripts = install.dir.join("scripts");
-    std::fs::create_dir(&scripts).unwrap();
-    std::fs::copy(&script, scripts.join("run_worker.cmd")).unwrap();
-    let out = run_script(&scripts.join("run_worker.cmd"), &["--version"]);
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
-    let log = std::fs::read_to_string(&logs[0]).unwrap();
-    assert!(
-        log.contains(&format!("ai-worker {}", env!("CARGO_PKG_VERSION"))),
-        "{log}"
-    );
-
-    // With no ai-worker.exe in reach it says so and exits 127, like a missing command.
-    let lost = install.dir.join("elsewhere").join("lost");
-    std::fs::create_dir(&lost).unwrap();
-    std::fs::copy(&script, lost.join("run_worker.cmd")).unwrap();
-    let out = run_script(&lost.join("run_worker.cmd"), &["--version"]);
-    assert_eq!(out.status.code(), Some(127), "{}", output_text(&out));
-    assert!(output_text(&out).contains("ai-worker.exe not found"));
+    /// The one file in logs\ beside the .exe, named for `before` or today (UTC).
+    fn only_log(&self, before: &str) -> String {
+        let logs: Vec<PathBuf> = std::fs::read_dir(self.dir.join("logs"))
+            .expect("logs folder beside the .exe")
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        let name = logs[0].file_name().unwrap().to_string_lossy().to_string();
+        let expected = [
+            format!("ai-worker-{before}.log"),
+            format!("ai-worker-{}.log", utc_date()),
+        ];
+        assert!(expected.contains(&name), "{name}");
+        std::fs::read_to_string(&logs[0]).unwrap()
+    }
 }
 
 /// A Unix path as Wine's Windows programs see it (drive Z: is the root folder).
