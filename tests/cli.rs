@@ -156,6 +156,7 @@ fn task_that_does_not_exist_is_exit_2() {
 fn demo_prints_before_and_after() {
     let t = TestDb::new();
     let out = t.bin_command(&["demo"]).output().unwrap();
+    common::drop_demo_database();
     assert!(out.status.success(), "{}", output_text(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("ECHO"), "banner: {text}");

@@ -141,6 +141,30 @@ fn exe_prints_help_version_and_usage_errors() {
 
 #[test]
 #[ignore = "needs the Windows build and Wine: bash .ci/windows"]
+fn exe_runs_the_first_run_demo() {
+    let t = TestDb::new();
+    let install = Install::new(&t, &[]);
+    let out = install.run(&["demo"]);
+    common::drop_demo_database();
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ECHO"), "banner: {text}");
+    assert!(
+        text.contains("before:  Wczoraj poszłem do sklepu"),
+        "{text}"
+    );
+    assert!(
+        text.contains("after:   Wczoraj poszłem do sklepu"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("before:").count(),
+        text.matches("after:").count()
+    );
+}
+
+#[test]
+#[ignore = "needs the Windows build and Wine: bash .ci/windows"]
 fn exe_reports_a_bad_env_value_with_exit_2() {
     let t = TestDb::new();
     let install = Install::new(&t, &["WORKER_BATCH_SIZE=ten"]);

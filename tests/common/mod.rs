@@ -233,3 +233,13 @@ pub fn is_log_record(line: &str) -> bool {
         .any(|l| line.get(21..27) == Some(*l));
     stamp_at(b, 0) && b.get(20) == Some(&b' ') && level_ok && !(1..b.len()).any(|i| stamp_at(b, i))
 }
+
+/// Drops the database `ai-worker demo` always uses, which no per-test name covers.
+pub fn drop_demo_database() {
+    let mut conn = connect(&server_config());
+    conn.query_drop(format!(
+        "DROP DATABASE IF EXISTS `{}`",
+        ai_worker::demo::DEMO_DB
+    ))
+    .unwrap();
+}
