@@ -102,7 +102,12 @@ fn schema_and_a_full_task_work_under_mysql_57_strict_mode() {
     let (task, _) = t.task(model, &["jeden", "dwa", "odrzuć to", "cztery"]);
     let dry = t.checksum();
     let out = t.run_bin(&["--task", &task.to_string(), "--dry-run"]);
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an item would fail: {}",
+        output_text(&out)
+    );
     assert!(output_text(&out).contains("(400): INVALID_ARGUMENT"));
     assert_eq!(t.checksum(), dry, "a dry run writes nothing");
 

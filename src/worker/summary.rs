@@ -73,9 +73,13 @@ pub struct RunSummary {
 
 impl RunSummary {
     /// 0 when every handled item succeeded (or there was nothing to do), 1 when an item
-    /// or a task failed.
+    /// or a task failed, or in a dry run would have failed (so a dry run checks a key,
+    /// a model or a prompt the way a script can see).
     pub fn exit_code(&self) -> i32 {
-        if self.items_error > 0 || self.tasks.iter().any(|t| t.failed) {
+        if self.items_error > 0
+            || self.tasks.iter().any(|t| t.failed)
+            || self.dry_run_items.iter().any(|i| i.error.is_some())
+        {
             1
         } else {
             0
@@ -140,5 +144,36 @@ impl RunSummary {
                 .collect();
         }
         doc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_code_is_1_when_anything_failed_or_would_have() {
+        let mut summary = RunSummary::default();
+        assert_eq!(summary.exit_code(), 0);
+        summary.dry_run_items.push(DryRunItem::default());
+        assert_eq!(summary.exit_code(), 0, "a dry-run item that would succeed");
+        summary.dry_run_items.push(DryRunItem {
+            error: Some("400".into()),
+            ..DryRunItem::default()
+        });
+        assert_eq!(summary.exit_code(), 1, "a dry-run item that would fail");
+        let failed_task = RunSummary {
+            tasks: vec![TaskSummary {
+                failed: true,
+                ..TaskSummary::default()
+            }],
+            ..RunSummary::default()
+        };
+        assert_eq!(failed_task.exit_code(), 1);
+        let failed_item = RunSummary {
+            items_error: 1,
+            ..RunSummary::default()
+        };
+        assert_eq!(failed_item.exit_code(), 1);
     }
 }
