@@ -155,6 +155,9 @@ fn parse_model(args: &mut pico_args::Arguments) -> Result<Command, String> {
             let model_name = required(args, "--model")?;
             let api_url: Option<String> =
                 args.opt_value_from_str("--api-url").map_err(arg_error)?;
+            if let Some(url) = &api_url {
+                ai_worker::ai::http::check_url(url).map_err(|why| format!("--api-url {why}"))?;
+            }
             let rpm = positive(args, "--rpm")?;
             let key_env: Option<String> = args
                 .opt_value_from_str("--api-key-env")
@@ -576,6 +579,21 @@ mod tests {
                     "k",
                 ][..],
                 "never",
+            ),
+            (
+                &[
+                    "model",
+                    "add",
+                    "--name",
+                    "x",
+                    "--provider",
+                    "openai",
+                    "--model",
+                    "m",
+                    "--api-url",
+                    "127.0.0.1:11434/v1",
+                ][..],
+                "--api-url '127.0.0.1:11434/v1' must start with http://",
             ),
             (
                 &[

@@ -542,3 +542,40 @@ fn a_model_without_a_stored_key_uses_the_environment_key() {
     ));
     assert!(msg.contains("GEMINI_API_KEY"), "{msg}");
 }
+
+#[test]
+fn malformed_model_rows_stop_their_task_with_a_message_and_call_nothing() {
+    let mut t = TestDb::new();
+    let llm = FakeLlm::gemini_echo();
+    // What a panel form or a hand edit can leave behind.
+    let claude = t.model("claude", "claude-3", Some(&llm.base_url), Some("k"));
+    let (unknown, _) = t.task(claude, &["a"]);
+    let bad_url = t.model("gemini", "m", Some("not a url"), Some("k"));
+    let (broken, _) = t.task(bad_url, &["b"]);
+    let spaced = t.model("gemini", "gemini 2.5 pro", Some(&llm.base_url), Some("k"));
+    let (misnamed, _) = t.task(spaced, &["c"]);
+    let summary = run(&t.config, &opts(), &StopSignal::new()).unwrap();
+    assert_eq!(summary.exit_code(), 1);
+    let msg: String = t.value(&format!(
+        "SELECT error_message FROM task WHERE id_task = {unknown}"
+    ));
+    assert!(msg.contains("unknown provider 'claude'"), "{msg}");
+    assert_eq!(t.task_row(unknown).0, 3);
+    assert_eq!(t.item_statuses(unknown), vec![0], "items wait for a fix");
+    // An address that cannot be one stops its task too, naming the column.
+    let msg: String = t.value(&format!(
+        "SELECT error_message FROM task WHERE id_task = {broken}"
+    ));
+    assert!(
+        msg.contains("'not a url'") && msg.contains("ai_model.api_url"),
+        "{msg}"
+    );
+    assert_eq!(t.task_row(broken).0, 3);
+    assert_eq!(t.item_statuses(broken), vec![0]);
+    let msg: String = t.value(&format!(
+        "SELECT error_message FROM task WHERE id_task = {misnamed}"
+    ));
+    assert!(msg.contains("model_name 'gemini 2.5 pro'"), "{msg}");
+    assert_eq!(t.item_statuses(misnamed), vec![0]);
+    assert!(llm.requests().is_empty());
+}

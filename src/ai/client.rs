@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use super::http::{Reply, classify_status, post_json, scrub};
+use super::http::{Reply, check_url, classify_status, post_json, scrub};
 use super::prompt_builder::{Prompt, extract_text};
 use super::retry::{RateGate, RetryPolicy, with_retries};
 use super::{AiError, Completion, gemini, openai};
@@ -110,6 +110,22 @@ impl Client {
             Provider::OpenAi => openai::endpoint(custom_url.unwrap_or(openai::DEFAULT_BASE_URL)),
             Provider::Echo => String::new(),
         };
+        if !matches!(provider, Provider::Echo) {
+            if let Some(custom) = custom_url {
+                check_url(custom).map_err(|why| {
+                    format!(
+                        "model '{}' has an unusable ai_model.api_url: {why} (for example http://127.0.0.1:11434/v1)",
+                        model.name
+                    )
+                })?;
+            }
+            check_url(&url).map_err(|why| {
+                format!(
+                    "model '{}' cannot be called: {why} (check ai_model.model_name '{}')",
+                    model.name, model.model_name
+                )
+            })?;
+        }
         let needs_key = match provider {
             Provider::Gemini => true,
             // A self-hosted OpenAI-compatible server (Ollama, vLLM) usually has no key.

@@ -19,6 +19,23 @@ pub struct Reply {
     pub body: String,
 }
 
+/// Checks an API address (`ai_model.api_url`, or the endpoint built from it) before
+/// any call, so that a typo stops its task with a clear message instead of failing
+/// every item after retries. Returns why the address cannot be used.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let lower = url.to_ascii_lowercase();
+    if !lower.starts_with("http://") && !lower.starts_with("https://") {
+        return Err(format!("'{url}' must start with http:// or https://"));
+    }
+    let uri: ureq::http::Uri = url
+        .parse()
+        .map_err(|e| format!("'{url}' is not a valid address ({e})"))?;
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("'{url}' has no host name"));
+    }
+    Ok(())
+}
+
 /// The shared HTTP agent: keep-alive connections, status codes returned as values.
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -264,5 +281,30 @@ mod tests {
             error_message("<html>Bad Gateway</html>"),
             "<html>Bad Gateway</html>"
         );
+    }
+
+    #[test]
+    fn api_addresses_are_checked_before_any_call() {
+        for good in [
+            "http://127.0.0.1:11434/v1/chat/completions",
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:generateContent",
+            "http://[::1]:8000/v1",
+            "http://ollama.local/v1",
+        ] {
+            assert_eq!(check_url(good), Ok(()), "{good}");
+        }
+        for (bad, why) in [
+            ("not a url", "http://"),
+            ("127.0.0.1:11434/v1", "http://"),
+            ("ftp://host/v1", "http://"),
+            ("http:///v1", "not a valid address"),
+            (
+                "https://host/models/gemini 2.5:generateContent",
+                "not a valid address",
+            ),
+        ] {
+            let err = check_url(bad).unwrap_err();
+            assert!(err.contains(why) && err.contains(bad), "{bad}: {err}");
+        }
     }
 }

@@ -106,6 +106,19 @@ impl DbError {
     }
 }
 
+/// Column `index` of a row a repository read, as `T`. `name` (`table.column`) is in
+/// the error when the server sent something that does not convert, such as a NULL
+/// where the schema has NOT NULL or a column changed by hand.
+pub(crate) fn column<T: mysql::prelude::FromValue>(
+    row: &mysql::Row,
+    index: usize,
+    name: &str,
+) -> Result<T, DbError> {
+    row.get_opt(index)
+        .and_then(Result::ok)
+        .ok_or_else(|| DbError::Query(format!("{name} has an unexpected type or value")))
+}
+
 fn is_deadlock(err: &mysql::Error) -> bool {
     matches!(err, mysql::Error::MySqlError(e) if e.code == ER_LOCK_DEADLOCK || e.code == ER_LOCK_WAIT_TIMEOUT)
 }

@@ -1,7 +1,7 @@
 //! SQL for the `ai_model` table. Keys are stored as `AES_ENCRYPT(key, AI_KEY_SECRET)`
 //! and decrypted inside the SQL statement, so only the secret travels, never a key.
 
-use super::{Db, DbError};
+use super::{Db, DbError, column};
 
 /// What the encrypted key column held.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,15 +69,8 @@ pub fn get(db: &mut Db, id_ai_model: u32, secret: &str) -> Result<Option<ModelRo
     let Some(row) = row else {
         return Ok(None);
     };
-    let bad = |column: &str| DbError::Query(format!("ai_model.{column} has an unexpected type"));
-    let has_key: bool = row
-        .get_opt(5)
-        .and_then(Result::ok)
-        .ok_or_else(|| bad("api_key_encrypted"))?;
-    let decrypted: Option<Vec<u8>> = row
-        .get_opt(6)
-        .and_then(Result::ok)
-        .ok_or_else(|| bad("api_key_encrypted"))?;
+    let has_key: bool = column(&row, 5, "ai_model.api_key_encrypted")?;
+    let decrypted: Option<Vec<u8>> = column(&row, 6, "ai_model.api_key_encrypted")?;
     let key = match (has_key, decrypted) {
         (false, _) => StoredKey::None,
         (true, Some(bytes)) => match String::from_utf8(bytes) {
@@ -88,34 +81,27 @@ pub fn get(db: &mut Db, id_ai_model: u32, secret: &str) -> Result<Option<ModelRo
         },
         (true, None) => StoredKey::Undecryptable,
     };
-    let temperature: Option<String> = row
-        .get_opt(7)
-        .and_then(Result::ok)
-        .ok_or_else(|| bad("temperature"))?;
-    let temperature = match temperature {
-        None => None,
-        Some(t) => Some(t.parse::<f64>().map_err(|_| bad("temperature"))?),
-    };
-    macro_rules! col {
-        ($idx:expr, $name:expr) => {
-            row.get_opt($idx)
-                .and_then(Result::ok)
-                .ok_or_else(|| bad($name))?
+    let temperature: Option<String> = column(&row, 7, "ai_model.temperature")?;
+    let temperature =
+        match temperature {
+            None => None,
+            Some(t) => Some(t.parse::<f64>().map_err(|_| {
+                DbError::Query(format!("ai_model.temperature '{t}' is not a number"))
+            })?),
         };
-    }
-    let structured: Option<u8> = col!(11, "structured_output");
-    let active: u8 = col!(12, "is_active");
+    let structured: Option<u8> = column(&row, 11, "ai_model.structured_output")?;
+    let active: u8 = column(&row, 12, "ai_model.is_active")?;
     Ok(Some(ModelRow {
-        id: col!(0, "id_ai_model"),
-        name: col!(1, "name"),
-        provider: col!(2, "provider"),
-        model_name: col!(3, "model_name"),
-        api_url: col!(4, "api_url"),
+        id: column(&row, 0, "ai_model.id_ai_model")?,
+        name: column(&row, 1, "ai_model.name")?,
+        provider: column(&row, 2, "ai_model.provider")?,
+        model_name: column(&row, 3, "ai_model.model_name")?,
+        api_url: column(&row, 4, "ai_model.api_url")?,
         key,
         temperature,
-        max_output_tokens: col!(8, "max_output_tokens"),
-        timeout_s: col!(9, "timeout_s"),
-        requests_per_minute: col!(10, "requests_per_minute"),
+        max_output_tokens: column(&row, 8, "ai_model.max_output_tokens")?,
+        timeout_s: column(&row, 9, "ai_model.timeout_s")?,
+        requests_per_minute: column(&row, 10, "ai_model.requests_per_minute")?,
         structured_output: structured.map(|v| v != 0),
         is_active: active != 0,
     }))

@@ -1,6 +1,6 @@
 //! SQL for the `task` table: choosing the next task, starting, progress, finishing.
 
-use super::{Db, DbError};
+use super::{Db, DbError, column};
 
 /// Task status values (`task_status`).
 pub mod status {
@@ -261,23 +261,22 @@ pub fn progress(db: &mut Db, id_task: u32) -> Result<Option<Progress>, DbError> 
         (id_task,),
     )?;
     let Some(row) = row else { return Ok(None) };
-    let bad = || DbError::Query("task row has an unexpected column type".into());
-    macro_rules! col {
-        ($i:expr) => {
-            row.get_opt($i).and_then(Result::ok).ok_or_else(bad)?
-        };
-    }
     Ok(Some(Progress {
-        id: col!(0),
-        name: col!(1),
-        status_id: col!(2),
-        records_total: col!(3),
-        records_processed: col!(4),
-        records_error: col!(5),
-        tokens_input: col!(6),
-        tokens_output: col!(7),
-        error_message: col!(8),
-        operation_uuid: col!(9),
-        times: [col!(10), col!(11), col!(12), col!(13)],
+        id: column(&row, 0, "task.id_task")?,
+        name: column(&row, 1, "task.name")?,
+        status_id: column(&row, 2, "task.status_id")?,
+        records_total: column(&row, 3, "task.records_total")?,
+        records_processed: column(&row, 4, "task.records_processed")?,
+        records_error: column(&row, 5, "task.records_error")?,
+        tokens_input: column(&row, 6, "task.tokens_input")?,
+        tokens_output: column(&row, 7, "task.tokens_output")?,
+        error_message: column(&row, 8, "task.error_message")?,
+        operation_uuid: column(&row, 9, "task.operation_uuid")?,
+        times: [
+            column(&row, 10, "task.created_at")?,
+            column(&row, 11, "task.started_at")?,
+            column(&row, 12, "task.finished_at")?,
+            column(&row, 13, "task.updated_at")?,
+        ],
     }))
 }
