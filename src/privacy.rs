@@ -261,14 +261,77 @@ fn find_numbers(text: &str) -> Vec<Hit> {
         let next_alnum = bytes
             .get(run.end)
             .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b >= 0x80);
-        if !next_alnum && let Some(kind) = classify(&run) {
-            hits.push(Hit {
+        match classify(&run).filter(|_| !next_alnum) {
+            Some(kind) => hits.push(Hit {
                 start: run.start,
                 end: run.end,
                 kind,
-            });
+            }),
+            None => hits.extend(classify_windows(text, &run, next_alnum)),
         }
         i = run.end.max(i + 1);
+    }
+    hits
+}
+
+/// Most groups of digits one identifier spans (an IBAN written in groups of four).
+const MAX_GROUPS: usize = 7;
+
+/// Identifiers inside a run that is not one as a whole: a phone number run into a
+/// price ("600 100 200 200 zł") or after another number ("nr 12 600 100 200"). Each
+/// window of whole digit groups is tried, earliest and longest first. Redacting a
+/// number that was not personal costs little (it comes back unchanged); missing one
+/// sends it to the model. A window ending where the run ends still needs a word
+/// boundary there (`trailing_alnum` false).
+fn classify_windows(text: &str, run: &NumberRun<'_>, trailing_alnum: bool) -> Vec<Hit> {
+    // Byte ranges of the digit groups, within `text`.
+    let bytes = run.raw.as_bytes();
+    let mut groups = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let group_start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i > group_start {
+            groups.push((run.start + group_start, run.start + i));
+        } else {
+            i += 1;
+        }
+    }
+    let mut hits = Vec::new();
+    let mut first = 0;
+    while first < groups.len() {
+        let widest = groups.len().min(first + MAX_GROUPS);
+        let found = (first + 1..=widest).rev().find_map(|last| {
+            let whole = first == 0 && last == groups.len();
+            if whole || (last == groups.len() && trailing_alnum) {
+                return None;
+            }
+            let start = if first == 0 {
+                run.start
+            } else {
+                groups[first].0
+            };
+            let end = groups[last - 1].1;
+            let window = NumberRun {
+                start,
+                end,
+                raw: &text[start..end],
+                digits: text[start..end]
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .collect(),
+            };
+            classify(&window).map(|kind| (last, Hit { start, end, kind }))
+        });
+        match found {
+            Some((last, hit)) => {
+                hits.push(hit);
+                first = last;
+            }
+            None => first += 1,
+        }
     }
     hits
 }
@@ -617,6 +680,13 @@ mod tests {
         ("tel. +49 30 901820", &["PHONE"]),
         ("zadzwoń: 512 345 678.", &["PHONE"]),
         ("numery 600 100 200 oraz 700-800-900", &["PHONE", "PHONE"]),
+        // Run into neighbouring numbers.
+        ("tel. 600 100 200 200 zł", &["PHONE"]),
+        ("poz. 12 600 100 200", &["PHONE"]),
+        ("nr 7 +48 600 100 200", &["PHONE"]),
+        ("600 100 200 700 800 900", &["PHONE", "PHONE"]),
+        ("tel. 600 100 200 200zł", &["PHONE"]),
+        ("1 2 3 4 5 6 7 8 9", &[]),
         ("+12 345", &[]),
         ("012 345 678", &[]),
         ("12 34", &[]),
@@ -642,7 +712,9 @@ mod tests {
         ("1599538931", &["NIP"]),
         ("5260001245", &[]),
         ("0000000000", &[]),
-        ("526 000 12 46 5", &[]),
+        // A valid NIP with a digit after it: redacted (a number kept from the model
+        // costs nothing, it comes back unchanged).
+        ("526 000 12 46 5", &["NIP"]),
         // REGON.
         ("REGON 123456785", &["REGON"]),
         ("REGON 781068711", &["REGON"]),
