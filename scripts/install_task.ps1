@@ -31,7 +31,7 @@
     Minutes between runs, 1 to 1440 (default 10).
 
 .PARAMETER WorkerArguments
-    Arguments for ai-worker (default "--max-item 200").
+    Arguments for ai-worker (default "--max-item 200"; '' for ai-worker's defaults).
 
 .PARAMETER MaxHours
     Hours after which Task Scheduler stops a run, 1 to 72 (default 12).
@@ -140,7 +140,12 @@ if ($Serve) {
     $description = 'ai-worker serve: HTTP trigger for the panel (see README.txt, section 8).'
 }
 else {
-    $action = New-ScheduledTaskAction -Execute ('"{0}"' -f $runner) -Argument $WorkerArguments -WorkingDirectory $Folder
+    # An empty -WorkerArguments means ai-worker's defaults (WORKER_MAX_ITEMS from .env).
+    $actionParameters = @{ Execute = ('"{0}"' -f $runner); WorkingDirectory = $Folder }
+    if ($WorkerArguments.Trim()) {
+        $actionParameters['Argument'] = $WorkerArguments
+    }
+    $action = New-ScheduledTaskAction @actionParameters
     # Paths are quoted for Task Scheduler (folders may have spaces). Without
     # -RepetitionDuration the repetition goes on indefinitely (Windows 10 / Server 2016+).
     $trigger = New-ScheduledTaskTrigger -Once -At (Get-Date).AddMinutes(1) `
