@@ -199,10 +199,7 @@ fn several_processes_on_one_task_never_send_the_same_item_twice() {
             .unwrap()
         })
         .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", output_text(&out));
-    }
+    common::wait_all_succeed(children);
     let calls = llm.calls_per_text();
     assert_eq!(calls.len(), 400);
     assert!(calls.values().all(|&n| n == 1), "an item was sent twice");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::http::{Reply, check_url, classify_status, post_json, scrub};
 use super::prompt_builder::{Prompt, extract_text};
-use super::retry::{RateGate, RetryPolicy, with_retries};
+use super::retry::{RateGate, RetryPolicy, SharedPace, with_retries};
 use super::{AiError, Completion, gemini, openai};
 use crate::config::Config;
 use crate::db::model_repository::{ModelRow, StoredKey};
@@ -163,6 +163,11 @@ impl Client {
             },
             gate: RateGate::new(model.requests_per_minute),
         })
+    }
+
+    /// Takes request slots shared with other worker processes (see [`SharedPace`]).
+    pub fn share_pace(&mut self, shared: Box<dyn SharedPace>) {
+        self.gate.share(shared);
     }
 
     /// The provider this client speaks.

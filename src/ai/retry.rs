@@ -4,6 +4,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::AiError;
@@ -49,6 +50,17 @@ pub fn random_u64() -> u64 {
     hasher.finish()
 }
 
+/// Request slots shared with the other worker processes on the same model, so that
+/// `requests_per_minute` holds however many run at once. The worker keeps them in
+/// the database; the gate falls back to pacing within this process if they fail.
+pub trait SharedPace: Send + Sync {
+    /// Reserves the next request slot, `interval` after the last one any process
+    /// took; returns how long from now it starts.
+    fn reserve(&self, interval: Duration) -> Result<Duration, String>;
+    /// Holds every process off for `wait` (a 429 named that wait).
+    fn pause(&self, wait: Duration) -> Result<(), String>;
+}
+
 #[derive(Debug, Default)]
 struct GateState {
     paused_until: Option<Instant>,
@@ -56,11 +68,23 @@ struct GateState {
 }
 
 /// One gate per run and model: a 429 pauses every thread until the time the server
-/// names, and `requests_per_minute` spaces requests so the quota is never exceeded.
-#[derive(Debug)]
+/// names, and `requests_per_minute` spaces requests so the quota is never exceeded,
+/// across processes too when the gate has a [`SharedPace`].
 pub struct RateGate {
     state: Mutex<GateState>,
     interval: Option<Duration>,
+    shared: Option<Box<dyn SharedPace>>,
+    /// The shared slots failed once; this process paces on its own from then on.
+    shared_failed: AtomicBool,
+}
+
+impl std::fmt::Debug for RateGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateGate")
+            .field("interval", &self.interval)
+            .field("shared", &self.shared.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RateGate {
@@ -71,14 +95,46 @@ impl RateGate {
             interval: requests_per_minute
                 .filter(|&rpm| rpm > 0)
                 .map(|rpm| Duration::from_secs(60) / rpm),
+            shared: None,
+            shared_failed: AtomicBool::new(false),
         }
     }
 
-    /// Pauses every caller of `wait_turn` until `until` (never shortens a pause).
+    /// Takes request slots from `shared` (other processes use it too) instead of
+    /// from this gate alone. Only a gate that paces (`requests_per_minute`) uses it.
+    pub fn share(&mut self, shared: Box<dyn SharedPace>) {
+        self.shared = Some(shared);
+    }
+
+    /// The shared slots, while they work and the gate paces at all.
+    fn shared(&self) -> Option<&dyn SharedPace> {
+        self.interval?;
+        if self.shared_failed.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.shared.as_deref()
+    }
+
+    /// Notes that the shared slots failed; pacing stays within this process.
+    fn shared_failure(&self, message: &str) {
+        if !self.shared_failed.swap(true, Ordering::Relaxed) {
+            log::warn!("requests_per_minute is now paced within this process only: {message}");
+        }
+    }
+
+    /// Pauses every caller of `wait_turn` until `until` (never shortens a pause), and
+    /// the other processes too when the slots are shared.
     pub fn pause_until(&self, until: Instant) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.paused_until.is_none_or(|p| p < until) {
-            state.paused_until = Some(until);
+        {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if state.paused_until.is_none_or(|p| p < until) {
+                state.paused_until = Some(until);
+            }
+        }
+        if let Some(shared) = self.shared()
+            && let Err(e) = shared.pause(until.saturating_duration_since(Instant::now()))
+        {
+            self.shared_failure(&e);
         }
     }
 
@@ -93,6 +149,19 @@ impl RateGate {
             Some(interval) if !*have_slot => interval,
             _ => return None,
         };
+        if let Some(shared) = self.shared() {
+            drop(state);
+            match shared.reserve(interval) {
+                Ok(wait) => {
+                    *have_slot = true;
+                    return (!wait.is_zero()).then_some(wait);
+                }
+                Err(e) => {
+                    self.shared_failure(&e);
+                    state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        }
         let slot = state.next_slot.map_or(now, |next| next.max(now));
         state.next_slot = Some(slot + interval);
         *have_slot = true;
@@ -234,6 +303,77 @@ mod tests {
                 Some(Duration::from_secs(2))
             ]
         );
+    }
+
+    /// Shared slots as a test double: hands out the waits it is given, or fails.
+    struct FakePace {
+        waits: Mutex<Vec<Duration>>,
+        pauses: std::sync::Arc<Mutex<Vec<Duration>>>,
+        fail: bool,
+    }
+
+    impl SharedPace for FakePace {
+        fn reserve(&self, _interval: Duration) -> Result<Duration, String> {
+            if self.fail {
+                return Err("table missing".into());
+            }
+            Ok(self.waits.lock().unwrap().remove(0))
+        }
+
+        fn pause(&self, wait: Duration) -> Result<(), String> {
+            self.pauses.lock().unwrap().push(wait);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn shared_slots_decide_the_wait_and_pauses_reach_them() {
+        let pauses = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let mut gate = RateGate::new(Some(60));
+        gate.share(Box::new(FakePace {
+            waits: Mutex::new(vec![Duration::ZERO, Duration::from_millis(2500)]),
+            pauses: std::sync::Arc::clone(&pauses),
+            fail: false,
+        }));
+        let now = Instant::now();
+        assert_eq!(gate.plan(now, &mut false), None);
+        let mut have_slot = false;
+        assert_eq!(
+            gate.plan(now, &mut have_slot),
+            Some(Duration::from_millis(2500)),
+            "another process took the slots before this one"
+        );
+        assert!(have_slot);
+        assert_eq!(gate.plan(now, &mut have_slot), None, "one slot per request");
+        gate.pause_until(Instant::now() + Duration::from_secs(30));
+        let told = pauses.lock().unwrap().clone();
+        assert_eq!(told.len(), 1);
+        assert!(told[0] > Duration::from_secs(29) && told[0] <= Duration::from_secs(30));
+    }
+
+    #[test]
+    fn failing_shared_slots_fall_back_to_pacing_in_process() {
+        let mut gate = RateGate::new(Some(60));
+        gate.share(Box::new(FakePace {
+            waits: Mutex::new(Vec::new()),
+            pauses: Default::default(),
+            fail: true,
+        }));
+        let now = Instant::now();
+        let waits: Vec<Option<Duration>> = (0..2).map(|_| gate.plan(now, &mut false)).collect();
+        assert_eq!(waits, vec![None, Some(Duration::from_secs(1))]);
+    }
+
+    #[test]
+    fn a_gate_without_a_quota_never_asks_the_shared_slots() {
+        let mut gate = RateGate::new(None);
+        gate.share(Box::new(FakePace {
+            waits: Mutex::new(Vec::new()),
+            pauses: Default::default(),
+            fail: false,
+        }));
+        // An empty FakePace would panic if asked for a slot.
+        assert_eq!(gate.plan(Instant::now(), &mut false), None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! that hold every SQL statement of the worker (explicit, parameterised SQL only).
 
 pub mod model_repository;
+pub mod pace_repository;
 pub mod run_repository;
 pub mod schema;
 pub mod task_item_repository;

@@ -67,7 +67,7 @@ mod tests {
                 .iter()
                 .filter(|s| s.starts_with("CREATE TABLE"))
                 .count(),
-            7
+            8
         );
         assert_eq!(
             stmts

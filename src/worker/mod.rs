@@ -1,6 +1,7 @@
 //! The loop: pick a task, check its model, claim items, call the model, save, count,
 //! finish, then the next task, until the item limit is reached or nothing is left.
 
+pub mod pace;
 pub mod pool;
 pub mod summary;
 
@@ -9,6 +10,7 @@ use std::fmt;
 use crate::ai::client::Client;
 use crate::ai::http;
 use crate::config::Config;
+use crate::db::model_repository::ModelRow;
 use crate::db::task_item_repository::{self as items, status as item_status};
 use crate::db::task_repository::{self as tasks, Task, status as task_status};
 use crate::db::{Db, DbError, model_repository, run_repository};
@@ -266,6 +268,23 @@ impl Engine<'_> {
         }
     }
 
+    /// Gives a pacing client the request slots every worker process shares (dry runs
+    /// write nothing, so they pace on their own). Without the table, or without the
+    /// database, pacing stays within this process and the run goes on.
+    fn share_pace(&self, mut client: Client, model: &ModelRow, id_task: u32) -> Client {
+        if self.options.dry_run || model.requests_per_minute.unwrap_or(0) == 0 {
+            return client;
+        }
+        match pace::DbPace::open(&self.config.db, model.id) {
+            Ok(shared) => client.share_pace(Box::new(shared)),
+            Err(err) => log::warn!(
+                "[Task {id_task}] requests_per_minute of model '{}' is paced within this process only: {err}",
+                model.name
+            ),
+        }
+        client
+    }
+
     /// One task: model check, start, the pool, then finish or stop.
     fn run_task(
         &mut self,
@@ -286,7 +305,8 @@ impl Engine<'_> {
                 "model id {} of task {id} does not exist in ai_model",
                 task.id_ai_model
             )),
-            Some(model) => Client::new(&model, self.config, self.agent.clone()),
+            Some(model) => Client::new(&model, self.config, self.agent.clone())
+                .map(|client| self.share_pace(client, &model, id)),
         };
         let client = match client {
             Ok(client) => client,

@@ -147,7 +147,7 @@ impl TestDb {
     /// A checksum of every table, to prove a run wrote nothing.
     pub fn checksum(&mut self) -> Vec<(String, Option<u64>)> {
         self.conn
-            .query("CHECKSUM TABLE task_status, task_item_status, review_status, ai_model, task, task_item, task_run")
+            .query("CHECKSUM TABLE task_status, task_item_status, review_status, ai_model, task, task_item, task_run, ai_model_pace")
             .unwrap()
     }
 
@@ -242,4 +242,12 @@ pub fn drop_demo_database() {
         ai_worker::demo::DEMO_DB
     ))
     .unwrap();
+}
+
+/// Waits for every started process and asserts each one succeeded.
+pub fn wait_all_succeed(children: Vec<std::process::Child>) {
+    for child in children {
+        let out = child.wait_with_output().expect("wait for ai-worker");
+        assert!(out.status.success(), "{}", output_text(&out));
+    }
 }
