@@ -22,6 +22,8 @@ USAGE:
   ai-worker model add --name N --provider gemini|openai|echo --model M
                       [--api-url URL] [--rpm N] [--api-key-env VAR | --key-stdin]
   ai-worker model list       models without their keys
+  ai-worker model rekey --old-secret-env VAR | --old-secret-stdin
+                             re-encrypt stored keys from the old secret to AI_KEY_SECRET
 
 OPTIONS:
   --task ID          process only this task's pending items
@@ -61,6 +63,9 @@ enum Command {
         key_stdin: bool,
     },
     ModelList,
+    ModelRekey {
+        old_secret_env: Option<String>,
+    },
 }
 
 #[derive(Debug, PartialEq)]
@@ -138,6 +143,19 @@ fn parse_run(args: &mut pico_args::Arguments) -> Result<RunOptions, String> {
 fn parse_model(args: &mut pico_args::Arguments) -> Result<Command, String> {
     match args.subcommand().map_err(arg_error)?.as_deref() {
         Some("list") => Ok(Command::ModelList),
+        Some("rekey") => {
+            let old_secret_env: Option<String> = args
+                .opt_value_from_str("--old-secret-env")
+                .map_err(arg_error)?;
+            let stdin = args.contains("--old-secret-stdin");
+            if old_secret_env.is_some() == stdin {
+                return Err(
+                    "model rekey needs the old secret: --old-secret-env VAR or --old-secret-stdin"
+                        .into(),
+                );
+            }
+            Ok(Command::ModelRekey { old_secret_env })
+        }
         Some("add") => {
             let required =
                 |args: &mut pico_args::Arguments, key: &'static str| -> Result<String, String> {
@@ -178,8 +196,10 @@ fn parse_model(args: &mut pico_args::Arguments) -> Result<Command, String> {
                 key_stdin,
             })
         }
-        Some(other) => Err(format!("unknown model command '{other}' (use add or list)")),
-        None => Err("model needs a command: add or list".into()),
+        Some(other) => Err(format!(
+            "unknown model command '{other}' (use add, list or rekey)"
+        )),
+        None => Err("model needs a command: add, list or rekey".into()),
     }
 }
 
@@ -321,6 +341,7 @@ fn run_command(args: pico_args::Arguments) -> i32 {
             }
         }
         Command::ModelList => report(model_list(&config)),
+        Command::ModelRekey { old_secret_env } => model_rekey(&config, old_secret_env.as_deref()),
         Command::Serve { bind } => serve(&config, bind.as_deref().unwrap_or(&config.serve_bind)),
         Command::ModelAdd {
             model,
@@ -464,6 +485,96 @@ fn model_list(config: &Config) -> Result<(), ai_worker::db::DbError> {
     Ok(())
 }
 
+/// Re-encrypts the stored keys from the old secret (from an environment variable or
+/// standard input, never a flag) to AI_KEY_SECRET. Prints model names, never keys.
+fn model_rekey(config: &Config, old_secret_env: Option<&str>) -> i32 {
+    let old = match old_secret_env {
+        Some(var) => match std::env::var(var) {
+            Ok(value) => value,
+            Err(_) => {
+                print_error(
+                    &format!("the environment variable {var} (the old secret) is not set"),
+                    None,
+                );
+                return 2;
+            }
+        },
+        None => match read_secret_from_stdin("the old AI_KEY_SECRET") {
+            Ok(value) => value,
+            Err(code) => return code,
+        },
+    };
+    if config.ai_key_secret.is_empty() {
+        print_error(
+            "AI_KEY_SECRET is empty: put the new secret in .env first",
+            None,
+        );
+        return 2;
+    }
+    if old == config.ai_key_secret {
+        print_error(
+            "the old secret is the same as AI_KEY_SECRET: nothing to re-encrypt",
+            None,
+        );
+        return 2;
+    }
+    let result = Db::connect(&config.db)
+        .and_then(|mut db| model_repository::rekey(&mut db, &old, &config.ai_key_secret));
+    match result {
+        Ok(outcome) if !outcome.undecryptable.is_empty() => {
+            print_error(
+                &format!(
+                    "the keys of {} decrypt with neither the old secret nor AI_KEY_SECRET; nothing was changed",
+                    outcome.undecryptable.join(", ")
+                ),
+                Some("check the old secret, or store those keys again with `ai-worker model add`"),
+            );
+            2
+        }
+        Ok(outcome) => {
+            let names = |list: &[String]| {
+                if list.is_empty() {
+                    "none".to_string()
+                } else {
+                    list.join(", ")
+                }
+            };
+            println!(
+                "Re-encrypted with AI_KEY_SECRET: {}. Already using it: {}.",
+                names(&outcome.changed),
+                names(&outcome.already)
+            );
+            0
+        }
+        Err(err) => {
+            print_error(&err.to_string(), None);
+            err.exit_code()
+        }
+    }
+}
+
+/// Reads one secret from standard input (piped, or typed and ended with Ctrl+D /
+/// Ctrl+Z Enter); an empty one is an error. Returns the exit code on failure.
+fn read_secret_from_stdin(what: &str) -> Result<String, i32> {
+    if std::io::stdin().is_terminal() {
+        eprintln!("Paste {what} and press Enter, then Ctrl+D (Linux) or Ctrl+Z Enter (Windows):");
+    }
+    let mut value = String::new();
+    if let Err(e) = std::io::stdin().read_to_string(&mut value) {
+        print_error(
+            &format!("cannot read {what} from standard input: {e}"),
+            None,
+        );
+        return Err(2);
+    }
+    let value = value.trim().to_string();
+    if value.is_empty() {
+        print_error(&format!("{what} read from standard input is empty"), None);
+        return Err(2);
+    }
+    Ok(value)
+}
+
 fn model_add(config: &Config, model: &NewModel, key_env: Option<String>, key_stdin: bool) -> i32 {
     let default_env = match model.provider.as_str() {
         "gemini" => Some("GEMINI_API_KEY"),
@@ -471,20 +582,10 @@ fn model_add(config: &Config, model: &NewModel, key_env: Option<String>, key_std
         _ => None,
     };
     let key = if key_stdin {
-        if std::io::stdin().is_terminal() {
-            eprintln!(
-                "Paste the API key and press Enter, then Ctrl+D (Linux) or Ctrl+Z Enter (Windows):"
-            );
+        match read_secret_from_stdin("the API key") {
+            Ok(key) => Some(key),
+            Err(code) => return code,
         }
-        let mut key = String::new();
-        if let Err(e) = std::io::stdin().read_to_string(&mut key) {
-            print_error(
-                &format!("cannot read the key from standard input: {e}"),
-                None,
-            );
-            return 2;
-        }
-        Some(key.trim().to_string()).filter(|k| !k.is_empty())
     } else {
         let var = key_env.as_deref().or(default_env);
         var.and_then(|v| std::env::var(v).ok())
@@ -619,6 +720,22 @@ mod tests {
         assert_eq!(cli(&["init-db"]).unwrap().command, Command::InitDb);
         assert_eq!(cli(&["demo"]).unwrap().command, Command::Demo);
         assert_eq!(cli(&["model", "list"]).unwrap().command, Command::ModelList);
+        assert_eq!(
+            cli(&["model", "rekey", "--old-secret-env", "OLD"])
+                .unwrap()
+                .command,
+            Command::ModelRekey {
+                old_secret_env: Some("OLD".into())
+            }
+        );
+        assert_eq!(
+            cli(&["model", "rekey", "--old-secret-stdin"])
+                .unwrap()
+                .command,
+            Command::ModelRekey {
+                old_secret_env: None
+            }
+        );
         assert_eq!(cli(&["--help"]).unwrap().command, Command::Help);
         let c = cli(&["--env-file", "C:\\Program Files\\ai worker\\.env", "-v"]).unwrap();
         assert_eq!(

@@ -235,3 +235,149 @@ fn secrets_never_appear_in_output_or_tables_on_failure_paths() {
     );
     t.conn.query_drop("SELECT 1").unwrap();
 }
+
+/// `ai-worker model rekey` with the old secret in an environment variable.
+fn rekey(t: &TestDb, old: &str, new: &str) -> std::process::Output {
+    t.bin_command(&["model", "rekey", "--old-secret-env", "AIW_OLD_SECRET"])
+        .env("AIW_OLD_SECRET", old)
+        .env("AI_KEY_SECRET", new)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn rekey_moves_every_key_to_the_new_secret_all_or_nothing() {
+    let mut t = TestDb::new();
+    let llm = FakeLlm::gemini_echo();
+    let gemini = t.model("gemini", "m", Some(&llm.base_url), Some("AIzaKEYONE123"));
+    let openai = t.model(
+        "openai",
+        "gpt-5",
+        Some(&llm.openai_url()),
+        Some("sk-KEYTWO456"),
+    );
+    t.model("echo", "echo", None, None);
+    let names: Vec<String> = t
+        .conn
+        .query("SELECT name FROM ai_model WHERE api_key_encrypted IS NOT NULL ORDER BY id_ai_model")
+        .unwrap();
+    let leaks = |text: &str| text.contains("KEYONE") || text.contains("KEYTWO");
+
+    // A wrong old secret: exit 2, the models named, nothing changed.
+    let before = t.checksum();
+    let out = rekey(&t, "not-the-secret", "new-secret");
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    let text = output_text(&out);
+    assert!(
+        text.contains(&names[0]) && text.contains(&names[1]),
+        "{text}"
+    );
+    assert!(
+        text.contains("nothing was changed") && !leaks(&text),
+        "{text}"
+    );
+    assert_eq!(t.checksum(), before);
+
+    // The right one: every key moves, and decrypts with the new secret only.
+    let out = rekey(&t, "test-secret", "new-secret");
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert!(!leaks(&output_text(&out)));
+    for (id, key) in [(gemini, "AIzaKEYONE123"), (openai, "sk-KEYTWO456")] {
+        let under_new: Option<String> = t
+            .conn
+            .exec_first(
+                "SELECT CAST(AES_DECRYPT(api_key_encrypted, 'new-secret') AS CHAR) FROM ai_model WHERE id_ai_model = ?",
+                (id,),
+            )
+            .unwrap()
+            .flatten();
+        assert_eq!(under_new.as_deref(), Some(key));
+    }
+    // Run again (say, after an interruption): nothing left to do, nothing changed.
+    let after = t.checksum();
+    let out = rekey(&t, "test-secret", "new-secret");
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert!(output_text(&out).contains("Re-encrypted with AI_KEY_SECRET: none"));
+    assert_eq!(t.checksum(), after);
+
+    // And a task runs with the new secret, sending the same key.
+    let (task, _) = t.task(gemini, &["a"]);
+    let out = t
+        .bin_command(&["--task", &task.to_string()])
+        .env("AI_KEY_SECRET", "new-secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert_eq!(
+        llm.requests()[0]
+            .headers
+            .get("x-goog-api-key")
+            .map(String::as_str),
+        Some("AIzaKEYONE123")
+    );
+
+    // The old secret from standard input, rotating back.
+    let mut child = t
+        .bin_command(&["model", "rekey", "--old-secret-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"new-secret\r\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+}
+
+#[test]
+fn rekey_refuses_unclear_requests() {
+    let t = TestDb::new();
+    for (args, env, expected) in [
+        (
+            &["model", "rekey"][..],
+            None,
+            "--old-secret-env VAR or --old-secret-stdin",
+        ),
+        (
+            &[
+                "model",
+                "rekey",
+                "--old-secret-env",
+                "X",
+                "--old-secret-stdin",
+            ][..],
+            None,
+            "--old-secret-env VAR or --old-secret-stdin",
+        ),
+        (
+            &["model", "rekey", "--old-secret-env", "AIW_UNSET_VAR"][..],
+            None,
+            "AIW_UNSET_VAR",
+        ),
+        (
+            &["model", "rekey", "--old-secret-env", "AIW_SAME"][..],
+            Some(("AIW_SAME", "test-secret")),
+            "the same as AI_KEY_SECRET",
+        ),
+    ] {
+        let mut cmd = t.bin_command(args);
+        if let Some((key, value)) = env {
+            cmd.env(key, value);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            output_text(&out).contains(expected),
+            "{args:?}: {}",
+            output_text(&out)
+        );
+    }
+    // An empty secret on standard input.
+    let out = t
+        .bin_command(&["model", "rekey", "--old-secret-stdin"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(output_text(&out).contains("empty"), "{}", output_text(&out));
+}

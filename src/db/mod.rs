@@ -213,7 +213,7 @@ impl Db {
         }
     }
 
-    /// Runs a statement as text, without parameters (DDL of the schema only).
+    /// Runs a statement as text, without parameters (schema DDL, transaction control).
     pub fn execute_text(&mut self, sql: &str) -> Result<(), DbError> {
         STATEMENTS.fetch_add(1, Ordering::Relaxed);
         self.conn.query_drop(sql).map_err(DbError::from_query)
@@ -222,6 +222,24 @@ impl Db {
     /// Checks that the server still answers.
     pub fn ping(&mut self) -> Result<(), DbError> {
         self.query_first::<u8, _>("SELECT 1", ()).map(|_| ())
+    }
+
+    /// Runs `work` in a transaction: committed if it returns Ok, rolled back if not.
+    pub fn transaction<T>(
+        &mut self,
+        work: impl FnOnce(&mut Db) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        self.execute_text("START TRANSACTION")?;
+        match work(self) {
+            Ok(value) => {
+                self.execute_text("COMMIT")?;
+                Ok(value)
+            }
+            Err(err) => {
+                let _ = self.execute_text("ROLLBACK");
+                Err(err)
+            }
+        }
     }
 
     /// Closes the connection politely.

@@ -71,14 +71,9 @@ pub fn get(db: &mut Db, id_ai_model: u32, secret: &str) -> Result<Option<ModelRo
     };
     let has_key: bool = column(&row, 5, "ai_model.api_key_encrypted")?;
     let decrypted: Option<Vec<u8>> = column(&row, 6, "ai_model.api_key_encrypted")?;
-    let key = match (has_key, decrypted) {
+    let key = match (has_key, decrypted.and_then(plausible_key)) {
         (false, _) => StoredKey::None,
-        (true, Some(bytes)) => match String::from_utf8(bytes) {
-            Ok(k) if !k.is_empty() && k.chars().all(|c| c.is_ascii_graphic()) => {
-                StoredKey::Decrypted(k)
-            }
-            _ => StoredKey::Undecryptable,
-        },
+        (true, Some(key)) => StoredKey::Decrypted(key),
         (true, None) => StoredKey::Undecryptable,
     };
     let temperature: Option<String> = column(&row, 7, "ai_model.temperature")?;
@@ -105,6 +100,62 @@ pub fn get(db: &mut Db, id_ai_model: u32, secret: &str) -> Result<Option<ModelRo
         structured_output: structured.map(|v| v != 0),
         is_active: active != 0,
     }))
+}
+
+/// The key in bytes `AES_DECRYPT` returned, if they are one. A wrong secret gives NULL
+/// or, now and then, bytes that pass AES's padding check but are no API key.
+fn plausible_key(bytes: Vec<u8>) -> Option<String> {
+    String::from_utf8(bytes)
+        .ok()
+        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_graphic()))
+}
+
+/// What `ai-worker model rekey` found and did, by model name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rekeyed {
+    /// Keys now encrypted with the new secret.
+    pub changed: Vec<String>,
+    /// Keys that already were.
+    pub already: Vec<String>,
+    /// Keys that decrypt with neither secret; when there are any, nothing is changed.
+    pub undecryptable: Vec<String>,
+}
+
+/// Re-encrypts every stored key from `old_secret` to `new_secret`, all or nothing, in
+/// one transaction with the rows locked. Keys already under `new_secret` are left
+/// alone, so an interrupted rotation can simply be run again.
+pub fn rekey(db: &mut Db, old_secret: &str, new_secret: &str) -> Result<Rekeyed, DbError> {
+    db.transaction(|db| {
+        type Row = (u32, String, Option<Vec<u8>>, Option<Vec<u8>>);
+        let rows: Vec<Row> = db.query(
+            "SELECT id_ai_model, name, AES_DECRYPT(api_key_encrypted, ?), \
+             AES_DECRYPT(api_key_encrypted, ?) FROM ai_model \
+             WHERE api_key_encrypted IS NOT NULL ORDER BY id_ai_model FOR UPDATE",
+            (old_secret, new_secret),
+        )?;
+        let mut outcome = Rekeyed::default();
+        let mut updates = Vec::new();
+        for (id, name, under_old, under_new) in rows {
+            if under_new.and_then(plausible_key).is_some() {
+                outcome.already.push(name);
+            } else if let Some(key) = under_old.and_then(plausible_key) {
+                updates.push((id, key));
+                outcome.changed.push(name);
+            } else {
+                outcome.undecryptable.push(name);
+            }
+        }
+        if outcome.undecryptable.is_empty() {
+            for (id, key) in updates {
+                db.execute(
+                    "UPDATE ai_model SET api_key_encrypted = AES_ENCRYPT(?, ?) \
+                     WHERE id_ai_model = ?",
+                    (key, new_secret, id),
+                )?;
+            }
+        }
+        Ok(outcome)
+    })
 }
 
 /// A model to add with `ai-worker model add`.
