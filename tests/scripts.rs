@@ -348,3 +348,43 @@ fn cron_example_line_runs_and_appends_a_dated_log() {
         log_text[0]
     );
 }
+
+#[test]
+fn every_flag_readme_shows_is_one_ai_worker_knows() {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_ai-worker"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).to_string();
+    // Flags of other programs the README shows: cargo and systemctl.
+    let others = ["--release", "--locked", "--now"];
+    let readme = repo_file("README.txt");
+    let mut unknown = Vec::new();
+    for (at, _) in readme.match_indices("--") {
+        let bytes = readme.as_bytes();
+        let starts_flag = bytes.get(at + 2).is_some_and(u8::is_ascii_lowercase)
+            && (at == 0 || bytes[at - 1] != b'-');
+        if !starts_flag {
+            continue;
+        }
+        let flag: String = "--"
+            .chars()
+            .chain(
+                readme[at + 2..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '-'),
+            )
+            .collect();
+        if !others.contains(&flag.as_str()) && !help.contains(&flag) {
+            unknown.push(flag);
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "README.txt shows flags --help lacks: {unknown:?}"
+    );
+    assert!(
+        help.contains("--log-file"),
+        "the check reads the real help text"
+    );
+}
