@@ -86,6 +86,8 @@ fn schema_and_a_full_task_work_under_mysql_57_strict_mode() {
             "gemini-2.5-pro",
             "--api-url",
             &llm.base_url,
+            "--rpm",
+            "60000",
         ])
         .env("GEMINI_API_KEY", "k")
         .output()
@@ -127,4 +129,9 @@ fn schema_and_a_full_task_work_under_mysql_57_strict_mode() {
     t.assert_counters_match_items(task);
     let finished: u64 = t.value("SELECT COUNT(*) FROM task_run WHERE finished_at IS NOT NULL");
     assert_eq!(finished, 1);
+    // The shared request slots (requests_per_minute) work under the strict mode too.
+    let slots: u64 = t.value(&format!(
+        "SELECT COUNT(*) FROM ai_model_pace WHERE id_ai_model = {model} AND next_slot_ms > 0"
+    ));
+    assert_eq!(slots, 1);
 }
