@@ -58,6 +58,8 @@ pub struct Config {
     pub openai_api_key: Option<String>,
     /// `RUST_LOG` from `.env` or the environment: the log filter.
     pub rust_log: Option<String>,
+    /// `LOG_FILE`: a file to append log lines to (`{date}` allowed), as `--log-file`.
+    pub log_file: Option<String>,
 }
 
 /// A configuration problem the user has to fix (exit code 2).
@@ -166,6 +168,7 @@ impl Config {
             gemini_api_key: get("GEMINI_API_KEY"),
             openai_api_key: get("OPENAI_API_KEY"),
             rust_log: get("RUST_LOG"),
+            log_file: get("LOG_FILE"),
         };
         Ok(config)
     }
@@ -306,6 +309,29 @@ mod tests {
         assert_eq!(c.ai_max_retries, 5);
         assert_eq!(c.ai_max_attempts, 3);
         assert!(c.pii_redaction);
+    }
+
+    #[test]
+    fn every_key_read_here_is_documented_in_env_example() {
+        let example = include_str!("../.env.example");
+        let source = include_str!("config.rs");
+        let keys: Vec<&str> = source
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| {
+                s.len() > 3
+                    && s.contains('_')
+                    && s.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+            })
+            .collect();
+        assert!(keys.contains(&"LOG_FILE") && keys.contains(&"AI_RETRY_BASE_MS"));
+        for key in keys {
+            assert!(
+                example.lines().any(|l| l.starts_with(&format!("{key}="))),
+                "{key} is not in .env.example"
+            );
+        }
     }
 
     #[test]

@@ -127,6 +127,11 @@ pub fn open_log_file(path: &Path) -> Result<PathBuf, LogFileError> {
     Ok(path)
 }
 
+/// Whether log lines also go to a file.
+pub fn has_file() -> bool {
+    LOG_FILE.get().is_some()
+}
+
 /// Appends one line to the log file only (not stderr), in the logger's format, for
 /// what happens before the logger starts or besides it (usage errors, exit codes).
 pub fn file_line(level: &str, message: &str) {

@@ -270,25 +270,37 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(path) = &log_file {
-        if let Err(err) = logging::open_log_file(path) {
-            print_error(&err.to_string(), None);
-            return ExitCode::from(2);
-        }
-        logging::file_line(
-            "INFO",
-            &format!("ai-worker {} started: {shown}", env!("CARGO_PKG_VERSION")),
-        );
+    if let Some(path) = &log_file
+        && let Err(code) = start_log_file(path, &shown)
+    {
+        return ExitCode::from(code as u8);
     }
-    let code = run_command(pico_args::Arguments::from_vec(args));
-    if log_file.is_some() {
+    let code = run_command(pico_args::Arguments::from_vec(args), &shown);
+    if logging::has_file() {
         logging::file_line("INFO", &format!("Exit code {code}"));
     }
     ExitCode::from(code as u8)
 }
 
+/// Opens the log file (from `--log-file` or `LOG_FILE`) and notes the start of this
+/// run in it. Returns the exit code when it cannot be opened.
+fn start_log_file(path: &std::path::Path, shown_args: &str) -> Result<(), i32> {
+    if let Err(err) = logging::open_log_file(path) {
+        print_error(&err.to_string(), None);
+        return Err(2);
+    }
+    logging::file_line(
+        "INFO",
+        &format!(
+            "ai-worker {} started: {shown_args}",
+            env!("CARGO_PKG_VERSION")
+        ),
+    );
+    Ok(())
+}
+
 /// Parses the arguments and runs the command; returns the exit code.
-fn run_command(args: pico_args::Arguments) -> i32 {
+fn run_command(args: pico_args::Arguments, shown_args: &str) -> i32 {
     let cli = match parse(args) {
         Ok(cli) => cli,
         Err(message) => {
@@ -317,6 +329,12 @@ fn run_command(args: pico_args::Arguments) -> i32 {
             return 2;
         }
     };
+    if !logging::has_file()
+        && let Some(path) = &config.log_file
+        && let Err(code) = start_log_file(std::path::Path::new(path), shown_args)
+    {
+        return code;
+    }
     logging::init(
         cli.log_level
             .or(config.rust_log.as_deref())

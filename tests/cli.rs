@@ -349,3 +349,40 @@ fn unusable_log_file_is_a_configuration_error() {
         assert!(output_text(&out).contains("--log-file"), "{args:?}");
     }
 }
+
+#[test]
+fn log_file_can_come_from_the_env_file_setting() {
+    let mut t = TestDb::new();
+    let model = t.model("echo", "echo", None, None);
+    let (task, _) = t.task(model, &["a"]);
+    let dir = std::env::temp_dir().join(format!("aiw-env-log-{}", t.config.db.name));
+    let pattern = dir.join("ai-worker-{date}.log");
+    let out = t
+        .bin_command(&["--task", &task.to_string()])
+        .env("LOG_FILE", &pattern)
+        .output()
+        .unwrap();
+    let files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    let log = files
+        .first()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(log.contains("Processing finished - 1/1 records"), "{log}");
+    assert!(log.contains("INFO  Exit code 0"), "{log}");
+    // An unusable LOG_FILE is a configuration error like a bad --log-file.
+    let blocker = std::env::temp_dir().join(format!("aiw-env-blocker-{}", t.config.db.name));
+    std::fs::write(&blocker, "").unwrap();
+    let out = t
+        .bin_command(&[])
+        .env("LOG_FILE", blocker.join("x.log"))
+        .output()
+        .unwrap();
+    std::fs::remove_file(&blocker).unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(output_text(&out).contains("cannot open the log file"));
+}
