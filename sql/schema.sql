@@ -131,11 +131,11 @@ CREATE TABLE IF NOT EXISTS task_run (
 
 -- Request slots of a model shared by every worker process, so that
 -- ai_model.requests_per_minute holds however many workers run at once. Times are
--- milliseconds since 1970 by the database server's clock. Written only by the worker.
+-- microseconds since 1970 by the database server's clock. Written only by the worker.
 CREATE TABLE IF NOT EXISTS ai_model_pace (
   id_ai_model INT UNSIGNED NOT NULL,
-  next_slot_ms BIGINT UNSIGNED NOT NULL DEFAULT 0,
-  paused_until_ms BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  next_slot_us BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  paused_until_us BIGINT UNSIGNED NOT NULL DEFAULT 0,
   PRIMARY KEY (id_ai_model),
   CONSTRAINT fk_ai_model_pace_model FOREIGN KEY (id_ai_model) REFERENCES ai_model (id_ai_model) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -57,7 +57,7 @@ fn slots_follow_one_another_across_connections_and_pauses_hold_them_all() {
     );
     // Slots hours ahead (the server clock was set back) start again from now.
     t.conn
-        .query_drop("UPDATE ai_model_pace SET next_slot_ms = next_slot_ms + 86400000")
+        .query_drop("UPDATE ai_model_pace SET next_slot_us = next_slot_us + 86400000000")
         .unwrap();
     assert!(secs(a.reserve(minute).unwrap()) <= 1.0);
     // A row deleted by hand comes back instead of failing the run.
@@ -88,7 +88,7 @@ fn a_paced_run_takes_every_slot_from_the_shared_table_and_a_dry_run_none() {
         "a dry run writes nothing, slots included"
     );
 
-    let start_ms: u64 = t.value("SELECT CAST(ROUND(UNIX_TIMESTAMP(NOW(3)) * 1000) AS UNSIGNED)");
+    let start_us: u64 = t.value("SELECT CAST(ROUND(UNIX_TIMESTAMP(NOW(6)) * 1000000) AS UNSIGNED)");
     let options = RunOptions {
         concurrency: Some(4),
         ..RunOptions::default()
@@ -96,11 +96,11 @@ fn a_paced_run_takes_every_slot_from_the_shared_table_and_a_dry_run_none() {
     let summary = worker::run(&t.config, &options, &StopSignal::new()).unwrap();
     assert_eq!(summary.items_ok, 12);
     let next_slot: u64 = t.value(&format!(
-        "SELECT next_slot_ms FROM ai_model_pace WHERE id_ai_model = {model}"
+        "SELECT next_slot_us FROM ai_model_pace WHERE id_ai_model = {model}"
     ));
     assert!(
-        next_slot >= start_ms + 12,
-        "12 requests reserved 12 slots: next {next_slot}, start {start_ms}"
+        next_slot >= start_us + 12 * 1000,
+        "12 requests reserved 12 slots: next {next_slot}, start {start_us}"
     );
     assert_eq!(t.item_statuses(task), vec![1; 12]);
 }
@@ -132,7 +132,7 @@ fn two_worker_processes_on_one_model_share_its_slots() {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let (first, _) = t.task(model, &refs);
     let (second, _) = t.task(model, &refs);
-    let start_ms: u64 = t.value("SELECT CAST(ROUND(UNIX_TIMESTAMP(NOW(3)) * 1000) AS UNSIGNED)");
+    let start_us: u64 = t.value("SELECT CAST(ROUND(UNIX_TIMESTAMP(NOW(6)) * 1000000) AS UNSIGNED)");
     let children: Vec<_> = [first, second]
         .iter()
         .map(|task| {
@@ -146,10 +146,10 @@ fn two_worker_processes_on_one_model_share_its_slots() {
     common::wait_all_succeed(children);
     assert_eq!(llm.requests().len(), 20);
     let next_slot: u64 = t.value(&format!(
-        "SELECT next_slot_ms FROM ai_model_pace WHERE id_ai_model = {model}"
+        "SELECT next_slot_us FROM ai_model_pace WHERE id_ai_model = {model}"
     ));
     assert!(
-        next_slot >= start_ms + 20,
-        "both processes took their 20 slots from one row: next {next_slot}, start {start_ms}"
+        next_slot >= start_us + 20 * 1000,
+        "both processes took their 20 slots from one row: next {next_slot}, start {start_us}"
     );
 }

@@ -131,7 +131,7 @@ fn schema_and_a_full_task_work_under_mysql_57_strict_mode() {
     assert_eq!(finished, 1);
     // The shared request slots (requests_per_minute) work under the strict mode too.
     let slots: u64 = t.value(&format!(
-        "SELECT COUNT(*) FROM ai_model_pace WHERE id_ai_model = {model} AND next_slot_ms > 0"
+        "SELECT COUNT(*) FROM ai_model_pace WHERE id_ai_model = {model} AND next_slot_us > 0"
     ));
     assert_eq!(slots, 1);
 }

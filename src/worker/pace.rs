@@ -11,7 +11,7 @@ use crate::db::{Db, DbError, pace_repository as pace};
 
 /// A wait longer than this means the slots are wrong, not busy: even 256 threads at
 /// one request per minute queue for less.
-const MAX_WAIT_MS: u64 = 6 * 60 * 60 * 1000;
+const MAX_WAIT: Duration = Duration::from_secs(6 * 60 * 60);
 
 /// The database side of a model's rate gate.
 pub struct DbPace {
@@ -39,26 +39,25 @@ impl DbPace {
 
 impl SharedPace for DbPace {
     fn reserve(&self, interval: Duration) -> Result<Duration, String> {
-        // Whole milliseconds, rounded up, so that the quota is never exceeded.
-        let interval_ms = interval.as_micros().div_ceil(1000).max(1) as u64;
+        let interval_us = (interval.as_micros().max(1)).min(u128::from(u64::MAX)) as u64;
         self.with_db(|db| {
-            let wait_ms = pace::reserve(db, self.id_ai_model, interval_ms)?;
-            if wait_ms <= MAX_WAIT_MS {
-                return Ok(wait_ms);
+            let wait_us = pace::reserve(db, self.id_ai_model, interval_us)?;
+            if wait_us <= MAX_WAIT.as_micros() as u64 {
+                return Ok(wait_us);
             }
             log::warn!(
                 "the shared request slots of model id {} were {} minutes ahead (server clock set back?); starting them again from now",
                 self.id_ai_model,
-                wait_ms / 60_000
+                wait_us / 60_000_000
             );
             pace::reset(db, self.id_ai_model)?;
-            pace::reserve(db, self.id_ai_model, interval_ms)
+            pace::reserve(db, self.id_ai_model, interval_us)
         })
-        .map(Duration::from_millis)
+        .map(Duration::from_micros)
     }
 
     fn pause(&self, wait: Duration) -> Result<(), String> {
-        let wait_ms = wait.as_millis().min(u128::from(u64::MAX)) as u64;
-        self.with_db(|db| pace::pause(db, self.id_ai_model, wait_ms))
+        let wait_us = wait.as_micros().min(u128::from(u64::MAX)) as u64;
+        self.with_db(|db| pace::pause(db, self.id_ai_model, wait_us))
     }
 }
