@@ -38,6 +38,8 @@ pub struct Config {
     pub concurrency: u32,
     /// How long a claimed item stays reserved for this worker.
     pub lease: Duration,
+    /// How often a long task logs a progress line and refreshes the task's counters.
+    pub progress_every: Duration,
     /// Default timeout of one model call (a model row may override it).
     pub ai_timeout: Duration,
     /// Retries of one model call after a retryable failure.
@@ -152,6 +154,7 @@ impl Config {
             max_items: parse_num(&get, "WORKER_MAX_ITEMS", 100, 1, 100_000_000)? as u32,
             concurrency: parse_num(&get, "WORKER_CONCURRENCY", 4, 1, 256)? as u32,
             lease: Duration::from_secs(parse_num(&get, "WORKER_LEASE_S", 900, 10, 86_400)?),
+            progress_every: Duration::from_secs(parse_num(&get, "WORKER_PROGRESS_S", 10, 1, 3600)?),
             ai_timeout: Duration::from_secs(parse_num(&get, "AI_TIMEOUT_S", 120, 1, 3600)?),
             ai_max_retries: parse_num(&get, "AI_MAX_RETRIES", 5, 0, 100)? as u32,
             ai_max_attempts: parse_num(&get, "AI_MAX_ATTEMPTS", 3, 1, 100)? as u32,

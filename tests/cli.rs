@@ -386,3 +386,33 @@ fn log_file_can_come_from_the_env_file_setting() {
     assert_eq!(out.status.code(), Some(2));
     assert!(output_text(&out).contains("cannot open the log file"));
 }
+
+#[test]
+fn a_long_task_logs_its_progress_every_worker_progress_s() {
+    let mut t = TestDb::new();
+    // Six answers of 300 ms one after another last at least 1.8 s: longer than the
+    // one-second progress interval, however fast the machine.
+    let (llm, _requests) = FakeLlm::gemini_slow(std::time::Duration::from_millis(300));
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let texts: Vec<String> = (0..6).map(|i| format!("tekst {i}")).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (task, _) = t.task(model, &refs);
+    let out = t
+        .bin_command(&["--task", &task.to_string(), "--concurrency", "1"])
+        .env("WORKER_PROGRESS_S", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let text = output_text(&out);
+    assert!(
+        text.contains(&format!("[Task {task}] Progress: ")) && text.contains("/6 records"),
+        "{text}"
+    );
+    let out = t
+        .bin_command(&["--max-item", "1"])
+        .env("WORKER_PROGRESS_S", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "out of range");
+    assert!(output_text(&out).contains("WORKER_PROGRESS_S"));
+}

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::summary::DryRunItem;
 use crate::ai::AiError;
@@ -29,9 +29,6 @@ use crate::stop::StopSignal;
 
 /// Summary saved for an empty or blank text, which is never sent to the model.
 pub const EMPTY_TEXT_SUMMARY: &str = "The text is empty: nothing to correct.";
-
-/// How often a long task logs its progress.
-const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// Where the coordinator gets items from.
 pub enum Source {
@@ -158,7 +155,7 @@ fn coordinate(
     let mut peek_after = 0u32;
     let mut db_error: Option<DbError> = None;
     let started = Instant::now();
-    let mut next_progress = started + PROGRESS_EVERY;
+    let mut next_progress = started + run.config.progress_every;
     let task_id = run.task.id;
 
     loop {
@@ -239,7 +236,7 @@ fn coordinate(
                 if !run.dry_run {
                     tasks::update_progress(db, task_id, run.operation_uuid)?;
                 }
-                next_progress = Instant::now() + PROGRESS_EVERY;
+                next_progress = Instant::now() + run.config.progress_every;
             }
             Err(RecvTimeoutError::Disconnected) => break,
         }
