@@ -46,6 +46,9 @@ EXIT CODES:
   130 stopped at once by a second Ctrl+C
 ";
 
+/// The hint under every usage error.
+const USAGE_HINT: &str = "run `ai-worker --help` for the flags";
+
 /// What the user asked for.
 #[derive(Debug, PartialEq)]
 enum Command {
@@ -266,7 +269,7 @@ fn main() -> ExitCode {
     let (log_file, args) = match split_log_file(args) {
         Ok(split) => split,
         Err(message) => {
-            print_error(&message, Some("run `ai-worker --help` for the flags"));
+            print_error(&message, Some(USAGE_HINT));
             return ExitCode::from(2);
         }
     };
@@ -304,7 +307,7 @@ fn run_command(args: pico_args::Arguments, shown_args: &str) -> i32 {
     let cli = match parse(args) {
         Ok(cli) => cli,
         Err(message) => {
-            print_error(&message, Some("run `ai-worker --help` for the flags"));
+            print_error(&message, Some(USAGE_HINT));
             return 2;
         }
     };
@@ -511,7 +514,9 @@ fn model_rekey(config: &Config, old_secret_env: Option<&str>) -> i32 {
             Ok(value) => value,
             Err(_) => {
                 print_error(
-                    &format!("the environment variable {var} (the old secret) is not set"),
+                    &format!(
+                        "the environment variable {var} (the old secret) is not set or not valid text"
+                    ),
                     None,
                 );
                 return 2;
