@@ -10,8 +10,8 @@ mod fake_llm;
 
 use std::time::{Duration, Instant};
 
-use ai_worker::config::{Config, DbConfig};
 use ai_worker::db::{Db, schema, statements_executed};
+use ai_worker::{Config, DbConfig};
 use ai_worker::{RunOptions, StopSignal, run};
 use fake_llm::{FakeLlm, gemini_ok};
 use mysql::prelude::Queryable;

@@ -8,6 +8,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The most parallel model calls one run may make (threads, and database connections).
+pub const MAX_CONCURRENCY: usize = 256;
+
 /// Where and how to reach the database.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DbConfig {
@@ -68,13 +71,26 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
     /// The `.env` file named by `--env-file` does not exist or cannot be read.
-    EnvFile { path: PathBuf, reason: String },
+    EnvFile {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be read.
+        reason: String,
+    },
     /// A line of the `.env` file is not `KEY=value`.
-    EnvSyntax { path: PathBuf, reason: String },
+    EnvSyntax {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong in it.
+        reason: String,
+    },
     /// A key has a value that is not allowed.
     Invalid {
+        /// The key.
         key: &'static str,
+        /// The value given (`<hidden>` for secrets).
         value: String,
+        /// What would be allowed.
         expected: &'static str,
     },
 }
@@ -152,7 +168,8 @@ impl Config {
             ai_key_secret: get("AI_KEY_SECRET").unwrap_or_default(),
             batch_size: parse_num(&get, "WORKER_BATCH_SIZE", 10, 1, 1000)? as u32,
             max_items: parse_num(&get, "WORKER_MAX_ITEMS", 100, 1, 100_000_000)? as u32,
-            concurrency: parse_num(&get, "WORKER_CONCURRENCY", 4, 1, 256)? as u32,
+            concurrency: parse_num(&get, "WORKER_CONCURRENCY", 4, 1, MAX_CONCURRENCY as u64)?
+                as u32,
             lease: Duration::from_secs(parse_num(&get, "WORKER_LEASE_S", 900, 10, 86_400)?),
             progress_every: Duration::from_secs(parse_num(&get, "WORKER_PROGRESS_S", 10, 1, 3600)?),
             ai_timeout: Duration::from_secs(parse_num(&get, "AI_TIMEOUT_S", 120, 1, 3600)?),

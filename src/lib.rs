@@ -1,19 +1,34 @@
+#![warn(missing_docs)]
 //! `ai-worker`: proofreads and translates texts stored in MySQL/MariaDB with an LLM.
 //!
 //! The database is the whole interface with the web panel (see `sql/schema.sql` and
-//! `DB_Description.txt`). The engine is a library call, [`worker::run`], used by the
-//! CLI (`main.rs`), by `ai-worker serve`, and by any future queue consumer.
+//! `DB_Description.txt`). The layers, top down:
+//! - the doors: the `ai-worker` binary's CLI and [`Server`] (`ai-worker serve`);
+//! - [`app`]: what a door can ask for, and the one error type, [`AppError`];
+//! - the engine ([`run`], [`Plan`], [`Claim`]): tasks, claims, the item pipeline;
+//! - `ai` (the model clients, which know nothing of the database), `db` (every SQL
+//!   statement), `privacy` (personal data out and back in).
+//!
+//! A queue consumer calls [`run`] or [`process_item`] like the CLI does.
 
 pub mod ai;
-pub mod config;
+pub mod app;
+mod config;
 pub mod db;
-pub mod demo;
 pub mod logging;
-pub mod privacy;
-pub mod serve;
-pub mod stop;
-pub mod worker;
+mod privacy;
+mod serve;
+mod stop;
+mod worker;
 
-pub use config::Config;
+pub use app::AppError;
+pub use app::setup::DEMO_DB;
+pub use config::{Config, ConfigError, DbConfig, MAX_CONCURRENCY};
+pub use privacy::{Redacted, Redactor};
+pub use serve::{MAX_BACKGROUND_RUNS, RunRequest, ServeError, Server, parse_run_request};
 pub use stop::StopSignal;
-pub use worker::{RunOptions, RunSummary, WorkerError, process_item, run};
+pub use worker::pace::DbPace;
+pub use worker::{
+    Claim, DryRunItem, Ended, Plan, RunOptions, RunSummary, Scope, TaskSummary, WorkerError,
+    process_item, run,
+};

@@ -119,11 +119,11 @@ fn expired_leases_return_to_pending_then_fail_after_max_attempts() {
     let model = t.model("echo", "echo", None, None);
     let (task, ids) = t.task(model, &["a", "b"]);
     let mut db = Db::connect(&t.config.db).unwrap();
-    let claimed = items::list_pending(&mut db, task, 10, "tok-1", 60, "op").unwrap();
+    let claimed = items::claim_pending(&mut db, task, 10, "tok-1", 60, "op").unwrap();
     assert_eq!(claimed.len(), 2);
     // A second claim finds nothing: the rows are taken.
     assert!(
-        items::list_pending(&mut db, task, 10, "tok-2", 60, "op")
+        items::claim_pending(&mut db, task, 10, "tok-2", 60, "op")
             .unwrap()
             .is_empty()
     );
@@ -152,7 +152,7 @@ fn a_worker_whose_lease_was_taken_over_cannot_overwrite() {
     let model = t.model("echo", "echo", None, None);
     let (task, ids) = t.task(model, &["a"]);
     let mut db = Db::connect(&t.config.db).unwrap();
-    items::list_pending(&mut db, task, 1, "old-token", 60, "op-old").unwrap();
+    items::claim_pending(&mut db, task, 1, "old-token", 60, "op-old").unwrap();
     // The lease ran out and a second worker took the item over.
     t.conn
         .exec_drop(
@@ -161,7 +161,7 @@ fn a_worker_whose_lease_was_taken_over_cannot_overwrite() {
         )
         .unwrap();
     items::reap_expired(&mut db, task, 5).unwrap();
-    items::list_pending(&mut db, task, 1, "new-token", 60, "op-new").unwrap();
+    items::claim_pending(&mut db, task, 1, "new-token", 60, "op-new").unwrap();
     let result = |text: &str| ItemResult {
         text_corrected: text.into(),
         change_summary: "s".into(),

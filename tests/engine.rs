@@ -146,8 +146,8 @@ fn task_item_flag_processes_one_item_and_skips_processed_ones() {
         &StopSignal::new(),
     )
     .unwrap_err();
-    assert_eq!(missing.exit_code(), 2);
     assert!(missing.to_string().contains("999999"));
+    assert_eq!(ai_worker::AppError::from(missing).exit_code(), 2);
 }
 
 #[test]

@@ -8,8 +8,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ai_worker::serve::{MAX_BACKGROUND_RUNS, Server};
 use ai_worker::{Config, StopSignal};
+use ai_worker::{MAX_BACKGROUND_RUNS, Server};
 use common::TestDb;
 use common::fake_llm::{FakeLlm, gemini_ok};
 use serde_json::Value;

@@ -6,9 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use ai_worker::ai::retry::SharedPace;
-use ai_worker::worker::pace::DbPace;
-use ai_worker::{RunOptions, StopSignal, worker};
+use ai_worker::DbPace;
+use ai_worker::ai::SharedPace;
+use ai_worker::{RunOptions, StopSignal, run};
 use common::fake_llm::FakeLlm;
 use common::{TestDb, output_text};
 use mysql::prelude::Queryable;
@@ -27,6 +27,22 @@ fn paced_model(t: &mut TestDb, llm: &FakeLlm) -> u32 {
         )
         .unwrap();
     model
+}
+
+/// Reserves the model's slots up to 300 ms from now, as another worker would have:
+/// every request that goes through the shared row must then come after them, so the
+/// row ends at least `seed + requests * 1 ms` only if every request took its slot there.
+fn seed_slots(t: &mut TestDb, model: u32) -> u64 {
+    let seed: u64 =
+        t.value("SELECT CAST(ROUND(UNIX_TIMESTAMP(NOW(6)) * 1000000) AS UNSIGNED) + 300000");
+    t.conn
+        .exec_drop(
+            "INSERT INTO ai_model_pace (id_ai_model, next_slot_us) VALUES (?, ?) \
+             ON DUPLICATE KEY UPDATE next_slot_us = VALUES(next_slot_us)",
+            (model, seed),
+        )
+        .unwrap();
+    seed
 }
 
 fn numbered_texts(n: usize) -> Vec<String> {
@@ -81,26 +97,26 @@ fn a_paced_run_takes_every_slot_from_the_shared_table_and_a_dry_run_none() {
         ..RunOptions::default()
     };
     let before = t.checksum();
-    worker::run(&t.config, &dry, &StopSignal::new()).unwrap();
+    run(&t.config, &dry, &StopSignal::new()).unwrap();
     assert_eq!(
         t.checksum(),
         before,
         "a dry run writes nothing, slots included"
     );
 
-    let start_us: u64 = t.value("SELECT CAST(ROUND(UNIX_TIMESTAMP(NOW(6)) * 1000000) AS UNSIGNED)");
+    let start_us = seed_slots(&mut t, model);
     let options = RunOptions {
         concurrency: Some(4),
         ..RunOptions::default()
     };
-    let summary = worker::run(&t.config, &options, &StopSignal::new()).unwrap();
+    let summary = run(&t.config, &options, &StopSignal::new()).unwrap();
     assert_eq!(summary.items_ok, 12);
     let next_slot: u64 = t.value(&format!(
         "SELECT next_slot_us FROM ai_model_pace WHERE id_ai_model = {model}"
     ));
     assert!(
         next_slot >= start_us + 12 * 1000,
-        "12 requests reserved 12 slots: next {next_slot}, start {start_us}"
+        "12 requests reserved 12 slots after the seeded ones: next {next_slot}, seed {start_us}"
     );
     assert_eq!(t.item_statuses(task), vec![1; 12]);
 }
@@ -132,7 +148,7 @@ fn two_worker_processes_on_one_model_share_its_slots() {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let (first, _) = t.task(model, &refs);
     let (second, _) = t.task(model, &refs);
-    let start_us: u64 = t.value("SELECT CAST(ROUND(UNIX_TIMESTAMP(NOW(6)) * 1000000) AS UNSIGNED)");
+    let start_us = seed_slots(&mut t, model);
     let children: Vec<_> = [first, second]
         .iter()
         .map(|task| {
@@ -150,6 +166,6 @@ fn two_worker_processes_on_one_model_share_its_slots() {
     ));
     assert!(
         next_slot >= start_us + 20 * 1000,
-        "both processes took their 20 slots from one row: next {next_slot}, start {start_us}"
+        "both processes took their 20 slots from one row after the seeded ones: next {next_slot}, seed {start_us}"
     );
 }

@@ -7,45 +7,12 @@ use std::time::Duration;
 use super::http::{Reply, check_url, classify_status, post_json, scrub};
 use super::prompt_builder::{Prompt, extract_text};
 use super::retry::{RateGate, RetryPolicy, SharedPace, with_retries};
+use super::spec::{CallSettings, ModelSpec, Provider, Structured};
 use super::{AiError, Completion, gemini, openai};
-use crate::config::Config;
-use crate::db::model_repository::{ModelRow, StoredKey};
 use crate::stop::StopSignal;
 
 /// Summary the echo provider saves, so nobody mistakes it for a correction.
 pub const ECHO_SUMMARY: &str = "echo provider: no model was called";
-
-/// Which wire format a model speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Provider {
-    /// Google Gemini `generateContent`.
-    Gemini,
-    /// OpenAI Chat Completions (GPT-5, Ollama, vLLM, llama.cpp, LM Studio).
-    OpenAi,
-    /// Returns the text unchanged without any network call (smoke tests, demo).
-    Echo,
-}
-
-impl Provider {
-    /// Reads `ai_model.provider`.
-    pub fn parse(name: &str) -> Option<Provider> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "gemini" => Some(Provider::Gemini),
-            "openai" => Some(Provider::OpenAi),
-            "echo" => Some(Provider::Echo),
-            _ => None,
-        }
-    }
-
-    /// The name used in log lines, e.g. `[Gemini] Sent prompt: 280 chars`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Provider::Gemini => "Gemini",
-            Provider::OpenAi => "OpenAI",
-            Provider::Echo => "Echo",
-        }
-    }
-}
 
 const STRUCTURED_PLAIN: u8 = 0;
 const STRUCTURED_SCHEMA: u8 = 1;
@@ -67,101 +34,44 @@ pub struct Client {
 }
 
 impl Client {
-    /// Prepares a client for a model row. An error here (unknown provider, missing or
-    /// undecryptable key, inactive model) stops the task with that message.
-    pub fn new(model: &ModelRow, config: &Config, agent: ureq::Agent) -> Result<Client, String> {
-        let provider = Provider::parse(&model.provider).ok_or_else(|| {
-            format!(
-                "model '{}' has unknown provider '{}' (use gemini, openai or echo)",
-                model.name, model.provider
-            )
-        })?;
-        if !model.is_active {
-            return Err(format!(
-                "model '{}' is not active (ai_model.is_active = 0)",
-                model.name
-            ));
-        }
-        let env_key = match provider {
-            Provider::Gemini => (config.gemini_api_key.clone(), "GEMINI_API_KEY"),
-            Provider::OpenAi => (config.openai_api_key.clone(), "OPENAI_API_KEY"),
-            Provider::Echo => (None, ""),
-        };
-        let key = match &model.key {
-            StoredKey::Decrypted(key) => Some(key.clone()),
-            StoredKey::Undecryptable => {
-                return Err(format!(
-                    "the API key of model '{}' cannot be decrypted with this AI_KEY_SECRET (wrong or missing secret in .env; store the key again with `ai-worker model add` or fix AI_KEY_SECRET)",
-                    model.name
-                ));
-            }
-            StoredKey::None => env_key.0,
-        };
-        let custom_url = model
-            .api_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|u| !u.is_empty());
-        let url = match provider {
-            Provider::Gemini => gemini::endpoint(
-                custom_url.unwrap_or(gemini::DEFAULT_BASE_URL),
-                &model.model_name,
-            ),
-            Provider::OpenAi => openai::endpoint(custom_url.unwrap_or(openai::DEFAULT_BASE_URL)),
-            Provider::Echo => String::new(),
-        };
-        if !matches!(provider, Provider::Echo) {
-            if let Some(custom) = custom_url {
-                check_url(custom).map_err(|why| {
-                    format!(
-                        "model '{}' has an unusable ai_model.api_url: {why} (for example http://127.0.0.1:11434/v1)",
-                        model.name
-                    )
-                })?;
-            }
-            check_url(&url).map_err(|why| {
-                format!(
-                    "model '{}' cannot be called: {why} (check ai_model.model_name '{}')",
-                    model.name, model.model_name
-                )
-            })?;
-        }
-        let needs_key = match provider {
+    /// Prepares a client for a model. An error here (an unusable address, a missing
+    /// key) stops the task with that message.
+    pub fn new(
+        spec: &ModelSpec,
+        settings: CallSettings,
+        agent: ureq::Agent,
+    ) -> Result<Client, String> {
+        let url = endpoint(spec)?;
+        let needs_key = match spec.provider {
             Provider::Gemini => true,
             // A self-hosted OpenAI-compatible server (Ollama, vLLM) usually has no key.
-            Provider::OpenAi => custom_url.is_none(),
+            Provider::OpenAi => custom_url(spec).is_none(),
             Provider::Echo => false,
         };
-        if key.is_none() && needs_key {
+        if spec.key.is_none() && needs_key {
             return Err(format!(
                 "no API key for model '{}': store one with `ai-worker model add` or set {} in .env",
-                model.name, env_key.1
+                spec.name,
+                spec.provider.key_env().unwrap_or_default()
             ));
         }
-        let structured = match model.structured_output {
-            Some(true) => STRUCTURED_SCHEMA,
-            Some(false) => STRUCTURED_PLAIN,
-            None => STRUCTURED_AUTO,
+        let structured = match spec.structured {
+            Structured::Schema => STRUCTURED_SCHEMA,
+            Structured::Plain => STRUCTURED_PLAIN,
+            Structured::Detect => STRUCTURED_AUTO,
         };
         Ok(Client {
-            provider,
-            model_name: model.model_name.clone(),
+            provider: spec.provider,
+            model_name: spec.model_name.clone(),
             url,
-            key,
-            temperature: model.temperature,
-            max_output_tokens: model.max_output_tokens,
-            timeout: model
-                .timeout_s
-                .filter(|&t| t > 0)
-                .map(|t| Duration::from_secs(t.into()))
-                .unwrap_or(config.ai_timeout),
+            key: spec.key.clone(),
+            temperature: spec.temperature,
+            max_output_tokens: spec.max_output_tokens,
+            timeout: spec.timeout.unwrap_or(settings.timeout),
             structured: AtomicU8::new(structured),
             agent,
-            policy: RetryPolicy {
-                max_retries: config.ai_max_retries,
-                base: config.ai_retry_base,
-            },
-            gate: RateGate::new(model.requests_per_minute),
+            policy: settings.retry,
+            gate: RateGate::new(spec.requests_per_minute),
         })
     }
 
@@ -175,26 +85,21 @@ impl Client {
         self.provider
     }
 
-    /// Sends one prompt, retrying what is worth retrying. Errors are `Item` (this item
-    /// failed), `Task` (stop the task) or `Stopped` (the run is stopping).
-    pub fn send(&self, prompt: &Prompt, stop: &StopSignal) -> Result<Completion, AiError> {
-        self.send_checked(prompt, stop, |_| Ok(()))
-    }
-
-    /// Like `send`, but an answer that `check` rejects is retried like any other bad
-    /// answer (for example one that lost a personal-data placeholder).
-    pub fn send_checked(
+    /// Sends one prompt, retrying what is worth retrying; an answer that `check`
+    /// rejects (for example one that lost a personal-data placeholder) is retried like
+    /// any other bad answer. Errors are `Item` (this item failed), `Task` (stop the
+    /// task) or `Stopped` (the run is stopping).
+    pub fn send<T>(
         &self,
         prompt: &Prompt,
         stop: &StopSignal,
-        check: impl Fn(&Completion) -> Result<(), String>,
-    ) -> Result<Completion, AiError> {
+        accept: impl Fn(Completion) -> Result<T, String>,
+    ) -> Result<T, AiError> {
         let label = self.provider.label();
         with_retries(&self.policy, &self.gate, stop, label, || {
             log::info!("[{label}] Sent prompt: {} chars", prompt.chars());
             let completion = self.call_once(prompt)?;
-            check(&completion).map_err(AiError::transient)?;
-            Ok(completion)
+            accept(completion).map_err(AiError::transient)
         })
     }
 
@@ -292,4 +197,40 @@ impl Client {
             ))
         }
     }
+}
+
+/// The model's address stripped of blanks, when `api_url` sets one.
+fn custom_url(spec: &ModelSpec) -> Option<&str> {
+    spec.api_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+}
+
+/// The full endpoint of a model, checked before any call so that a typo stops its
+/// task with a clear message instead of failing every item after retries.
+fn endpoint(spec: &ModelSpec) -> Result<String, String> {
+    let custom = custom_url(spec);
+    let url = match spec.provider {
+        Provider::Gemini => {
+            gemini::endpoint(custom.unwrap_or(gemini::DEFAULT_BASE_URL), &spec.model_name)
+        }
+        Provider::OpenAi => openai::endpoint(custom.unwrap_or(openai::DEFAULT_BASE_URL)),
+        Provider::Echo => return Ok(String::new()),
+    };
+    if let Some(custom) = custom {
+        check_url(custom).map_err(|why| {
+            format!(
+                "model '{}' has an unusable ai_model.api_url: {why} (for example http://127.0.0.1:11434/v1)",
+                spec.name
+            )
+        })?;
+    }
+    check_url(&url).map_err(|why| {
+        format!(
+            "model '{}' cannot be called: {why} (check ai_model.model_name '{}')",
+            spec.name, spec.model_name
+        )
+    })?;
+    Ok(url)
 }

@@ -48,6 +48,23 @@ pub fn request_body(
     })
 }
 
+/// A finish reason other than a normal stop is never a result.
+fn check_finish(candidate: &Value) -> Result<(), AiError> {
+    let finish = candidate
+        .get("finishReason")
+        .and_then(Value::as_str)
+        .unwrap_or("STOP");
+    match finish {
+        "STOP" => Ok(()),
+        "MAX_TOKENS" => Err(AiError::Item(
+            "Gemini stopped at the output token limit (finishReason MAX_TOKENS): raise ai_model.max_output_tokens (thinking counts towards it)".into(),
+        )),
+        other => Err(AiError::Item(format!(
+            "Gemini refused to answer (finishReason {other})"
+        ))),
+    }
+}
+
 /// Reads a 200 response: the answer text (thought parts left out), the finish reason,
 /// blocks, and token usage (thinking tokens are billed as output).
 pub fn parse_response(body: &str) -> Result<Completion, AiError> {
@@ -71,23 +88,7 @@ pub fn parse_response(body: &str) -> Result<Completion, AiError> {
             preview(body.trim())
         )));
     };
-    let finish = candidate
-        .get("finishReason")
-        .and_then(Value::as_str)
-        .unwrap_or("STOP");
-    match finish {
-        "STOP" => {}
-        "MAX_TOKENS" => {
-            return Err(AiError::Item(
-                "Gemini stopped at the output token limit (finishReason MAX_TOKENS): raise ai_model.max_output_tokens (thinking counts towards it)".into(),
-            ));
-        }
-        other => {
-            return Err(AiError::Item(format!(
-                "Gemini refused to answer (finishReason {other})"
-            )));
-        }
-    }
+    check_finish(candidate)?;
     let text: String = candidate
         .pointer("/content/parts")
         .and_then(Value::as_array)

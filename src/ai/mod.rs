@@ -7,6 +7,11 @@ pub mod http;
 pub mod openai;
 pub mod prompt_builder;
 pub mod retry;
+pub mod spec;
+
+pub use client::Client;
+pub use retry::SharedPace;
+pub use spec::{CallSettings, ModelSpec, Provider, Structured};
 
 use std::fmt;
 use std::time::Duration;

@@ -42,15 +42,21 @@ pub fn statements_executed() -> u64 {
 pub enum DbError {
     /// The server could not be reached at all (exit code 3).
     Unreachable {
+        /// `DB_HOST`.
         host: String,
+        /// `DB_PORT`.
         port: u16,
+        /// What the server or the network said.
         reason: String,
     },
     /// The server answered but refused us: wrong user/password or unknown database
     /// (a configuration problem, exit code 2).
     Refused {
+        /// `DB_HOST`.
         host: String,
+        /// `DB_PORT`.
         port: u16,
+        /// What the server or the network said.
         reason: String,
     },
     /// The schema is missing or older than this worker (run `ai-worker init-db`).
@@ -85,15 +91,6 @@ impl fmt::Display for DbError {
 impl std::error::Error for DbError {}
 
 impl DbError {
-    /// The process exit code this error maps to (see README.txt).
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            DbError::Unreachable { .. } | DbError::Lost(_) => 3,
-            DbError::Refused { .. } | DbError::Schema(_) => 2,
-            DbError::Query(_) => 1,
-        }
-    }
-
     fn from_query(err: mysql::Error) -> DbError {
         match &err {
             mysql::Error::MySqlError(e) if e.code == ER_NO_SUCH_TABLE || e.code == ER_BAD_FIELD => {

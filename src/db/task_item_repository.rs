@@ -6,6 +6,7 @@
 //! `records_error` and token sums always equal what the item rows say.
 
 use super::{Db, DbError};
+use status::{ERROR, PENDING, PROCESSED, PROCESSING};
 
 /// Task item status values (`task_item_status`).
 pub mod status {
@@ -60,7 +61,7 @@ fn to_item((id, id_task, text_original, attempts): ItemRow) -> Item {
 /// and returns them. The claim is one `UPDATE ... ORDER BY ... LIMIT` marking the rows
 /// with a fresh token, then a `SELECT` by that token: two workers can never claim the
 /// same row, on every supported server version (no `SKIP LOCKED` needed).
-pub fn list_pending(
+pub fn claim_pending(
     db: &mut Db,
     id_task: u32,
     limit: u32,
@@ -69,11 +70,19 @@ pub fn list_pending(
     operation_uuid: &str,
 ) -> Result<Vec<Item>, DbError> {
     let claimed = db.execute(
-        "UPDATE task_item SET status_id = 2, claim_token = ?, \
+        "UPDATE task_item SET status_id = ?, claim_token = ?, \
          claimed_until = NOW() + INTERVAL ? SECOND, attempts = attempts + 1, \
          operation_uuid = ? \
-         WHERE id_task = ? AND status_id = 0 ORDER BY id_task_item LIMIT ?",
-        (claim_token, lease_s, operation_uuid, id_task, limit),
+         WHERE id_task = ? AND status_id = ? ORDER BY id_task_item LIMIT ?",
+        (
+            PROCESSING,
+            claim_token,
+            lease_s,
+            operation_uuid,
+            id_task,
+            PENDING,
+            limit,
+        ),
     )?;
     if claimed == 0 {
         return Ok(Vec::new());
@@ -96,9 +105,9 @@ pub fn peek_pending(
 ) -> Result<Vec<Item>, DbError> {
     let rows: Vec<ItemRow> = db.query(
         "SELECT id_task_item, id_task, text_original, attempts FROM task_item \
-         WHERE id_task = ? AND status_id = 0 AND id_task_item > ? \
+         WHERE id_task = ? AND status_id = ? AND id_task_item > ? \
          ORDER BY id_task_item LIMIT ?",
-        (id_task, after_id, limit),
+        (id_task, PENDING, after_id, limit),
     )?;
     Ok(rows.into_iter().map(to_item).collect())
 }
@@ -148,21 +157,35 @@ pub fn claim_one(
     operation_uuid: &str,
 ) -> Result<Option<Item>, DbError> {
     let mut claimed = db.execute(
-        "UPDATE task_item SET status_id = 2, claim_token = ?, \
+        "UPDATE task_item SET status_id = ?, claim_token = ?, \
          claimed_until = NOW() + INTERVAL ? SECOND, attempts = attempts + 1, \
          operation_uuid = ?, error_message = NULL \
-         WHERE id_task_item = ? AND status_id = 0",
-        (claim_token, lease_s, operation_uuid, id_task_item),
+         WHERE id_task_item = ? AND status_id = ?",
+        (
+            PROCESSING,
+            claim_token,
+            lease_s,
+            operation_uuid,
+            id_task_item,
+            PENDING,
+        ),
     )?;
     if claimed == 0 {
         claimed = db.execute(
             "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
-             SET i.status_id = 2, i.claim_token = ?, \
+             SET i.status_id = ?, i.claim_token = ?, \
              i.claimed_until = NOW() + INTERVAL ? SECOND, i.attempts = i.attempts + 1, \
              i.operation_uuid = ?, i.error_message = NULL, \
              t.records_error = GREATEST(t.records_error, 1) - 1 \
-             WHERE i.id_task_item = ? AND i.status_id = 3",
-            (claim_token, lease_s, operation_uuid, id_task_item),
+             WHERE i.id_task_item = ? AND i.status_id = ?",
+            (
+                PROCESSING,
+                claim_token,
+                lease_s,
+                operation_uuid,
+                id_task_item,
+                ERROR,
+            ),
         )?;
     }
     if claimed == 0 {
@@ -189,22 +212,24 @@ pub fn update_result(
     let changed = db.execute(
         "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
          SET i.text_corrected = ?, i.change_summary = ?, i.tokens_input = ?, \
-         i.tokens_output = ?, i.status_id = 1, i.processed_at = NOW(), \
+         i.tokens_output = ?, i.status_id = ?, i.processed_at = NOW(), \
          i.operation_uuid = ?, i.error_message = NULL, i.claim_token = NULL, \
          i.claimed_until = NULL, \
          t.records_processed = t.records_processed + 1, \
          t.tokens_input = t.tokens_input + ?, t.tokens_output = t.tokens_output + ? \
-         WHERE i.id_task_item = ? AND i.claim_token = ? AND i.status_id = 2",
+         WHERE i.id_task_item = ? AND i.claim_token = ? AND i.status_id = ?",
         (
             &result.text_corrected,
             &result.change_summary,
             result.tokens_input,
             result.tokens_output,
+            PROCESSED,
             operation_uuid,
             result.tokens_input,
             result.tokens_output,
             id_task_item,
             claim_token,
+            PROCESSING,
         ),
     )?;
     Ok(changed > 0)
@@ -222,11 +247,18 @@ pub fn mark_error(
 ) -> Result<bool, DbError> {
     let changed = db.execute(
         "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
-         SET i.status_id = 3, i.error_message = ?, i.operation_uuid = ?, \
+         SET i.status_id = ?, i.error_message = ?, i.operation_uuid = ?, \
          i.processed_at = NOW(), i.claim_token = NULL, i.claimed_until = NULL, \
          t.records_error = t.records_error + 1 \
-         WHERE i.id_task_item = ? AND i.claim_token = ? AND i.status_id = 2",
-        (message, operation_uuid, id_task_item, claim_token),
+         WHERE i.id_task_item = ? AND i.claim_token = ? AND i.status_id = ?",
+        (
+            ERROR,
+            message,
+            operation_uuid,
+            id_task_item,
+            claim_token,
+            PROCESSING,
+        ),
     )?;
     Ok(changed > 0)
 }
@@ -235,10 +267,10 @@ pub fn mark_error(
 /// used when the run stops or the task is stopped before the item was sent.
 pub fn release(db: &mut Db, id_task_item: u32, claim_token: &str) -> Result<bool, DbError> {
     let changed = db.execute(
-        "UPDATE task_item SET status_id = 0, claim_token = NULL, claimed_until = NULL, \
+        "UPDATE task_item SET status_id = ?, claim_token = NULL, claimed_until = NULL, \
          attempts = GREATEST(attempts, 1) - 1 \
-         WHERE id_task_item = ? AND claim_token = ? AND status_id = 2",
-        (id_task_item, claim_token),
+         WHERE id_task_item = ? AND claim_token = ? AND status_id = ?",
+        (PENDING, id_task_item, claim_token, PROCESSING),
     )?;
     Ok(changed > 0)
 }
@@ -253,8 +285,8 @@ pub fn renew_lease(
 ) -> Result<bool, DbError> {
     let changed = db.execute(
         "UPDATE task_item SET claimed_until = NOW() + INTERVAL ? SECOND \
-         WHERE id_task_item = ? AND claim_token = ? AND status_id = 2",
-        (lease_s, id_task_item, claim_token),
+         WHERE id_task_item = ? AND claim_token = ? AND status_id = ?",
+        (lease_s, id_task_item, claim_token, PROCESSING),
     )?;
     Ok(changed > 0)
 }
@@ -273,14 +305,14 @@ pub struct Reaped {
 /// must not kill every run).
 pub fn reap_expired(db: &mut Db, id_task: u32, max_attempts: u32) -> Result<Reaped, DbError> {
     let returned = db.execute(
-        "UPDATE task_item SET status_id = 0, claim_token = NULL, claimed_until = NULL \
-         WHERE id_task = ? AND status_id = 2 AND claimed_until < NOW() AND attempts < ?",
-        (id_task, max_attempts),
+        "UPDATE task_item SET status_id = ?, claim_token = NULL, claimed_until = NULL \
+         WHERE id_task = ? AND status_id = ? AND claimed_until < NOW() AND attempts < ?",
+        (PENDING, id_task, PROCESSING, max_attempts),
     )?;
     let exhausted: Vec<(u32, u32)> = db.query(
         "SELECT id_task_item, attempts FROM task_item \
-         WHERE id_task = ? AND status_id = 2 AND claimed_until < NOW() AND attempts >= ?",
-        (id_task, max_attempts),
+         WHERE id_task = ? AND status_id = ? AND claimed_until < NOW() AND attempts >= ?",
+        (id_task, PROCESSING, max_attempts),
     )?;
     let mut failed = 0;
     for (id, attempts) in exhausted {
@@ -291,12 +323,12 @@ pub fn reap_expired(db: &mut Db, id_task: u32, max_attempts: u32) -> Result<Reap
         failed += db
             .execute(
                 "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
-             SET i.status_id = 3, i.claim_token = NULL, i.claimed_until = NULL, \
+             SET i.status_id = ?, i.claim_token = NULL, i.claimed_until = NULL, \
              i.processed_at = NOW(), \
              i.error_message = CONCAT(COALESCE(CONCAT(i.error_message, '; '), ''), ?), \
              t.records_error = t.records_error + 1 \
-             WHERE i.id_task_item = ? AND i.status_id = 2 AND i.claimed_until < NOW()",
-                (message, id),
+             WHERE i.id_task_item = ? AND i.status_id = ? AND i.claimed_until < NOW()",
+                (ERROR, message, id, PROCESSING),
             )?
             .min(1);
     }

@@ -1,5 +1,6 @@
 //! SQL for the `task` table: choosing the next task, starting, progress, finishing.
 
+use super::task_item_repository::status as item_status;
 use super::{Db, DbError, column};
 
 /// Task status values (`task_status`).
@@ -65,10 +66,10 @@ pub fn get(db: &mut Db, id_task: u32) -> Result<Option<Task>, DbError> {
 pub fn get_next(db: &mut Db, after_id: u32) -> Result<Option<Task>, DbError> {
     let sql = format!(
         "SELECT {TASK_COLUMNS} FROM task \
-         WHERE status_id IN (0, 1) AND id_task > ? ORDER BY id_task LIMIT 1"
+         WHERE status_id IN (?, ?) AND id_task > ? ORDER BY id_task LIMIT 1"
     );
     Ok(db
-        .query_first::<TaskRow, _>(&sql, (after_id,))?
+        .query_first::<TaskRow, _>(&sql, (status::NEW, status::IN_PROGRESS, after_id))?
         .map(to_task))
 }
 
@@ -76,11 +77,11 @@ pub fn get_next(db: &mut Db, after_id: u32) -> Result<Option<Task>, DbError> {
 /// `operation_uuid`, a fresh `records_total`, and no stale error or finish time.
 pub fn start(db: &mut Db, id_task: u32, operation_uuid: &str) -> Result<(), DbError> {
     db.execute(
-        "UPDATE task SET status_id = 1, started_at = COALESCE(started_at, NOW()), \
+        "UPDATE task SET status_id = ?, started_at = COALESCE(started_at, NOW()), \
          finished_at = NULL, error_message = NULL, operation_uuid = ?, \
          records_total = (SELECT COUNT(*) FROM task_item WHERE id_task = ?) \
          WHERE id_task = ?",
-        (operation_uuid, id_task, id_task),
+        (status::IN_PROGRESS, operation_uuid, id_task, id_task),
     )?;
     Ok(())
 }
@@ -130,9 +131,9 @@ pub fn item_counts(db: &mut Db, id_task: u32) -> Result<ItemCounts, DbError> {
     let mut counts = ItemCounts::default();
     for (status, n) in rows {
         match status {
-            0 => counts.pending = n,
-            1 => counts.processed = n,
-            2 => counts.processing = n,
+            item_status::PENDING => counts.pending = n,
+            item_status::PROCESSED => counts.processed = n,
+            item_status::PROCESSING => counts.processing = n,
             _ => counts.error += n,
         }
     }
@@ -180,7 +181,7 @@ pub fn finish(
         "UPDATE task SET status_id = ?, error_message = ?, finished_at = NOW(), \
          operation_uuid = ?, records_total = ? \
          WHERE id_task = ? AND NOT EXISTS \
-         (SELECT 1 FROM task_item WHERE id_task = ? AND status_id IN (0, 2))",
+         (SELECT 1 FROM task_item WHERE id_task = ? AND status_id IN (?, ?))",
         (
             status_id,
             message.clone(),
@@ -188,6 +189,8 @@ pub fn finish(
             counts.total(),
             id_task,
             id_task,
+            item_status::PENDING,
+            item_status::PROCESSING,
         ),
     )?;
     Ok((changed > 0).then_some(Finished {
@@ -201,9 +204,9 @@ pub fn finish(
 /// Its unprocessed items stay PENDING, so fixing the cause and running again resumes it.
 pub fn fail(db: &mut Db, id_task: u32, operation_uuid: &str, message: &str) -> Result<(), DbError> {
     db.execute(
-        "UPDATE task SET status_id = 3, error_message = ?, finished_at = NOW(), \
+        "UPDATE task SET status_id = ?, error_message = ?, finished_at = NOW(), \
          operation_uuid = ?, started_at = COALESCE(started_at, NOW()) WHERE id_task = ?",
-        (message, operation_uuid, id_task),
+        (status::ERROR, message, operation_uuid, id_task),
     )?;
     Ok(())
 }

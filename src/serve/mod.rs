@@ -16,11 +16,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::app::{self, AppError, status};
 use crate::config::Config;
-use crate::db::task_repository::{self, status};
-use crate::db::{Db, run_repository};
 use crate::stop::StopSignal;
-use crate::worker::{self, RunOptions, WorkerError};
+use crate::worker::RunOptions;
 use request::{Request, read_request};
 
 /// Time a client has to send its whole request.
@@ -286,35 +285,33 @@ fn route(shared: &Arc<Shared>, request: &Request) -> (u16, Value) {
     }
 }
 
-fn with_db<T>(
-    config: &Config,
-    f: impl FnOnce(&mut Db) -> Result<T, crate::db::DbError>,
-) -> Result<T, (u16, Value)> {
-    let mut db = Db::connect(&config.db).map_err(|e| error(503, e.to_string()))?;
-    let result = f(&mut db).map_err(|e| error(500, e.to_string()));
-    db.close();
-    result
+/// The JSON error answer for an application error.
+fn app_error(e: &AppError) -> (u16, Value) {
+    (
+        e.http_status(),
+        json!({"error": e.to_string(), "exit_code": e.exit_code()}),
+    )
 }
 
 fn health(config: &Config) -> (u16, Value) {
-    match with_db(config, |db| db.ping()) {
+    match status::health(config) {
         Ok(()) => (200, json!({"status": "ok", "database": "ok"})),
-        Err((_, body)) => (
+        Err(e) => (
             503,
-            json!({"status": "unavailable", "error": body["error"]}),
+            json!({"status": "unavailable", "error": e.to_string()}),
         ),
     }
 }
 
 fn task_status(config: &Config, id: u32) -> (u16, Value) {
-    match with_db(config, |db| task_repository::progress(db, id)) {
-        Ok(Some(p)) => (
+    match status::task(config, id) {
+        Ok(p) => (
             200,
             json!({
                 "id_task": p.id,
                 "name": p.name,
                 "status_id": p.status_id,
-                "status": status::name(p.status_id),
+                "status": status::task_status_name(p.status_id),
                 "records_total": p.records_total,
                 "records_processed": p.records_processed,
                 "records_error": p.records_error,
@@ -328,20 +325,13 @@ fn task_status(config: &Config, id: u32) -> (u16, Value) {
                 "updated_at": p.times[3],
             }),
         ),
-        Ok(None) => error(404, format!("task {id} does not exist")),
-        Err(e) => e,
+        Err(e) => app_error(&e),
     }
 }
 
 fn run_status(config: &Config, uuid: &str) -> (u16, Value) {
-    if uuid.len() != 36 || !uuid.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-        return error(
-            400,
-            "operation_uuid must be a UUID such as 4f1c2a9e-0c3b-4d5e-8f60-1a2b3c4d5e6f",
-        );
-    }
-    match with_db(config, |db| run_repository::get(db, uuid)) {
-        Ok(Some(r)) => (
+    match status::run(config, uuid) {
+        Ok(r) => (
             200,
             json!({
                 "operation_uuid": r.operation_uuid,
@@ -356,8 +346,7 @@ fn run_status(config: &Config, uuid: &str) -> (u16, Value) {
                 "running": r.finished_at.is_none(),
             }),
         ),
-        Ok(None) => error(404, format!("run {uuid} does not exist")),
-        Err(e) => e,
+        Err(e) => app_error(&e),
     }
 }
 
@@ -392,7 +381,7 @@ pub fn parse_run_request(body: &[u8]) -> Result<RunRequest, String> {
             "task" => request.options.task = positive(key, v)?,
             "task_item" => request.options.task_item = positive(key, v)?,
             "max_item" => request.options.max_items = positive(key, v)?,
-            "concurrency" => request.options.concurrency = positive(key, v)?.map(|c| c.min(256)),
+            "concurrency" => request.options.concurrency = positive(key, v)?,
             "dry_run" => request.options.dry_run = boolean(key, v)?.unwrap_or(false),
             "wait" => request.wait = boolean(key, v)?.unwrap_or(true),
             other => {
@@ -427,28 +416,26 @@ fn boolean(key: &str, v: &Value) -> Result<Option<bool>, String> {
     }
 }
 
-fn worker_error(e: &WorkerError) -> (u16, Value) {
-    let status = match e {
-        WorkerError::NotFound(_) => 404,
-        WorkerError::Usage(_) => 400,
-        WorkerError::Db(db) if db.exit_code() == 3 => 503,
-        WorkerError::Db(_) => 500,
-    };
-    (
-        status,
-        json!({"error": e.to_string(), "exit_code": e.exit_code()}),
-    )
-}
-
 fn task_run(shared: &Arc<Shared>, body: &[u8]) -> (u16, Value) {
     let mut request = match parse_run_request(body) {
         Ok(r) => r,
         Err(m) => return error(400, m),
     };
+    // A request may ask for fewer threads than the configuration allows, never more.
+    let config = &shared.config;
+    let options = &mut request.options;
+    options.concurrency = options.concurrency.map(|c| c.min(config.concurrency));
+    if !request.wait {
+        options.operation_uuid = Some(uuid::Uuid::new_v4().to_string());
+    }
+    let plan = match app::plan(config, options) {
+        Ok(plan) => plan,
+        Err(e) => return app_error(&e),
+    };
     if request.wait {
-        return match worker::run(&shared.config, &request.options, &shared.stop) {
+        return match app::run(config, &plan, &shared.stop) {
             Ok(summary) => (200, summary.to_json()),
-            Err(e) => worker_error(&e),
+            Err(e) => app_error(&e),
         };
     }
     if shared.background.fetch_add(1, Ordering::SeqCst) >= MAX_BACKGROUND_RUNS {
@@ -458,11 +445,10 @@ fn task_run(shared: &Arc<Shared>, body: &[u8]) -> (u16, Value) {
             format!("{MAX_BACKGROUND_RUNS} background runs are already going; try again later"),
         );
     }
-    let operation_uuid = uuid::Uuid::new_v4().to_string();
-    request.options.operation_uuid = Some(operation_uuid.clone());
+    let operation_uuid = plan.operation_uuid.clone();
     let shared_bg = Arc::clone(shared);
     std::thread::spawn(move || {
-        if let Err(e) = worker::run(&shared_bg.config, &request.options, &shared_bg.stop) {
+        if let Err(e) = app::run(&shared_bg.config, &plan, &shared_bg.stop) {
             log::error!("[HTTP] background run failed: {e}");
         }
         crate::logging::set_operation(None);

@@ -75,7 +75,7 @@ impl RunSummary {
     /// 0 when every handled item succeeded (or there was nothing to do), 1 when an item
     /// or a task failed, or in a dry run would have failed (so a dry run checks a key,
     /// a model or a prompt the way a script can see).
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> u8 {
         if self.items_error > 0
             || self.tasks.iter().any(|t| t.failed)
             || self.dry_run_items.iter().any(|i| i.error.is_some())

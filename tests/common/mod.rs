@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use ai_worker::Config;
-use ai_worker::config::DbConfig;
+use ai_worker::DbConfig;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder};
 
@@ -237,11 +237,8 @@ pub fn is_log_record(line: &str) -> bool {
 /// Drops the database `ai-worker demo` always uses, which no per-test name covers.
 pub fn drop_demo_database() {
     let mut conn = connect(&server_config());
-    conn.query_drop(format!(
-        "DROP DATABASE IF EXISTS `{}`",
-        ai_worker::demo::DEMO_DB
-    ))
-    .unwrap();
+    conn.query_drop(format!("DROP DATABASE IF EXISTS `{}`", ai_worker::DEMO_DB))
+        .unwrap();
 }
 
 /// Waits for every started process and asserts each one succeeded.

@@ -1,0 +1,105 @@
+//! What the model layer needs to know about one model, independent of where it is
+//! stored: the provider, the address, the key and the call settings.
+
+use std::time::Duration;
+
+use super::retry::RetryPolicy;
+
+/// Which wire format a model speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provider {
+    /// Google Gemini `generateContent`.
+    Gemini,
+    /// OpenAI Chat Completions (GPT-5, Ollama, vLLM, llama.cpp, LM Studio).
+    OpenAi,
+    /// Returns the text unchanged without any network call (smoke tests, demo).
+    Echo,
+}
+
+impl Provider {
+    /// Reads a provider name (`gemini`, `openai`, `echo`, any case).
+    pub fn parse(name: &str) -> Option<Provider> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "gemini" => Some(Provider::Gemini),
+            "openai" => Some(Provider::OpenAi),
+            "echo" => Some(Provider::Echo),
+            _ => None,
+        }
+    }
+
+    /// The name used in log lines, e.g. `[Gemini] Sent prompt: 280 chars`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Provider::Gemini => "Gemini",
+            Provider::OpenAi => "OpenAI",
+            Provider::Echo => "Echo",
+        }
+    }
+
+    /// The environment variable whose key is used when none is stored.
+    pub fn key_env(self) -> Option<&'static str> {
+        match self {
+            Provider::Gemini => Some("GEMINI_API_KEY"),
+            Provider::OpenAi => Some("OPENAI_API_KEY"),
+            Provider::Echo => None,
+        }
+    }
+}
+
+/// How a model asks for JSON answers (`ai_model.structured_output`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Structured {
+    /// A strict JSON schema (`response_format: json_schema`).
+    Schema,
+    /// A plain "answer with JSON" instruction.
+    Plain,
+    /// Try the schema; step down on the first rejection.
+    Detect,
+}
+
+/// One model as the client needs it. Built by the engine from the stored row, with
+/// the key already decrypted (or taken from the environment).
+#[derive(Clone, PartialEq)]
+pub struct ModelSpec {
+    /// The panel's label, for messages.
+    pub name: String,
+    /// The provider's wire format.
+    pub provider: Provider,
+    /// The provider's model name, e.g. `gemini-2.5-pro`.
+    pub model_name: String,
+    /// Base URL up to the API version; `None` = the provider default.
+    pub api_url: Option<String>,
+    /// The API key, if any.
+    pub key: Option<String>,
+    /// Sampling temperature; `None` = the provider default.
+    pub temperature: Option<f64>,
+    /// Output token limit; `None` = the provider default.
+    pub max_output_tokens: Option<u32>,
+    /// Timeout of one call; `None` = [`CallSettings::timeout`].
+    pub timeout: Option<Duration>,
+    /// Requests per minute for all worker processes together; `None` = unlimited.
+    pub requests_per_minute: Option<u32>,
+    /// How JSON answers are requested.
+    pub structured: Structured,
+}
+
+impl std::fmt::Debug for ModelSpec {
+    // Hand-written so a key can never reach a log line through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelSpec")
+            .field("name", &self.name)
+            .field("provider", &self.provider)
+            .field("model_name", &self.model_name)
+            .field("api_url", &self.api_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings every call of a run shares, from the worker's configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallSettings {
+    /// Timeout of one call when the model sets none.
+    pub timeout: Duration,
+    /// Retries and backoff.
+    pub retry: RetryPolicy,
+}

@@ -1,0 +1,140 @@
+//! The command-line door: flags in, text or JSON out. `main` calls [`start`], runs
+//! the command through the application layer, and [`finish`]es with the exit code.
+
+pub mod args;
+pub mod help;
+pub mod render;
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use ai_worker::ai::Provider;
+use ai_worker::{AppError, Config, StopSignal, logging};
+
+pub use args::{Cli, Command, KeySource};
+
+/// Takes `--log-file` out first and opens it, so that even a usage error reaches the
+/// file, then parses the rest.
+pub fn start(args: Vec<OsString>) -> Result<Cli, AppError> {
+    let shown = args
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (log_file, rest) = args::split_log_file(args).map_err(AppError::Usage)?;
+    if let Some(path) = &log_file {
+        open_log_file(path, &shown)?;
+    }
+    let mut cli = args::parse(pico_args::Arguments::from_vec(rest)).map_err(AppError::Usage)?;
+    cli.shown_args = shown;
+    Ok(cli)
+}
+
+/// Loads the configuration, opens `LOG_FILE` when no `--log-file` was given, and
+/// starts the logger.
+pub fn configure(cli: &Cli) -> Result<Config, AppError> {
+    let config = Config::load(cli.env_file.as_deref())?;
+    if !logging::has_file()
+        && let Some(path) = &config.log_file
+    {
+        open_log_file(Path::new(path), &cli.shown_args)?;
+    }
+    let level = cli
+        .log_level
+        .or(config.rust_log.as_deref())
+        .unwrap_or("info");
+    logging::init(level);
+    if !config.pii_redaction {
+        log::warn!("PII_REDACTION=off: personal data in the texts is sent to the model as it is");
+    }
+    Ok(config)
+}
+
+/// Notes the exit code in the log file, if there is one.
+pub fn finish(code: u8) -> std::process::ExitCode {
+    if logging::has_file() {
+        logging::file_line("INFO", &format!("Exit code {code}"));
+    }
+    std::process::ExitCode::from(code)
+}
+
+/// Opens the log file and notes the start of this run in it.
+fn open_log_file(path: &Path, shown_args: &str) -> Result<(), AppError> {
+    logging::open_log_file(path)?;
+    let version = env!("CARGO_PKG_VERSION");
+    logging::file_line(
+        "INFO",
+        &format!("ai-worker {version} started: {shown_args}"),
+    );
+    Ok(())
+}
+
+/// Ctrl+C / SIGTERM raise the stop signal; a second one exits at once with 130.
+pub fn stop_on_ctrl_c() -> Arc<StopSignal> {
+    let stop = Arc::new(StopSignal::new());
+    let handler_stop = Arc::clone(&stop);
+    let count = AtomicU32::new(0);
+    let installed = ctrlc::set_handler(move || {
+        if count.fetch_add(1, Ordering::SeqCst) == 0 {
+            log::warn!(
+                "Stop requested: finishing calls in flight and handing the rest back (press Ctrl+C again to quit at once)"
+            );
+            handler_stop.raise();
+        } else {
+            logging::file_line("WARN", "Stopped at once by a second Ctrl+C: exit code 130");
+            std::process::exit(130);
+        }
+    });
+    if let Err(e) = installed {
+        log::warn!("cannot install the Ctrl+C handler: {e}");
+    }
+    stop
+}
+
+/// The API key for `model add`: from standard input, a named variable, or the
+/// provider's own variable; `None` when there is none.
+pub fn read_key(source: &KeySource, provider: &str) -> Result<Option<String>, AppError> {
+    let var = match source {
+        KeySource::Stdin => return read_secret_from_stdin("the API key").map(Some),
+        KeySource::Env(var) => Some(var.as_str()),
+        KeySource::ProviderEnv => Provider::parse(provider).and_then(Provider::key_env),
+    };
+    Ok(var
+        .and_then(|v| std::env::var(v).ok())
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty()))
+}
+
+/// The old secret for `model rekey`: from a named variable, or standard input.
+pub fn read_old_secret(var: Option<&str>) -> Result<String, AppError> {
+    match var {
+        Some(var) => std::env::var(var).map_err(|_| {
+            AppError::refused(format!(
+                "the environment variable {var} (the old secret) is not set or not valid text"
+            ))
+        }),
+        None => read_secret_from_stdin("the old AI_KEY_SECRET"),
+    }
+}
+
+/// Reads one secret from standard input (piped, or typed and ended with Ctrl+D /
+/// Ctrl+Z Enter); an empty one is an error.
+fn read_secret_from_stdin(what: &str) -> Result<String, AppError> {
+    if std::io::stdin().is_terminal() {
+        eprintln!("Paste {what} and press Enter, then Ctrl+D (Linux) or Ctrl+Z Enter (Windows):");
+    }
+    let mut value = String::new();
+    std::io::stdin()
+        .read_to_string(&mut value)
+        .map_err(|e| AppError::refused(format!("cannot read {what} from standard input: {e}")))?;
+    let value = value.trim().to_string();
+    if value.is_empty() {
+        return Err(AppError::refused(format!(
+            "{what} read from standard input is empty"
+        )));
+    }
+    Ok(value)
+}

@@ -1,0 +1,143 @@
+//! What the CLI prints: run summaries as text or JSON, model tables, the demo, and
+//! errors (once, on stderr and in the log file).
+
+use ai_worker::app::models::{AddedModel, ModelSummary, Rekeyed};
+use ai_worker::app::setup::DemoReport;
+use ai_worker::{AppError, DEMO_DB, DbConfig, RunSummary, logging};
+
+/// An error for the user: on stderr, and in the log file if one is open.
+pub fn error(err: &AppError) {
+    line("error", &err.to_string());
+    if let Some(hint) = err.hint() {
+        line("hint", hint);
+    }
+}
+
+fn line(label: &str, message: &str) {
+    eprintln!("{label}: {message}");
+    let shown = if label == "error" {
+        message.to_string()
+    } else {
+        format!("{label}: {message}")
+    };
+    logging::file_line("ERROR", &shown);
+}
+
+/// The `--json` answer of a run that could not be carried out.
+pub fn json_error(err: &AppError) {
+    println!(
+        "{}",
+        serde_json::json!({"error": err.to_string(), "exit_code": err.exit_code()})
+    );
+}
+
+/// A run's summary: the dry-run results, then one line; or the JSON document.
+pub fn summary(summary: &RunSummary, json: bool) {
+    if json {
+        println!("{}", summary.to_json());
+        return;
+    }
+    for item in &summary.dry_run_items {
+        println!(
+            "[DRY-RUN] [TaskItem {}] (task {})",
+            item.id_task_item, item.id_task
+        );
+        match &item.error {
+            Some(e) => println!("  error: {e}"),
+            None => {
+                let text = item.text_corrected.as_deref().unwrap_or("");
+                println!("  text_corrected: {text}");
+                let summary = item.change_summary.as_deref().unwrap_or("");
+                println!("  change_summary: {summary}");
+                println!(
+                    "  tokens: {} in / {} out",
+                    item.tokens_input, item.tokens_output
+                );
+            }
+        }
+    }
+    println!("{} (operation {})", summary.message, summary.operation_uuid);
+}
+
+/// `init-db` succeeded.
+pub fn database_ready(db: &DbConfig) {
+    println!("Database {} is ready at {}:{}", db.name, db.host, db.port);
+}
+
+/// `model list`: one line per model, never a key.
+pub fn model_list(models: &[ModelSummary]) {
+    println!(
+        "{:<4} {:<24} {:<8} {:<24} {:<4} {:<6} api_url",
+        "id", "name", "provider", "model", "key", "active"
+    );
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    for m in models {
+        println!(
+            "{:<4} {:<24} {:<8} {:<24} {:<4} {:<6} {}",
+            m.id,
+            m.name,
+            m.provider,
+            m.model_name,
+            yes_no(m.has_key),
+            yes_no(m.is_active),
+            m.api_url.as_deref().unwrap_or("(provider default)")
+        );
+    }
+}
+
+/// `model add` succeeded.
+pub fn model_added(name: &str, added: &AddedModel) {
+    let key_note = if added.key_stored {
+        "key stored encrypted"
+    } else {
+        "no key stored (the environment's key is used)"
+    };
+    println!("Model '{name}' added with id {} ({key_note})", added.id);
+}
+
+/// `model rekey` succeeded: model names, never keys.
+pub fn rekeyed(outcome: &Rekeyed) {
+    let names = |list: &[String]| {
+        if list.is_empty() {
+            "none".to_string()
+        } else {
+            list.join(", ")
+        }
+    };
+    println!(
+        "Re-encrypted with AI_KEY_SECRET: {}. Already using it: {}.",
+        names(&outcome.changed),
+        names(&outcome.already)
+    );
+}
+
+/// The demo: each text before and after, with its summary and tokens.
+pub fn demo(report: &DemoReport) {
+    let banner = if report.gemini {
+        "Using Gemini (gemini-2.5-flash) with GEMINI_API_KEY from the environment."
+    } else {
+        "GEMINI_API_KEY is not set: using the offline ECHO model, which returns every text\n\
+         unchanged. Set GEMINI_API_KEY in .env to see real corrections."
+    };
+    println!("=== ai-worker demo (database {DEMO_DB}) ===\n{banner}\n");
+    for (id, name, items) in &report.tasks {
+        println!("--- Task {id}: {name} ---");
+        for item in items {
+            println!("[TaskItem {}]", item.id);
+            println!("  before:  {}", item.text_original);
+            let after = item.text_corrected.as_deref().unwrap_or("(not processed)");
+            println!("  after:   {after}");
+            let summary = item.change_summary.as_ref().or(item.error_message.as_ref());
+            println!("  summary: {}", summary.map_or("", String::as_str));
+            println!(
+                "  tokens:  {} in / {} out",
+                item.tokens_input, item.tokens_output
+            );
+        }
+        println!();
+    }
+    println!(
+        "Done: {} processed, {} failed. Inspect the tables in database {DEMO_DB}.",
+        report.summary.items_ok, report.summary.items_error
+    );
+}

@@ -1,0 +1,181 @@
+//! Personal data never reaches the model: e-mail addresses, phone numbers, PESEL, NIP,
+//! REGON, Polish IBAN / account numbers, payment card numbers and IPv4 addresses are
+//! replaced by numbered placeholders (`[EMAIL_1]`) before a text is sent, and put back
+//! afterwards. An answer that loses, duplicates or invents a placeholder is an error,
+//! never a silently changed text.
+
+mod checksums;
+mod detect;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use detect::{Hit, find_emails, find_numbers};
+
+/// The kinds of personal data detected, in placeholder spelling.
+pub const KINDS: &[&str] = &[
+    "EMAIL", "PHONE", "PESEL", "NIP", "REGON", "IBAN", "CARD", "IP",
+];
+
+/// Replaces personal data when enabled (`PII_REDACTION`), passes text through when not.
+#[derive(Clone, Copy, Debug)]
+pub struct Redactor {
+    enabled: bool,
+}
+
+impl Redactor {
+    /// A redactor; `enabled = false` sends texts as they are.
+    pub fn new(enabled: bool) -> Redactor {
+        Redactor { enabled }
+    }
+
+    /// Replaces every detected value by its placeholder.
+    pub fn redact(&self, text: &str) -> Redacted {
+        if !self.enabled {
+            return Redacted {
+                text: text.to_string(),
+                values: Vec::new(),
+            };
+        }
+        redact(text)
+    }
+}
+
+/// A text with personal data replaced, and what to put back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redacted {
+    text: String,
+    /// (placeholder, original value, occurrences in `text`).
+    values: Vec<(String, String, usize)>,
+}
+
+/// An answer whose placeholders do not match what was sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlaceholderError(String);
+
+impl fmt::Display for PlaceholderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the model's answer changed the personal-data placeholders ({}); the text was not saved to avoid altering personal data",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for PlaceholderError {}
+
+impl Redacted {
+    /// The text to send.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// How many distinct values were replaced.
+    pub fn replaced(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Puts the original values back into the model's answer, checking that every
+    /// placeholder came back exactly as often as it was sent and none was invented.
+    pub fn restore(&self, answer: &str) -> Result<String, PlaceholderError> {
+        let mut problems = Vec::new();
+        for (placeholder, _, sent) in &self.values {
+            let got = answer.matches(placeholder.as_str()).count();
+            if got < *sent {
+                problems.push(format!("{placeholder} lost"));
+            } else if got > *sent {
+                problems.push(format!("{placeholder} duplicated"));
+            }
+        }
+        for found in placeholders_in(answer) {
+            let ours = self.values.iter().any(|(p, _, _)| *p == found);
+            if !ours && !self.text.contains(&found) {
+                problems.push(format!("{found} invented"));
+            }
+        }
+        if !problems.is_empty() {
+            problems.dedup();
+            return Err(PlaceholderError(problems.join(", ")));
+        }
+        Ok(self.restore_lenient(answer))
+    }
+
+    /// Puts the original values back wherever a placeholder appears, without checks
+    /// (for the change summary, which may mention a value or not).
+    pub fn restore_lenient(&self, answer: &str) -> String {
+        let mut out = answer.to_string();
+        // Longest placeholders first so [EMAIL_1] never eats part of [EMAIL_10].
+        let mut values: Vec<&(String, String, usize)> = self.values.iter().collect();
+        values.sort_by_key(|(p, _, _)| std::cmp::Reverse(p.len()));
+        for (placeholder, value, _) in values {
+            out = out.replace(placeholder.as_str(), value);
+        }
+        out
+    }
+}
+
+/// Every `[KIND_N]` in a text, for the kinds above.
+fn placeholders_in(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('[') {
+        rest = &rest[start + 1..];
+        let Some(end) = rest.find(']') else { break };
+        let inner = &rest[..end];
+        if let Some((kind, number)) = inner.rsplit_once('_')
+            && KINDS.contains(&kind)
+            && !number.is_empty()
+            && number.bytes().all(|b| b.is_ascii_digit())
+        {
+            found.push(format!("[{inner}]"));
+        }
+    }
+    found
+}
+
+/// Replaces every detected value in `text`.
+pub fn redact(text: &str) -> Redacted {
+    let emails = find_emails(text);
+    let numbers: Vec<Hit> = find_numbers(text)
+        .into_iter()
+        .filter(|n| !emails.iter().any(|h| n.start < h.end && h.start < n.end))
+        .collect();
+    let mut hits = emails;
+    hits.extend(numbers);
+    hits.sort_by_key(|h| h.start);
+    let mut out = String::with_capacity(text.len());
+    let mut values: Vec<(String, String, usize)> = Vec::new();
+    let mut by_value: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut counters: HashMap<&str, usize> = HashMap::new();
+    let mut pos = 0;
+    for hit in hits {
+        if hit.start < pos {
+            // Overlaps the previous value (two e-mails sharing characters): skip it.
+            continue;
+        }
+        let value = &text[hit.start..hit.end];
+        let index = *by_value.entry((hit.kind, value)).or_insert_with(|| {
+            // Skip numbers whose placeholder the original text already contains.
+            let n = counters.entry(hit.kind).or_insert(0);
+            let placeholder = loop {
+                *n += 1;
+                let candidate = format!("[{}_{}]", hit.kind, n);
+                if !text.contains(&candidate) {
+                    break candidate;
+                }
+            };
+            values.push((placeholder, value.to_string(), 0));
+            values.len() - 1
+        });
+        out.push_str(&text[pos..hit.start]);
+        out.push_str(&values[index].0);
+        values[index].2 += 1;
+        pos = hit.end;
+    }
+    out.push_str(&text[pos..]);
+    Redacted { text: out, values }
+}
+
+#[cfg(test)]
+mod tests;
