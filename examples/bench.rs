@@ -26,6 +26,7 @@ fn db_config(name: &str) -> DbConfig {
         user: opts.get_user().unwrap_or("root").into(),
         password: opts.get_pass().unwrap_or("").into(),
         name: name.into(),
+        timeout: std::time::Duration::from_secs(60),
     }
 }
 

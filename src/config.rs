@@ -24,6 +24,9 @@ pub struct DbConfig {
     pub password: String,
     /// Database (schema) name.
     pub name: String,
+    /// Longest wait for the server to connect, answer or take a write
+    /// (`DB_TIMEOUT_S`): a frozen server ends the run with exit code 3, not a hang.
+    pub timeout: Duration,
 }
 
 /// The whole validated configuration of one worker process.
@@ -161,6 +164,7 @@ impl Config {
                 .cloned()
                 .unwrap_or_default(),
             name: get("DB_NAME").unwrap_or_else(|| "ai_worker".into()),
+            timeout: Duration::from_secs(parse_num(&get, "DB_TIMEOUT_S", 60, 1, 3600)?),
         };
         validate_identifier("DB_NAME", &db.name)?;
         let config = Config {

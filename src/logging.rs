@@ -77,10 +77,13 @@ pub fn set_operation(operation_uuid: Option<&str>) {
 
 /// Starts the logger with a filter such as `info` or `ai_worker=debug` (`RUST_LOG`
 /// syntax). Lines go to stderr and to the log file, if one is open. Calling it twice
-/// is harmless.
+/// is harmless. The HTTP library never logs below `info`, whatever the filter says:
+/// at `debug` and `trace` it dumps requests, and with them the API key headers.
 pub fn init(filter: &str) {
     let _ = env_logger::Builder::new()
         .parse_filters(filter)
+        .filter_module("ureq", log::LevelFilter::Info)
+        .filter_module("ureq_proto", log::LevelFilter::Info)
         .target(env_logger::Target::Pipe(Box::new(Tee)))
         .format(|buf, record| {
             let ts = buf.timestamp_seconds();
@@ -91,6 +94,36 @@ pub fn init(filter: &str) {
             }
         })
         .try_init();
+}
+
+/// A panic's message for a log line or an item error: at most 200 characters, and
+/// nothing between backquotes, where the standard library quotes the string it was
+/// slicing (item text must never reach a log).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let raw = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    let mut out = String::new();
+    for (i, part) in raw.split('`').enumerate() {
+        out.push_str(if i % 2 == 0 { part } else { "…" });
+    }
+    out.chars().take(200).collect()
+}
+
+/// Replaces the default panic output (which quotes the panic message as it is) with
+/// one log line, on stderr and in the log file, whose message is cut by
+/// [`panic_message`].
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = panic_message(info.payload());
+        log::error!("internal error at {location}: {message}");
+    }));
 }
 
 /// The log file could not be opened.

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ai_worker::{Config, StopSignal};
-use ai_worker::{MAX_BACKGROUND_RUNS, Server};
+use ai_worker::{MAX_RUNS as MAX_BACKGROUND_RUNS, Server};
 use common::TestDb;
 use common::fake_llm::{FakeLlm, gemini_ok};
 use serde_json::Value;
@@ -248,7 +248,13 @@ fn every_error_status_is_json() {
         ),
         (405, request(a, "DELETE", "/task/run", None, None)),
         (405, request(a, "GET", "/task/run", None, None)),
-        (411, raw(a, b"POST /task/run HTTP/1.1\r\nHost: x\r\n\r\n")),
+        (
+            411,
+            raw(
+                a,
+                b"POST /task/run HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            ),
+        ),
         (
             413,
             raw(

@@ -89,14 +89,17 @@ impl Client {
     /// rejects (for example one that lost a personal-data placeholder) is retried like
     /// any other bad answer. Errors are `Item` (this item failed), `Task` (stop the
     /// task) or `Stopped` (the run is stopping).
+    /// `keep_alive` runs before every wait and retry (the engine renews the item's
+    /// claim there); false means the item was taken over and no more calls are made.
     pub fn send<T>(
         &self,
         prompt: &Prompt,
         stop: &StopSignal,
+        keep_alive: &mut dyn FnMut() -> bool,
         accept: impl Fn(Completion) -> Result<T, String>,
     ) -> Result<T, AiError> {
         let label = self.provider.label();
-        with_retries(&self.policy, &self.gate, stop, label, || {
+        with_retries(&self.policy, &self.gate, stop, label, keep_alive, || {
             log::info!("[{label}] Sent prompt: {} chars", prompt.chars());
             let completion = self.call_once(prompt)?;
             accept(completion).map_err(AiError::transient)
@@ -211,6 +214,15 @@ fn custom_url(spec: &ModelSpec) -> Option<&str> {
 /// task with a clear message instead of failing every item after retries.
 fn endpoint(spec: &ModelSpec) -> Result<String, String> {
     let custom = custom_url(spec);
+    let name = spec.model_name.trim();
+    if spec.provider != Provider::Echo
+        && (name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return Err(format!(
+            "model '{}' cannot be called: a model name is one word without spaces (check ai_model.model_name '{}')",
+            spec.name, spec.model_name
+        ));
+    }
     let url = match spec.provider {
         Provider::Gemini => {
             gemini::endpoint(custom.unwrap_or(gemini::DEFAULT_BASE_URL), &spec.model_name)

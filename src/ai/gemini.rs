@@ -8,13 +8,27 @@ use super::{AiError, Completion, parse_answer, preview};
 /// The provider default for `ai_model.api_url`.
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
 
-/// `{base}/models/{model}:generateContent`.
+/// `{base}/models/{model}:generateContent`, the model name percent-encoded so that
+/// it stays one path segment whatever it holds (`/`, `..`, `?`, `#`).
 pub fn endpoint(base_url: &str, model_name: &str) -> String {
     format!(
         "{}/models/{}:generateContent",
         base_url.trim_end_matches('/'),
-        model_name.trim()
+        path_segment(model_name.trim())
     )
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// The request body: system instruction, user text, and JSON output with a schema.

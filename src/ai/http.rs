@@ -17,6 +17,8 @@ pub struct Reply {
     pub retry_after: Option<Duration>,
     /// Body as text.
     pub body: String,
+    /// `Location` of a redirect, if any.
+    pub location: Option<String>,
 }
 
 /// Checks an API address (`ai_model.api_url`, or the endpoint built from it) before
@@ -36,10 +38,12 @@ pub fn check_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The shared HTTP agent: keep-alive connections, status codes returned as values.
+/// The shared HTTP agent: keep-alive connections, status codes returned as values,
+/// and no redirects followed: a key is sent to the configured address and nowhere else.
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_redirects(0)
         .user_agent(concat!("ai-worker/", env!("CARGO_PKG_VERSION")))
         .max_idle_connections_per_host(64)
         .build()
@@ -80,16 +84,23 @@ pub fn post_json(
     let retry_after = header("retry-after-ms")
         .and_then(|v| parse_retry_after_ms(&v))
         .or_else(|| header("retry-after").and_then(|v| parse_retry_after_secs(&v)));
-    let body = response
+    let location = header("location");
+    let bytes = response
         .body_mut()
         .with_config()
         .limit(MAX_BODY)
-        .read_to_string()
+        .read_to_vec()
         .map_err(transport_error)?;
+    let body = String::from_utf8(bytes).map_err(|_| {
+        AiError::transient(format!(
+            "the model server answered {status} with a body that is not UTF-8 text"
+        ))
+    })?;
     Ok(Reply {
         status,
         retry_after,
         body,
+        location,
     })
 }
 
@@ -164,11 +175,30 @@ pub fn scrub(message: &str, key: Option<&str>) -> String {
     words.join(" ")
 }
 
+/// The host (and scheme) a redirect points to, never its path or query.
+fn redirect_target(location: Option<&str>) -> String {
+    let Some(location) = location else {
+        return "an address it did not name".into();
+    };
+    match location.parse::<ureq::http::Uri>() {
+        Ok(uri) if uri.host().is_some() => format!(
+            "{}://{}",
+            uri.scheme_str().unwrap_or("http"),
+            uri.authority().map_or("", |a| a.as_str())
+        ),
+        _ => "another path on the same server".into(),
+    }
+}
+
 /// Turns a non-200 reply into the error the worker acts on. `label` names the provider.
 pub fn classify_status(label: &str, reply: &Reply, key: Option<&str>) -> AiError {
     let message = scrub(&error_message(&reply.body), key);
     let status = reply.status;
     match status {
+        300..=399 => AiError::Task(format!(
+            "{label} API answered with a redirect ({status}) to {}; ai-worker never follows redirects, so the key is sent to the configured address only (set ai_model.api_url to the final address)",
+            redirect_target(reply.location.as_deref())
+        )),
         401 | 403 => AiError::Task(format!(
             "{label} API rejected the request ({status}): {message} (check the model's API key)"
         )),
@@ -203,6 +233,7 @@ mod tests {
             status,
             retry_after: None,
             body: body.into(),
+            location: None,
         }
     }
 

@@ -49,6 +49,9 @@ pub enum AiError {
     Task(String),
     /// The run is stopping; the item goes back to PENDING.
     Stopped,
+    /// While waiting to retry, the item's claim was taken over by another worker:
+    /// calling again would pay twice for one item.
+    ClaimLost,
 }
 
 impl AiError {
@@ -69,6 +72,9 @@ impl fmt::Display for AiError {
             | AiError::Item(message)
             | AiError::Task(message) => f.write_str(message),
             AiError::Stopped => f.write_str("stopped before the model answered"),
+            AiError::ClaimLost => {
+                f.write_str("another worker took the item over while this one waited to retry")
+            }
         }
     }
 }

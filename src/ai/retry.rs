@@ -23,6 +23,9 @@ pub struct RetryPolicy {
     pub max_retries: u32,
     /// First backoff; doubles on every retry up to `MAX_BACKOFF`.
     pub base: Duration,
+    /// Longest single wait between attempts, whatever the server asks for: below the
+    /// claim's lease, so that a claim kept alive before every wait never expires.
+    pub max_wait: Duration,
 }
 
 impl RetryPolicy {
@@ -183,11 +186,14 @@ impl RateGate {
 
 /// Runs `call` until it succeeds, fails for good, or retries run out; a transient
 /// failure left at the end becomes an item error naming the number of attempts.
+/// `keep_alive` runs before every wait and every retry; when it says the work was
+/// taken over (false), no further call is made.
 pub fn with_retries<T>(
     policy: &RetryPolicy,
     gate: &RateGate,
     stop: &StopSignal,
     label: &str,
+    keep_alive: &mut dyn FnMut() -> bool,
     mut call: impl FnMut() -> Result<T, AiError>,
 ) -> Result<T, AiError> {
     let mut retry = 0;
@@ -212,8 +218,12 @@ pub fn with_retries<T>(
         }
         let delay = retry_after
             .map(|d| d.min(MAX_SERVER_WAIT))
-            .unwrap_or_else(|| policy.backoff(retry, random_u64()));
+            .unwrap_or_else(|| policy.backoff(retry, random_u64()))
+            .min(policy.max_wait);
         retry += 1;
+        if !keep_alive() {
+            return Err(AiError::ClaimLost);
+        }
         log::warn!(
             "[{label}] {message}; retry {retry}/{} in {:.1}s{}",
             policy.max_retries,
@@ -228,6 +238,12 @@ pub fn with_retries<T>(
             gate.pause_until(Instant::now() + delay);
         } else if stop.sleep(delay) {
             return Err(AiError::Stopped);
+        }
+        if !gate.wait_turn(stop) {
+            return Err(AiError::Stopped);
+        }
+        if !keep_alive() {
+            return Err(AiError::ClaimLost);
         }
     }
 }
@@ -257,6 +273,7 @@ mod tests {
         let p = RetryPolicy {
             max_retries: 5,
             base: Duration::from_secs(1),
+            max_wait: Duration::from_secs(3600),
         };
         assert_eq!(p.backoff(0, 0), Duration::from_millis(500));
         assert_eq!(p.backoff(3, 0), Duration::from_secs(4));
@@ -265,6 +282,7 @@ mod tests {
         let zero = RetryPolicy {
             max_retries: 1,
             base: Duration::ZERO,
+            max_wait: Duration::from_secs(3600),
         };
         assert_eq!(zero.backoff(4, 12345), Duration::ZERO);
     }
@@ -392,11 +410,12 @@ mod tests {
         let policy = RetryPolicy {
             max_retries: 2,
             base: Duration::ZERO,
+            max_wait: Duration::from_secs(3600),
         };
         let gate = RateGate::new(None);
         let stop = StopSignal::new();
         let mut calls = 0;
-        let ok = with_retries(&policy, &gate, &stop, "t", || {
+        let ok = with_retries(&policy, &gate, &stop, "t", &mut || true, || {
             calls += 1;
             if calls < 3 {
                 Err(AiError::Transient {
@@ -410,7 +429,7 @@ mod tests {
         });
         assert_eq!(ok, Ok(3));
         let mut calls = 0;
-        let err = with_retries::<()>(&policy, &gate, &stop, "t", || {
+        let err = with_retries::<()>(&policy, &gate, &stop, "t", &mut || true, || {
             calls += 1;
             Err(AiError::transient("HTTP 500"))
         })
@@ -421,12 +440,46 @@ mod tests {
             AiError::Item("HTTP 500 (gave up after 3 attempts)".into())
         );
         let mut calls = 0;
-        let err = with_retries::<()>(&policy, &gate, &stop, "t", || {
+        let err = with_retries::<()>(&policy, &gate, &stop, "t", &mut || true, || {
             calls += 1;
             Err(AiError::Task("401".into()))
         })
         .unwrap_err();
         assert_eq!((calls, err), (1, AiError::Task("401".into())));
+    }
+
+    #[test]
+    fn waits_are_capped_and_a_lost_claim_stops_the_calls() {
+        let policy = RetryPolicy {
+            max_retries: 5,
+            base: Duration::ZERO,
+            max_wait: Duration::from_millis(1),
+        };
+        let gate = RateGate::new(None);
+        let stop = StopSignal::new();
+        let (mut calls, mut alive) = (0, 0);
+        let err = with_retries::<()>(
+            &policy,
+            &gate,
+            &stop,
+            "t",
+            &mut || {
+                alive += 1;
+                alive < 3
+            },
+            || {
+                calls += 1;
+                // A server asking for an hour: the wait is cut to max_wait.
+                Err(AiError::Transient {
+                    message: "503".into(),
+                    retry_after: Some(Duration::from_secs(3600)),
+                    rate_limited: false,
+                })
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err, AiError::ClaimLost);
+        assert_eq!(calls, 2, "no call after the claim was lost");
     }
 
     #[test]

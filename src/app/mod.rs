@@ -10,7 +10,8 @@ pub use error::AppError;
 
 use crate::config::Config;
 use crate::stop::StopSignal;
-use crate::worker::{self, Plan, RunOptions, RunSummary};
+use crate::worker;
+pub use crate::worker::{Plan, RunOptions, RunSummary};
 
 /// Resolves run options against the configuration, checked once (the error names the
 /// flag or field).

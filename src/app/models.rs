@@ -1,6 +1,7 @@
 //! The `model add`, `model list` and `model rekey` use cases. Nothing here prints:
 //! the doors render what these return.
 
+use crate::ai::Provider;
 use crate::config::Config;
 use crate::db::Db;
 use crate::db::model_repository;
@@ -8,6 +9,17 @@ use crate::db::model_repository;
 pub use model_repository::{ModelSummary, NewModel, Rekeyed};
 
 use super::AppError;
+
+/// Checks an `--api-url` before anything is stored; returns why it cannot be used.
+pub fn check_api_url(url: &str) -> Result<(), String> {
+    crate::ai::http::check_url(url)
+}
+
+/// The environment variable a provider's key is read from when none is stored
+/// (`GEMINI_API_KEY`, `OPENAI_API_KEY`); none for `echo` or an unknown provider.
+pub fn provider_key_env(provider: &str) -> Option<&'static str> {
+    Provider::parse(provider).and_then(Provider::key_env)
+}
 
 /// What `model add` did.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,6 +1,9 @@
 //! Status queries that `serve` and the CLI share: a task's progress, a run's row, and
 //! whether the database answers.
 
+use std::sync::Mutex;
+use std::time::Duration;
+
 use crate::config::Config;
 use crate::db::{Db, run_repository, task_repository};
 
@@ -31,9 +34,33 @@ pub fn run(config: &Config, operation_uuid: &str) -> Result<RunRow, AppError> {
         .ok_or_else(|| AppError::NotFound(format!("run {operation_uuid} does not exist")))
 }
 
-/// Whether the database answers.
-pub fn health(config: &Config) -> Result<(), AppError> {
-    with_db(config, |db| Ok(db.ping()?))
+/// How long `/health` waits for the database before it says the database is down.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Whether the database answers, on one kept connection (a probe every few seconds
+/// must not open a socket each time) that waits at most a few seconds.
+#[derive(Default)]
+pub struct HealthCheck {
+    conn: Mutex<Option<Db>>,
+}
+
+impl HealthCheck {
+    /// Pings the database, reconnecting when the kept connection broke.
+    pub fn check(&self, config: &Config) -> Result<(), AppError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(db) = conn.as_mut()
+            && db.ping().is_ok()
+        {
+            return Ok(());
+        }
+        *conn = None;
+        let mut cfg = config.db.clone();
+        cfg.timeout = cfg.timeout.min(HEALTH_TIMEOUT);
+        let mut db = Db::connect(&cfg)?;
+        db.ping()?;
+        *conn = Some(db);
+        Ok(())
+    }
 }
 
 fn with_db<T>(

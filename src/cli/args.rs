@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use ai_worker::RunOptions;
-use ai_worker::app::models::NewModel;
+use ai_worker::app::models::{self, NewModel};
 
 /// Where `model add` takes the key from (never from a flag).
 #[derive(Debug, PartialEq, Eq)]
@@ -142,7 +142,7 @@ fn parse_model_add(args: &mut pico_args::Arguments) -> Result<Command, String> {
     let model_name = required(args, "--model")?;
     let api_url: Option<String> = args.opt_value_from_str("--api-url").map_err(arg_error)?;
     if let Some(url) = &api_url {
-        ai_worker::ai::http::check_url(url).map_err(|why| format!("--api-url {why}"))?;
+        models::check_api_url(url).map_err(|why| format!("--api-url {why}"))?;
     }
     let rpm = positive(args, "--rpm")?;
     let key_env: Option<String> = args

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use ai_worker::ai::Provider;
+use ai_worker::app::models;
 use ai_worker::{AppError, Config, StopSignal, logging};
 
 pub use args::{Cli, Command, KeySource};
@@ -47,6 +47,7 @@ pub fn configure(cli: &Cli) -> Result<Config, AppError> {
         .or(config.rust_log.as_deref())
         .unwrap_or("info");
     logging::init(level);
+    logging::install_panic_hook();
     if !config.pii_redaction {
         log::warn!("PII_REDACTION=off: personal data in the texts is sent to the model as it is");
     }
@@ -100,7 +101,7 @@ pub fn read_key(source: &KeySource, provider: &str) -> Result<Option<String>, Ap
     let var = match source {
         KeySource::Stdin => return read_secret_from_stdin("the API key").map(Some),
         KeySource::Env(var) => Some(var.as_str()),
-        KeySource::ProviderEnv => Provider::parse(provider).and_then(Provider::key_env),
+        KeySource::ProviderEnv => models::provider_key_env(provider),
     };
     Ok(var
         .and_then(|v| std::env::var(v).ok())

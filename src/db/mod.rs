@@ -17,6 +17,9 @@ use mysql::{Conn, OptsBuilder, Params};
 
 use crate::config::DbConfig;
 
+/// SQLSTATE of every "access denied" error (1045, 1698 and the rest).
+const SQLSTATE_ACCESS_DENIED: &str = "28000";
+
 /// MySQL error codes the worker reacts to.
 const ER_ACCESS_DENIED: u16 = 1045;
 const ER_BAD_DB: u16 = 1049;
@@ -96,11 +99,50 @@ impl DbError {
             mysql::Error::MySqlError(e) if e.code == ER_NO_SUCH_TABLE || e.code == ER_BAD_FIELD => {
                 DbError::Schema(e.message.clone())
             }
-            mysql::Error::IoError(_) | mysql::Error::DriverError(_) => {
-                DbError::Lost(err.to_string())
-            }
-            _ => DbError::Query(err.to_string()),
+            mysql::Error::IoError(_)
+            | mysql::Error::DriverError(_)
+            | mysql::Error::CodecError(_) => DbError::Lost(describe(&err)),
+            _ => DbError::Query(describe(&err)),
         }
+    }
+}
+
+/// A driver error as a sentence, never its debug text.
+fn describe(err: &mysql::Error) -> String {
+    use mysql::DriverError as D;
+    let codec_io = match err {
+        mysql::Error::CodecError(c) => {
+            std::error::Error::source(c).and_then(|source| source.downcast_ref::<std::io::Error>())
+        }
+        _ => None,
+    };
+    if let Some(e) = codec_io {
+        return describe_io(e);
+    }
+    match err {
+        mysql::Error::IoError(e) => describe_io(e),
+        mysql::Error::DriverError(D::ConnectTimeout | D::Timeout) => {
+            "the server did not answer in time (DB_TIMEOUT_S)".into()
+        }
+        mysql::Error::DriverError(D::CouldNotConnect(Some((address, why, _)))) => {
+            format!("could not connect to {address}: {why}")
+        }
+        mysql::Error::MySqlError(e) => format!("{} (error {})", e.message, e.code),
+        other => other.to_string(),
+    }
+}
+
+fn describe_io(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::TimedOut | K::WouldBlock => {
+            "the server did not answer within DB_TIMEOUT_S (frozen, overloaded or cut off)".into()
+        }
+        K::ConnectionRefused => "the server refused the connection".into(),
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+            "the server closed the connection".into()
+        }
+        _ => format!("network error: {e}"),
     }
 }
 
@@ -115,6 +157,20 @@ pub(crate) fn column<T: mysql::prelude::FromValue>(
     row.get_opt(index)
         .and_then(Result::ok)
         .ok_or_else(|| DbError::Query(format!("{name} has an unexpected type or value")))
+}
+
+/// A row as `T`, or an error naming the table the statement reads.
+fn convert<T: FromRow>(row: mysql::Row, sql: &str) -> Result<T, DbError> {
+    T::from_row_opt(row).map_err(|_| {
+        let table = sql
+            .split_whitespace()
+            .skip_while(|w| !w.eq_ignore_ascii_case("FROM"))
+            .nth(1)
+            .unwrap_or("a table");
+        DbError::Query(format!(
+            "a row of {table} holds a value of an unexpected type (a NULL where the schema has NOT NULL, or a column changed by hand); run `ai-worker init-db` or fix the row"
+        ))
+    })
 }
 
 fn is_deadlock(err: &mysql::Error) -> bool {
@@ -145,17 +201,29 @@ impl Db {
             .pass(Some(cfg.password.clone()))
             .db_name(db_name.map(str::to_string))
             .prefer_socket(false)
-            .tcp_connect_timeout(Some(Duration::from_secs(10)))
+            .tcp_connect_timeout(Some(cfg.timeout.min(Duration::from_secs(10))))
+            .read_timeout(Some(cfg.timeout))
+            .write_timeout(Some(cfg.timeout))
             .stmt_cache_size(Some(64))
+            // Affected rows count the rows a guarded UPDATE matched, changed or not (a
+            // lease renewed twice in one second changes nothing, yet is still held).
+            .additional_capabilities(mysql::consts::CapabilityFlags::CLIENT_FOUND_ROWS)
             .init(vec!["SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci"]);
         STATEMENTS.fetch_add(1, Ordering::Relaxed);
         let conn = Conn::new(opts).map_err(|err| {
-            let host = cfg.host.clone();
-            let port = cfg.port;
+            let (host, port) = (cfg.host.clone(), cfg.port);
             match &err {
-                mysql::Error::MySqlError(e)
-                    if e.code == ER_ACCESS_DENIED || e.code == ER_BAD_DB =>
-                {
+                mysql::Error::MySqlError(e) if e.state == SQLSTATE_ACCESS_DENIED => {
+                    DbError::Refused {
+                        host,
+                        port,
+                        reason: format!(
+                            "{} (an account that may log in only through the local socket, as root often is on Linux, needs a user with a password for TCP)",
+                            e.message
+                        ),
+                    }
+                }
+                mysql::Error::MySqlError(e) if e.code == ER_ACCESS_DENIED || e.code == ER_BAD_DB => {
                     DbError::Refused {
                         host,
                         port,
@@ -165,21 +233,24 @@ impl Db {
                 _ => DbError::Unreachable {
                     host,
                     port,
-                    reason: err.to_string(),
+                    reason: describe(&err),
                 },
             }
         })?;
         Ok(Db { conn })
     }
 
-    /// Runs a SELECT and returns every row.
+    /// Runs a SELECT and returns every row. A row whose values do not convert (a NULL
+    /// where the schema has NOT NULL, a column changed by hand) is an error naming the
+    /// statement's table, never a panic.
     pub fn query<T: FromRow, P: Into<Params>>(
         &mut self,
         sql: &str,
         params: P,
     ) -> Result<Vec<T>, DbError> {
         STATEMENTS.fetch_add(1, Ordering::Relaxed);
-        self.conn.exec(sql, params).map_err(DbError::from_query)
+        let rows: Vec<mysql::Row> = self.conn.exec(sql, params).map_err(DbError::from_query)?;
+        rows.into_iter().map(|row| convert(row, sql)).collect()
     }
 
     /// Runs a SELECT and returns its first row, if any.
@@ -189,9 +260,11 @@ impl Db {
         params: P,
     ) -> Result<Option<T>, DbError> {
         STATEMENTS.fetch_add(1, Ordering::Relaxed);
-        self.conn
+        let row: Option<mysql::Row> = self
+            .conn
             .exec_first(sql, params)
-            .map_err(DbError::from_query)
+            .map_err(DbError::from_query)?;
+        row.map(|row| convert(row, sql)).transpose()
     }
 
     /// Runs an INSERT/UPDATE/DELETE (autocommit) and returns the number of affected

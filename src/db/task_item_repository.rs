@@ -29,6 +29,9 @@ pub struct Item {
     pub id_task: u32,
     /// `text_original`: the text to correct, never modified.
     pub text_original: String,
+    /// Why `text_original` cannot be sent as it is stored (bytes that are not UTF-8);
+    /// such an item fails without a model call.
+    pub unreadable: Option<String>,
     /// Claims so far, this one included.
     pub attempts: u32,
 }
@@ -46,13 +49,29 @@ pub struct ItemResult {
     pub tokens_output: u64,
 }
 
-type ItemRow = (u32, u32, String, u32);
+/// `text_original` is read as bytes: MariaDB stores byte sequences that are not UTF-8
+/// (an encoded surrogate, for example) in a `utf8mb4` column, and a panel may allow NULL.
+type ItemRow = (u32, u32, Option<Vec<u8>>, u32);
 
-fn to_item((id, id_task, text_original, attempts): ItemRow) -> Item {
+fn to_item((id, id_task, text, attempts): ItemRow) -> Item {
+    let (text_original, unreadable) = match String::from_utf8(text.unwrap_or_default()) {
+        Ok(text) => (text, None),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let why = format!(
+                "text_original is not valid UTF-8 text (invalid bytes at byte {at}); fix the stored text and retry the item"
+            );
+            (
+                String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                Some(why),
+            )
+        }
+    };
     Item {
         id,
         id_task,
         text_original,
+        unreadable,
         attempts,
     }
 }
@@ -71,7 +90,7 @@ pub fn claim_pending(
 ) -> Result<Vec<Item>, DbError> {
     let claimed = db.execute(
         "UPDATE task_item SET status_id = ?, claim_token = ?, \
-         claimed_until = NOW() + INTERVAL ? SECOND, attempts = attempts + 1, \
+         claimed_until = NOW() + INTERVAL ? SECOND, attempts = LEAST(attempts, 65534) + 1, \
          operation_uuid = ? \
          WHERE id_task = ? AND status_id = ? ORDER BY id_task_item LIMIT ?",
         (
@@ -158,7 +177,7 @@ pub fn claim_one(
 ) -> Result<Option<Item>, DbError> {
     let mut claimed = db.execute(
         "UPDATE task_item SET status_id = ?, claim_token = ?, \
-         claimed_until = NOW() + INTERVAL ? SECOND, attempts = attempts + 1, \
+         claimed_until = NOW() + INTERVAL ? SECOND, attempts = LEAST(attempts, 65534) + 1, \
          operation_uuid = ?, error_message = NULL \
          WHERE id_task_item = ? AND status_id = ?",
         (
@@ -174,7 +193,7 @@ pub fn claim_one(
         claimed = db.execute(
             "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
              SET i.status_id = ?, i.claim_token = ?, \
-             i.claimed_until = NOW() + INTERVAL ? SECOND, i.attempts = i.attempts + 1, \
+             i.claimed_until = NOW() + INTERVAL ? SECOND, i.attempts = LEAST(i.attempts, 65534) + 1, \
              i.operation_uuid = ?, i.error_message = NULL, \
              t.records_error = GREATEST(t.records_error, 1) - 1 \
              WHERE i.id_task_item = ? AND i.status_id = ?",
@@ -215,8 +234,9 @@ pub fn update_result(
          i.tokens_output = ?, i.status_id = ?, i.processed_at = NOW(), \
          i.operation_uuid = ?, i.error_message = NULL, i.claim_token = NULL, \
          i.claimed_until = NULL, \
-         t.records_processed = t.records_processed + 1, \
-         t.tokens_input = t.tokens_input + ?, t.tokens_output = t.tokens_output + ? \
+         t.records_processed = LEAST(t.records_processed, 4294967294) + 1, \
+         t.tokens_input = LEAST(t.tokens_input, 18446744069414584319) + ?, \
+         t.tokens_output = LEAST(t.tokens_output, 18446744069414584319) + ? \
          WHERE i.id_task_item = ? AND i.claim_token = ? AND i.status_id = ?",
         (
             &result.text_corrected,
@@ -249,7 +269,7 @@ pub fn mark_error(
         "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
          SET i.status_id = ?, i.error_message = ?, i.operation_uuid = ?, \
          i.processed_at = NOW(), i.claim_token = NULL, i.claimed_until = NULL, \
-         t.records_error = t.records_error + 1 \
+         t.records_error = LEAST(t.records_error, 4294967294) + 1 \
          WHERE i.id_task_item = ? AND i.claim_token = ? AND i.status_id = ?",
         (
             ERROR,
@@ -300,18 +320,19 @@ pub struct Reaped {
     pub failed: u64,
 }
 
-/// Recovers items a dead worker left PROCESSING after their lease: back to PENDING,
+/// Recovers items a dead worker left PROCESSING after their lease (or with no lease
+/// at all, as a hand edit may leave them): back to PENDING,
 /// or ERROR once they were claimed `max_attempts` times (an item that kills workers
 /// must not kill every run).
 pub fn reap_expired(db: &mut Db, id_task: u32, max_attempts: u32) -> Result<Reaped, DbError> {
     let returned = db.execute(
         "UPDATE task_item SET status_id = ?, claim_token = NULL, claimed_until = NULL \
-         WHERE id_task = ? AND status_id = ? AND claimed_until < NOW() AND attempts < ?",
+         WHERE id_task = ? AND status_id = ? AND (claimed_until < NOW() OR claimed_until IS NULL) AND attempts < ?",
         (PENDING, id_task, PROCESSING, max_attempts),
     )?;
     let exhausted: Vec<(u32, u32)> = db.query(
         "SELECT id_task_item, attempts FROM task_item \
-         WHERE id_task = ? AND status_id = ? AND claimed_until < NOW() AND attempts >= ?",
+         WHERE id_task = ? AND status_id = ? AND (claimed_until < NOW() OR claimed_until IS NULL) AND attempts >= ?",
         (id_task, PROCESSING, max_attempts),
     )?;
     let mut failed = 0;
@@ -326,8 +347,9 @@ pub fn reap_expired(db: &mut Db, id_task: u32, max_attempts: u32) -> Result<Reap
              SET i.status_id = ?, i.claim_token = NULL, i.claimed_until = NULL, \
              i.processed_at = NOW(), \
              i.error_message = CONCAT(COALESCE(CONCAT(i.error_message, '; '), ''), ?), \
-             t.records_error = t.records_error + 1 \
-             WHERE i.id_task_item = ? AND i.status_id = ? AND i.claimed_until < NOW()",
+             t.records_error = LEAST(t.records_error, 4294967294) + 1 \
+             WHERE i.id_task_item = ? AND i.status_id = ? \
+             AND (i.claimed_until < NOW() OR i.claimed_until IS NULL)",
                 (ERROR, message, id, PROCESSING),
             )?
             .min(1);

@@ -43,14 +43,21 @@ pub struct Task {
 
 const TASK_COLUMNS: &str = "id_task, id_ai_model, name, description, status_id";
 
-type TaskRow = (u32, u32, String, String, u8);
+/// `name` and `description` are read as bytes: a NULL (a panel that altered the
+/// column) reads as empty, and bytes that are not UTF-8 as U+FFFD (the instruction is
+/// still sent; an empty one gets the default instruction).
+type TaskRow = (u32, u32, Option<Vec<u8>>, Option<Vec<u8>>, u8);
+
+fn text_of(bytes: Option<Vec<u8>>) -> String {
+    String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned()
+}
 
 fn to_task((id, id_ai_model, name, description, status_id): TaskRow) -> Task {
     Task {
         id,
         id_ai_model,
-        name,
-        description,
+        name: text_of(name),
+        description: text_of(description),
         status_id,
     }
 }

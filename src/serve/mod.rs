@@ -3,33 +3,41 @@
 //! `POST /task/run` runs the engine (waiting for it, or in the background),
 //! `GET /task/{id}` and `GET /run/{operation_uuid}` read progress, `GET /health` checks
 //! the database. One thread per connection, one request per connection, hard limits
-//! on sizes and time, JSON errors everywhere.
+//! on sizes and time, JSON errors everywhere. Every slot (a connection, a run) is a
+//! guard released on every path, a panic included.
 
-pub mod request;
+mod request;
+mod routes;
+mod run_request;
 
 use std::fmt;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::app::{self, AppError, status};
+use crate::app::status::HealthCheck;
 use crate::config::Config;
 use crate::stop::StopSignal;
-use crate::worker::RunOptions;
-use request::{Request, read_request};
+use request::read_request;
+pub use run_request::{RunRequest, parse_run_request};
 
 /// Time a client has to send its whole request.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+/// Time a client has to send the request head: a slow client holds a slot no longer.
+const HEAD_DEADLINE: Duration = Duration::from_secs(5);
 /// Time allowed to write a response.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; more get 503 at once.
+/// Connections served at once; when all are taken, the oldest one still sending its
+/// head is dropped for the newcomer, and only when none is, the newcomer gets 503.
 const MAX_CONNECTIONS: usize = 64;
-/// Background runs (`"wait": false`) at once; more get 429.
-pub const MAX_BACKGROUND_RUNS: usize = 3;
+/// Runs started through serve at once (`"wait": true` or not); more get 429.
+pub const MAX_RUNS: usize = 3;
+/// The same limit under its older name.
+pub const MAX_BACKGROUND_RUNS: usize = MAX_RUNS;
 
 /// Why the server could not start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,11 +69,22 @@ pub struct Server {
     request_deadline: Duration,
 }
 
+/// What every connection thread shares.
 struct Shared {
     config: Config,
     stop: Arc<StopSignal>,
     connections: AtomicUsize,
-    background: AtomicUsize,
+    /// Connections still sending their head, oldest first.
+    reading: Mutex<Vec<Reading>>,
+    next_connection: AtomicU64,
+    runs: Arc<RunSlots>,
+    health: HealthCheck,
+}
+
+/// A connection that has not sent its whole head yet.
+struct Reading {
+    id: u64,
+    stream: TcpStream,
 }
 
 impl Server {
@@ -86,7 +105,10 @@ impl Server {
                 config: config.clone(),
                 stop,
                 connections: AtomicUsize::new(0),
-                background: AtomicUsize::new(0),
+                reading: Mutex::new(Vec::new()),
+                next_connection: AtomicU64::new(0),
+                runs: Arc::new(RunSlots::default()),
+                health: HealthCheck::default(),
             }),
             request_deadline: REQUEST_DEADLINE,
         })
@@ -103,7 +125,7 @@ impl Server {
         self.listener.local_addr().ok()
     }
 
-    /// Serves until the stop signal is raised, then waits for background runs.
+    /// Serves until the stop signal is raised, then waits for the runs it started.
     pub fn run(self) {
         let addr = self.local_addr();
         log::info!(
@@ -127,66 +149,177 @@ impl Server {
             if self.shared.stop.is_raised() {
                 break;
             }
-            let Ok(stream) = stream else { continue };
-            let shared = Arc::clone(&self.shared);
-            let deadline = self.request_deadline;
-            if shared.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-                shared.connections.fetch_sub(1, Ordering::SeqCst);
-                let mut stream = stream;
-                let _ = respond(
-                    &mut stream,
-                    503,
-                    &json!({"error": "too many connections, try again"}),
-                );
-                continue;
+            if let Ok(stream) = stream {
+                self.accept(stream);
             }
-            std::thread::spawn(move || {
-                handle_connection(&shared, stream, deadline);
-                shared.connections.fetch_sub(1, Ordering::SeqCst);
-            });
         }
-        while self.shared.background.load(Ordering::SeqCst) > 0 {
-            log::info!("[HTTP] Waiting for background runs to stop");
-            self.shared.stop.sleep(Duration::from_millis(200));
-        }
+        // Calls in flight finish within their timeout; then the items are saved.
+        let bound = self.shared.config.ai_timeout + Duration::from_secs(30);
+        self.shared.runs.wait_idle(bound);
         log::info!("[HTTP] Stopped");
+    }
+
+    /// Hands a new connection to a thread of its own, if a slot is free or can be
+    /// freed from a client that is too slow to send its head.
+    fn accept(&self, mut stream: TcpStream) {
+        let shared = Arc::clone(&self.shared);
+        if shared.connections.load(Ordering::SeqCst) >= MAX_CONNECTIONS
+            && !shared.evict_slowest_reader()
+        {
+            let body = json!({"error": "too many connections, try again"});
+            let _ = respond(&mut stream, 503, &body);
+            return;
+        }
+        shared.connections.fetch_add(1, Ordering::SeqCst);
+        let deadline = self.request_deadline;
+        std::thread::spawn(move || {
+            let _slot = ConnectionSlot(&shared.connections);
+            handle_connection(&shared, stream, deadline);
+        });
     }
 }
 
+/// Gives a connection slot back when the connection ends, however it ends.
+struct ConnectionSlot<'a>(&'a AtomicUsize);
+
+impl Drop for ConnectionSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Shared {
+    fn reading(&self) -> MutexGuard<'_, Vec<Reading>> {
+        self.reading.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Closes the connection that has been sending its head the longest; false when
+    /// every connection is past its head (busy with a real request).
+    fn evict_slowest_reader(&self) -> bool {
+        let mut reading = self.reading();
+        if reading.is_empty() {
+            return false;
+        }
+        let oldest = reading.remove(0);
+        let _ = oldest.stream.shutdown(std::net::Shutdown::Both);
+        true
+    }
+}
+
+/// The runs started through serve: at most [`MAX_RUNS`], and a way to wait for them.
+#[derive(Default)]
+struct RunSlots {
+    running: Mutex<usize>,
+    ended: Condvar,
+}
+
+/// One run's slot, given back when the run ends (or panics).
+struct RunSlot(Arc<RunSlots>);
+
+impl RunSlots {
+    fn lock(&self) -> MutexGuard<'_, usize> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A slot for a run, if fewer than [`MAX_RUNS`] are going.
+    fn take(self: &Arc<Self>) -> Option<RunSlot> {
+        let mut running = self.lock();
+        if *running >= MAX_RUNS {
+            return None;
+        }
+        *running += 1;
+        Some(RunSlot(Arc::clone(self)))
+    }
+
+    /// Waits until no run is going, at most `bound`; says so once.
+    fn wait_idle(&self, bound: Duration) {
+        let deadline = Instant::now() + bound;
+        let mut running = self.lock();
+        if *running > 0 {
+            log::info!("[HTTP] Waiting for {} runs to stop", *running);
+        }
+        while *running > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                log::warn!(
+                    "[HTTP] {} runs did not stop in time; their items return to pending after WORKER_LEASE_S",
+                    *running
+                );
+                return;
+            }
+            running = match self.ended.wait_timeout(running, left) {
+                Ok((guard, _)) => guard,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+}
+
+impl Drop for RunSlot {
+    fn drop(&mut self) {
+        *self.0.lock() -= 1;
+        self.0.ended.notify_all();
+    }
+}
+
+/// Reads one request, answers it, and logs one access line. A panic while handling it
+/// becomes a 500 answer; the slots are guards, so nothing leaks.
 fn handle_connection(shared: &Arc<Shared>, mut stream: TcpStream, request_deadline: Duration) {
     let started = Instant::now();
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    let deadline = started + request_deadline;
-    let reader = stream.try_clone();
-    let (status, body, label) = match reader {
-        Err(e) => (
-            500,
-            json!({"error": format!("socket error: {e}")}),
-            "? ?".to_string(),
-        ),
-        Ok(mut reader) => {
-            let timeout_handle = reader.try_clone();
-            let mut set_timeout = |d: Duration| {
-                if let Ok(s) = &timeout_handle {
-                    let _ = s.set_read_timeout(Some(d.max(Duration::from_millis(1))));
-                }
-            };
-            match read_request(&mut reader, deadline, &mut set_timeout) {
-                Ok(request) => {
-                    let label = format!("{} {}", request.method, request.path);
-                    let (status, body) = route(shared, &request);
-                    (status, body, label)
-                }
-                Err(request::RequestError::Closed) => return,
-                Err(e) => (e.status(), json!({"error": e.message()}), "- -".to_string()),
-            }
+    let (status, body, label) = match read_one(shared, &stream, started, request_deadline) {
+        Ok(request) => {
+            let label = format!("{} {}", request.method, request.path);
+            let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                routes::route(shared, &request)
+            }));
+            let (status, body) = handled.unwrap_or_else(|_| {
+                routes::error(
+                    500,
+                    "internal error while handling the request (see the log)",
+                )
+            });
+            (status, body, label)
         }
+        Err(request::RequestError::Closed) => return,
+        Err(e) => (e.status(), json!({"error": e.message()}), "- -".to_string()),
     };
     let _ = respond(&mut stream, status, &body);
     log::info!(
         "[HTTP] {label} {status} {}ms",
         started.elapsed().as_millis()
     );
+}
+
+/// Reads the request, registered as "still sending its head" until the head is in.
+fn read_one(
+    shared: &Shared,
+    stream: &TcpStream,
+    started: Instant,
+    request_deadline: Duration,
+) -> Result<request::Request, request::RequestError> {
+    let closed = |_| request::RequestError::Closed;
+    let mut reader = stream.try_clone().map_err(closed)?;
+    let timeouts = stream.try_clone().map_err(closed)?;
+    let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
+    if let Ok(handle) = stream.try_clone() {
+        shared.reading().push(Reading { id, stream: handle });
+    }
+    let mut set_timeout = |d: Duration| {
+        let _ = timeouts.set_read_timeout(Some(d.max(Duration::from_millis(1))));
+    };
+    let head_deadline = started + HEAD_DEADLINE.min(request_deadline);
+    let deadline = started + request_deadline;
+    let mut head_done = || shared.reading().retain(|r| r.id != id);
+    let result = read_request(
+        &mut reader,
+        head_deadline,
+        deadline,
+        &mut set_timeout,
+        &mut head_done,
+    );
+    head_done();
+    result
 }
 
 /// Writes a JSON response and closes the connection.
@@ -237,263 +370,9 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn authorized(config: &Config, request: &Request) -> bool {
-    let Some(token) = &config.serve_token else {
-        return true;
-    };
-    let given = request
-        .authorization
-        .as_deref()
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    constant_time_eq(given.trim().as_bytes(), token.as_bytes())
-}
-
-fn error(status: u16, message: impl Into<String>) -> (u16, Value) {
-    (status, json!({"error": message.into()}))
-}
-
-/// Dispatches one request to its handler.
-fn route(shared: &Arc<Shared>, request: &Request) -> (u16, Value) {
-    if !authorized(&shared.config, request) {
-        return error(401, "missing or wrong bearer token");
-    }
-    let segments: Vec<&str> = request
-        .path
-        .trim_end_matches('/')
-        .split('/')
-        .skip(1)
-        .collect();
-    let method = request.method.as_str();
-    match (method, segments.as_slice()) {
-        ("GET", ["health"]) => health(&shared.config),
-        ("POST", ["task", "run"]) => task_run(shared, &request.body),
-        ("GET", ["task", "run"]) => error(405, "use POST on /task/run"),
-        ("GET", ["task", id]) => match id.parse::<u32>() {
-            Ok(id) => task_status(&shared.config, id),
-            Err(_) => error(
-                400,
-                format!("task id must be a positive whole number, not '{id}'"),
-            ),
-        },
-        ("GET", ["run", uuid]) => run_status(&shared.config, uuid),
-        (_, ["health"]) | (_, ["task", "run"]) | (_, ["task", _]) | (_, ["run", _]) => error(
-            405,
-            format!("method {method} is not allowed on {}", request.path),
-        ),
-        _ => error(404, format!("no such endpoint: {}", request.path)),
-    }
-}
-
-/// The JSON error answer for an application error.
-fn app_error(e: &AppError) -> (u16, Value) {
-    (
-        e.http_status(),
-        json!({"error": e.to_string(), "exit_code": e.exit_code()}),
-    )
-}
-
-fn health(config: &Config) -> (u16, Value) {
-    match status::health(config) {
-        Ok(()) => (200, json!({"status": "ok", "database": "ok"})),
-        Err(e) => (
-            503,
-            json!({"status": "unavailable", "error": e.to_string()}),
-        ),
-    }
-}
-
-fn task_status(config: &Config, id: u32) -> (u16, Value) {
-    match status::task(config, id) {
-        Ok(p) => (
-            200,
-            json!({
-                "id_task": p.id,
-                "name": p.name,
-                "status_id": p.status_id,
-                "status": status::task_status_name(p.status_id),
-                "records_total": p.records_total,
-                "records_processed": p.records_processed,
-                "records_error": p.records_error,
-                "tokens_input": p.tokens_input,
-                "tokens_output": p.tokens_output,
-                "error_message": p.error_message,
-                "operation_uuid": p.operation_uuid,
-                "created_at": p.times[0],
-                "started_at": p.times[1],
-                "finished_at": p.times[2],
-                "updated_at": p.times[3],
-            }),
-        ),
-        Err(e) => app_error(&e),
-    }
-}
-
-fn run_status(config: &Config, uuid: &str) -> (u16, Value) {
-    match status::run(config, uuid) {
-        Ok(r) => (
-            200,
-            json!({
-                "operation_uuid": r.operation_uuid,
-                "started_at": r.started_at,
-                "finished_at": r.finished_at,
-                "trigger": r.trigger,
-                "host": r.host,
-                "pid": r.pid,
-                "items_ok": r.items_ok,
-                "items_error": r.items_error,
-                "message": r.message,
-                "running": r.finished_at.is_none(),
-            }),
-        ),
-        Err(e) => app_error(&e),
-    }
-}
-
-/// The body of `POST /task/run`: every field optional, meaning what the CLI flag means.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct RunRequest {
-    /// Run options.
-    pub options: RunOptions,
-    /// Wait for the run (true, default) or answer 202 at once.
-    pub wait: bool,
-}
-
-/// Parses and checks a `POST /task/run` body; the error names the bad field.
-pub fn parse_run_request(body: &[u8]) -> Result<RunRequest, String> {
-    let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        serde_json::from_slice(body).map_err(|e| format!("body is not valid JSON: {e}"))?
-    };
-    let Some(object) = value.as_object() else {
-        return Err("body must be a JSON object".into());
-    };
-    let mut request = RunRequest {
-        options: RunOptions {
-            trigger: "http".into(),
-            ..RunOptions::default()
-        },
-        wait: true,
-    };
-    for (key, v) in object {
-        match key.as_str() {
-            "task" => request.options.task = positive(key, v)?,
-            "task_item" => request.options.task_item = positive(key, v)?,
-            "max_item" => request.options.max_items = positive(key, v)?,
-            "concurrency" => request.options.concurrency = positive(key, v)?,
-            "dry_run" => request.options.dry_run = boolean(key, v)?.unwrap_or(false),
-            "wait" => request.wait = boolean(key, v)?.unwrap_or(true),
-            other => {
-                return Err(format!(
-                    "unknown field '{other}' (allowed: task, task_item, max_item, dry_run, wait, concurrency)"
-                ));
-            }
-        }
-    }
-    if request.options.task.is_some() && request.options.task_item.is_some() {
-        return Err("task and task_item cannot be used together".into());
-    }
-    Ok(request)
-}
-
-fn positive(key: &str, v: &Value) -> Result<Option<u32>, String> {
-    match v {
-        Value::Null => Ok(None),
-        _ => v
-            .as_u64()
-            .filter(|&n| n > 0 && n <= u64::from(u32::MAX))
-            .map(|n| Some(n as u32))
-            .ok_or_else(|| format!("field '{key}' must be a positive whole number or null")),
-    }
-}
-
-fn boolean(key: &str, v: &Value) -> Result<Option<bool>, String> {
-    match v {
-        Value::Null => Ok(None),
-        Value::Bool(b) => Ok(Some(*b)),
-        _ => Err(format!("field '{key}' must be true or false")),
-    }
-}
-
-fn task_run(shared: &Arc<Shared>, body: &[u8]) -> (u16, Value) {
-    let mut request = match parse_run_request(body) {
-        Ok(r) => r,
-        Err(m) => return error(400, m),
-    };
-    // A request may ask for fewer threads than the configuration allows, never more.
-    let config = &shared.config;
-    let options = &mut request.options;
-    options.concurrency = options.concurrency.map(|c| c.min(config.concurrency));
-    if !request.wait {
-        options.operation_uuid = Some(uuid::Uuid::new_v4().to_string());
-    }
-    let plan = match app::plan(config, options) {
-        Ok(plan) => plan,
-        Err(e) => return app_error(&e),
-    };
-    if request.wait {
-        return match app::run(config, &plan, &shared.stop) {
-            Ok(summary) => (200, summary.to_json()),
-            Err(e) => app_error(&e),
-        };
-    }
-    if shared.background.fetch_add(1, Ordering::SeqCst) >= MAX_BACKGROUND_RUNS {
-        shared.background.fetch_sub(1, Ordering::SeqCst);
-        return error(
-            429,
-            format!("{MAX_BACKGROUND_RUNS} background runs are already going; try again later"),
-        );
-    }
-    let operation_uuid = plan.operation_uuid.clone();
-    let shared_bg = Arc::clone(shared);
-    std::thread::spawn(move || {
-        if let Err(e) = app::run(&shared_bg.config, &plan, &shared_bg.stop) {
-            log::error!("[HTTP] background run failed: {e}");
-        }
-        crate::logging::set_operation(None);
-        shared_bg.background.fetch_sub(1, Ordering::SeqCst);
-    });
-    (
-        202,
-        json!({"operation_uuid": operation_uuid, "status": "started"}),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn run_request_fields_and_errors() {
-        let r = parse_run_request(
-            br#"{"task":42,"task_item":null,"max_item":10,"dry_run":false,"wait":true}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            (r.options.task, r.options.max_items, r.wait),
-            (Some(42), Some(10), true)
-        );
-        assert_eq!(r.options.trigger, "http");
-        assert!(parse_run_request(b"").unwrap().wait);
-        for (body, needle) in [
-            (&br#"{"task":"42"}"#[..], "task"),
-            (&br#"{"task":-1}"#[..], "task"),
-            (&br#"{"max_item":1.5}"#[..], "max_item"),
-            (&br#"{"dry_run":"yes"}"#[..], "dry_run"),
-            (&br#"{"tsk":1}"#[..], "unknown field 'tsk'"),
-            (&br#"[1,2]"#[..], "object"),
-            (&b"{not json"[..], "not valid JSON"),
-            (&br#"{"task":1,"task_item":2}"#[..], "together"),
-        ] {
-            let err = parse_run_request(body).unwrap_err();
-            assert!(
-                err.contains(needle),
-                "{}: {err}",
-                String::from_utf8_lossy(body)
-            );
-        }
-    }
 
     #[test]
     fn token_comparison() {

@@ -109,6 +109,14 @@ impl Claim {
     }
 }
 
+impl Claim {
+    /// Renews the lease now (before a wait or a retry of the model call). Returns
+    /// false if the lease was taken over.
+    pub fn keep_alive(&self, db: &mut Db, lease: Duration) -> Result<bool, DbError> {
+        items::renew_lease(db, self.item.id, &self.token, lease.as_secs())
+    }
+}
+
 fn new_token() -> String {
     uuid::Uuid::new_v4().to_string()
 }

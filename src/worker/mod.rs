@@ -112,14 +112,7 @@ pub fn run_plan(
         Err(e) => format!("run failed: {e}"),
     };
     if !plan.dry_run {
-        // Best effort after a database failure: the row may not be writable.
-        let closed = run_repository::finish(
-            &mut db,
-            &operation_uuid,
-            summary.items_ok,
-            summary.items_error,
-            &summary.message,
-        );
+        let closed = close_run_row(config, &mut db, &summary);
         if let (Ok(()), Err(e)) = (&result, closed) {
             return Err(e.into());
         }
@@ -127,6 +120,24 @@ pub fn run_plan(
     db.close();
     log::info!("{}", summary.message);
     result.map(|()| summary)
+}
+
+/// Ends the run's `task_run` row; after a database failure on a fresh connection, so
+/// that `GET /run/{id}` never says "running" for a run that ended.
+fn close_run_row(config: &Config, db: &mut Db, summary: &RunSummary) -> Result<(), DbError> {
+    let finish = |db: &mut Db| {
+        run_repository::finish(
+            db,
+            &summary.operation_uuid,
+            summary.items_ok,
+            summary.items_error,
+            &summary.message,
+        )
+    };
+    finish(db).or_else(|first| {
+        let mut fresh = Db::connect(&config.db).map_err(|_| first.clone())?;
+        finish(&mut fresh).map_err(|_| first)
+    })
 }
 
 fn run_message(summary: &RunSummary) -> String {

@@ -30,6 +30,8 @@ pub fn client_for(
             retry: RetryPolicy {
                 max_retries: config.ai_max_retries,
                 base: config.ai_retry_base,
+                // The claim is renewed before every wait: half a lease always fits.
+                max_wait: config.lease / 2,
             },
         };
         Client::new(&spec, settings, agent.clone())

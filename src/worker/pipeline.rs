@@ -3,7 +3,7 @@
 
 use crate::ai::prompt_builder::{self, Prompt};
 use crate::ai::{AiError, Client, Completion};
-use crate::db::task_item_repository::ItemResult;
+use crate::db::task_item_repository::{Item, ItemResult};
 use crate::privacy::{Redacted, Redactor};
 use crate::stop::StopSignal;
 
@@ -22,29 +22,59 @@ pub struct Pipeline<'a> {
     pub stop: &'a StopSignal,
 }
 
+/// What the executor sees and does while an item is in the pipeline.
+pub struct Hooks<'h> {
+    /// Sees the prompt as it is sent (a dry run reports it).
+    pub on_prompt: &'h mut dyn FnMut(&Prompt),
+    /// Keeps the item's claim alive before every wait and retry; false means another
+    /// worker took it over, and no more calls are made.
+    pub keep_alive: &'h mut dyn FnMut() -> bool,
+}
+
 /// What is sent for one item: the text with personal data replaced, and the prompt.
-pub struct Prepared {
+struct Prepared {
     redacted: Redacted,
-    /// The prompt as it goes to the model.
-    pub prompt: Prompt,
+    prompt: Prompt,
 }
 
 impl Pipeline<'_> {
     /// Redacts the text and builds its prompt.
-    pub fn prepare(&self, text_original: &str) -> Prepared {
+    fn prepare(&self, text_original: &str) -> Prepared {
         let redacted = self.redactor.redact(text_original);
         let prompt = prompt_builder::build(self.instruction, redacted.text());
         Prepared { redacted, prompt }
     }
 
-    /// The result for one text: prepared, sent and checked.
-    pub fn process(&self, text_original: &str) -> Result<ItemResult, AiError> {
-        self.execute(text_original, &self.prepare(text_original))
+    /// The result for one item: prepared, sent and checked. A text that cannot be
+    /// read fails without a call; a panic anywhere below fails this item only, with a
+    /// message that never quotes the text.
+    pub fn process(&self, item: &Item, hooks: Hooks<'_>) -> Result<ItemResult, AiError> {
+        if let Some(why) = &item.unreadable {
+            return Err(AiError::Item(why.clone()));
+        }
+        let text = item.text_original.as_str();
+        let run = std::panic::AssertUnwindSafe(|| {
+            failpoint(text);
+            let prepared = self.prepare(text);
+            (hooks.on_prompt)(&prepared.prompt);
+            self.execute(text, &prepared, hooks.keep_alive)
+        });
+        std::panic::catch_unwind(run).unwrap_or_else(|panic| {
+            let message = crate::logging::panic_message(panic.as_ref());
+            Err(AiError::Item(format!(
+                "internal error: {message} (the item was not saved; please report this)"
+            )))
+        })
     }
 
     /// Sends a prepared text and checks the answer; an answer that fails a guard is
     /// retried like any other bad answer. Blank texts are answered without a call.
-    pub fn execute(&self, text_original: &str, prepared: &Prepared) -> Result<ItemResult, AiError> {
+    fn execute(
+        &self,
+        text_original: &str,
+        prepared: &Prepared,
+        keep_alive: &mut dyn FnMut() -> bool,
+    ) -> Result<ItemResult, AiError> {
         if text_original.trim().is_empty() {
             return Ok(ItemResult {
                 text_corrected: text_original.to_string(),
@@ -53,21 +83,110 @@ impl Pipeline<'_> {
                 tokens_output: 0,
             });
         }
-        self.client.send(&prepared.prompt, self.stop, |completion| {
-            accept(&prepared.redacted, completion)
-        })
+        self.client
+            .send(&prepared.prompt, self.stop, keep_alive, |completion| {
+                accept(&prepared.redacted, completion, text_original)
+            })
     }
 }
 
-/// The guards every answer passes before it can be saved, then personal data put back.
-fn accept(redacted: &Redacted, completion: Completion) -> Result<ItemResult, String> {
+/// Test builds only: a text containing the value of `AI_WORKER_FAILPOINT_PANIC`
+/// panics here, so the tests can prove that a panic fails one item and nothing else.
+fn failpoint(text: &str) {
+    if cfg!(debug_assertions)
+        && let Ok(marker) = std::env::var("AI_WORKER_FAILPOINT_PANIC")
+        && !marker.is_empty()
+        && text.contains(&marker)
+    {
+        panic!("failpoint hit in `{text}`");
+    }
+}
+
+/// Largest `text_corrected` the column holds (MEDIUMTEXT).
+const MAX_TEXT_BYTES: usize = 16_777_215;
+/// Largest `change_summary` the column holds (TEXT); a longer one is cut.
+const MAX_SUMMARY_BYTES: usize = 65_535;
+/// Ends a summary that was cut to fit its column.
+const CUT_MARKER: &str = " [summary cut]";
+/// Largest token count an item's column holds (INT UNSIGNED).
+const MAX_ITEM_TOKENS: u64 = u32::MAX as u64;
+
+/// The guards every answer passes before it can be saved, then personal data put
+/// back. An answer that fails one is retried like any other bad answer.
+fn accept(
+    redacted: &Redacted,
+    completion: Completion,
+    text_original: &str,
+) -> Result<ItemResult, String> {
+    if completion.text_corrected.trim().is_empty() && !text_original.trim().is_empty() {
+        return Err(
+            "the model returned an empty text_corrected for a text that is not empty".into(),
+        );
+    }
     let text_corrected = redacted
         .restore(&completion.text_corrected)
         .map_err(|e| e.to_string())?;
+    if text_corrected.len() > MAX_TEXT_BYTES {
+        return Err(format!(
+            "the model's text_corrected is {} bytes, more than the column holds ({MAX_TEXT_BYTES})",
+            text_corrected.len()
+        ));
+    }
+    let change_summary = fit_summary(redacted.restore_lenient(&completion.change_summary));
     Ok(ItemResult {
         text_corrected,
-        change_summary: redacted.restore_lenient(&completion.change_summary),
-        tokens_input: completion.tokens_input,
-        tokens_output: completion.tokens_output,
+        change_summary,
+        tokens_input: completion.tokens_input.min(MAX_ITEM_TOKENS),
+        tokens_output: completion.tokens_output.min(MAX_ITEM_TOKENS),
     })
+}
+
+/// A summary that fits its column: cut at a character boundary, with a marker.
+fn fit_summary(summary: String) -> String {
+    if summary.len() <= MAX_SUMMARY_BYTES {
+        return summary;
+    }
+    let mut end = MAX_SUMMARY_BYTES - CUT_MARKER.len();
+    while !summary.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{CUT_MARKER}", &summary[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::privacy::Redactor;
+
+    fn completion(text: &str, summary: &str, tokens: u64) -> Completion {
+        Completion {
+            text_corrected: text.into(),
+            change_summary: summary.into(),
+            tokens_input: tokens,
+            tokens_output: tokens,
+        }
+    }
+
+    #[test]
+    fn an_empty_answer_for_a_text_is_never_a_result() {
+        let redacted = Redactor::new(true).redact("Ala ma kota.");
+        let err = accept(&redacted, completion("  \n", "nic", 1), "Ala ma kota.").unwrap_err();
+        assert!(err.contains("empty text_corrected"), "{err}");
+        let blank = Redactor::new(true).redact(" ");
+        assert!(accept(&blank, completion("", "", 0), " ").is_ok());
+    }
+
+    #[test]
+    fn values_are_made_to_fit_their_columns() {
+        let redacted = Redactor::new(true).redact("a");
+        let long = "ż".repeat(40_000);
+        let result = accept(&redacted, completion("b", &long, u64::MAX), "a").unwrap();
+        assert!(result.change_summary.len() <= MAX_SUMMARY_BYTES);
+        assert!(result.change_summary.ends_with(CUT_MARKER));
+        assert!(result.change_summary.starts_with("żż"));
+        assert_eq!(result.tokens_input, u64::from(u32::MAX));
+        let huge = "x".repeat(MAX_TEXT_BYTES + 1);
+        let err = accept(&redacted, completion(&huge, "", 1), "a").unwrap_err();
+        assert!(err.contains("more than the column holds"), "{err}");
+    }
 }

@@ -14,10 +14,11 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::claim::{Claim, Ended};
-use super::pipeline::Pipeline;
+use super::pipeline::{Hooks, Pipeline};
 use super::summary::DryRunItem;
 use crate::ai::AiError;
-use crate::db::task_item_repository::{self as items, Item};
+use crate::ai::prompt_builder::Prompt;
+use crate::db::task_item_repository::{self as items, Item, ItemResult};
 use crate::db::task_repository as tasks;
 use crate::db::{Db, DbError};
 
@@ -362,7 +363,18 @@ fn execute(
         log::warn!("[TaskItem {id}] Lease expired before processing; another worker took it over");
         return Ok(Done::Lost);
     }
-    let result = match run.pipeline.process(&claim.item().text_original) {
+    let mut keep_alive = || match claim.keep_alive(db, run.lease) {
+        Ok(alive) => alive,
+        Err(err) => {
+            log::warn!("[TaskItem {id}] cannot renew the lease: {err}");
+            true
+        }
+    };
+    let hooks = Hooks {
+        on_prompt: &mut |_| {},
+        keep_alive: &mut keep_alive,
+    };
+    let result = match run.pipeline.process(claim.item(), hooks) {
         Ok(result) => result,
         Err(AiError::Task(message)) => {
             log::error!("[Task {}] API error: {message}", run.id_task);
@@ -370,6 +382,10 @@ fn execute(
             return Ok(Done::StopTask(message));
         }
         Err(AiError::Stopped) => return released(claim.release(db)?),
+        Err(AiError::ClaimLost) => {
+            log::warn!("[TaskItem {id}] {}; not called again", AiError::ClaimLost);
+            return Ok(Done::Lost);
+        }
         Err(err) => {
             let message = err.to_string();
             log::error!("[TaskItem {id}] Error: {message}");
@@ -379,7 +395,18 @@ fn execute(
             });
         }
     };
-    match claim.complete(db, &result, run.operation_uuid)? {
+    save(run, db, claim, &result)
+}
+
+/// Saves a result, or says why it was discarded.
+fn save(
+    run: &TaskRun<'_>,
+    db: &mut Db,
+    claim: Claim,
+    result: &ItemResult,
+) -> Result<Done, DbError> {
+    let id = claim.item().id;
+    match claim.complete(db, result, run.operation_uuid)? {
         Ended::Done => {
             log::info!("[TaskItem {id}] Result received, text_corrected saved");
             Ok(Done::Ok {
@@ -388,9 +415,11 @@ fn execute(
             })
         }
         Ended::Lost => {
-            log::warn!(
-                "[TaskItem {id}] Result discarded: the lease expired and another worker took the item over"
-            );
+            let why = match items::get_state(db, id)? {
+                None => "the item was deleted (or its task) while the model worked on it",
+                Some(_) => "the lease expired and another worker took the item over",
+            };
+            log::warn!("[TaskItem {id}] Result discarded: {why}");
             Ok(Done::Lost)
         }
     }
@@ -405,21 +434,26 @@ fn released(ended: Ended) -> Result<Done, DbError> {
 
 /// A dry run: the same call, reported instead of saved.
 fn dry_run(run: &TaskRun<'_>, item: &Item) -> DryRunItem {
-    let prepared = run.pipeline.prepare(&item.text_original);
-    let prompt = &prepared.prompt;
-    log::debug!(
-        "[TaskItem {}] Prompt as sent:\n--- system ---\n{}\n--- user ---\n{}",
-        item.id,
-        prompt.system,
-        prompt.user
-    );
     let mut report = DryRunItem {
         id_task_item: item.id,
         id_task: item.id_task,
-        prompt: prompt.user.clone(),
         ..DryRunItem::default()
     };
-    match run.pipeline.execute(&item.text_original, &prepared) {
+    let mut seen = |prompt: &Prompt| {
+        log::debug!(
+            "[TaskItem {}] Prompt as sent:\n--- system ---\n{}\n--- user ---\n{}",
+            item.id,
+            prompt.system,
+            prompt.user
+        );
+        report.prompt = prompt.user.clone();
+    };
+    let hooks = Hooks {
+        on_prompt: &mut seen,
+        keep_alive: &mut || true,
+    };
+    let outcome = run.pipeline.process(item, hooks);
+    match outcome {
         Ok(result) => {
             report.text_corrected = Some(result.text_corrected);
             report.change_summary = Some(result.change_summary);

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_llm;
+pub mod proxy;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -24,6 +25,7 @@ pub fn server_config() -> DbConfig {
         user: opts.get_user().unwrap_or("root").to_string(),
         password: opts.get_pass().unwrap_or("").to_string(),
         name: String::new(),
+        timeout: std::time::Duration::from_secs(60),
     }
 }
 

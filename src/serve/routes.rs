@@ -1,0 +1,171 @@
+//! Routing one request to its handler; every answer is JSON, every error
+//! `{"error": "..."}` with a fitting status.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::request::Request;
+use super::run_request::parse_run_request;
+use super::{MAX_RUNS, Shared, constant_time_eq};
+use crate::app::{self, AppError, status};
+use crate::config::Config;
+
+/// Dispatches one request to its handler.
+pub(super) fn route(shared: &Arc<Shared>, request: &Request) -> (u16, Value) {
+    if !authorized(&shared.config, request) {
+        return error(401, "missing or wrong bearer token");
+    }
+    let segments: Vec<&str> = request
+        .path
+        .trim_end_matches('/')
+        .split('/')
+        .skip(1)
+        .collect();
+    let method = request.method.as_str();
+    match (method, segments.as_slice()) {
+        ("GET", ["health"]) => health(shared),
+        ("POST", ["task", "run"]) => task_run(shared, &request.body),
+        ("GET", ["task", "run"]) => error(405, "use POST on /task/run"),
+        ("GET", ["task", id]) => match id.parse::<u32>() {
+            Ok(id) => task_status(&shared.config, id),
+            Err(_) => error(
+                400,
+                format!("task id must be a positive whole number, not '{id}'"),
+            ),
+        },
+        ("GET", ["run", uuid]) => run_status(&shared.config, uuid),
+        (_, ["health"]) | (_, ["task", "run"]) | (_, ["task", _]) | (_, ["run", _]) => error(
+            405,
+            format!("method {method} is not allowed on {}", request.path),
+        ),
+        _ => error(404, format!("no such endpoint: {}", request.path)),
+    }
+}
+
+/// Whether the request carries the bearer token (the scheme in any case).
+fn authorized(config: &Config, request: &Request) -> bool {
+    let Some(token) = &config.serve_token else {
+        return true;
+    };
+    let given = request
+        .authorization
+        .as_deref()
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, value)| value)
+        .unwrap_or_default();
+    constant_time_eq(given.trim().as_bytes(), token.as_bytes())
+}
+
+pub(super) fn error(status: u16, message: impl Into<String>) -> (u16, Value) {
+    (status, json!({"error": message.into()}))
+}
+
+/// The JSON error answer for an application error.
+fn app_error(e: &AppError) -> (u16, Value) {
+    (
+        e.http_status(),
+        json!({"error": e.to_string(), "exit_code": e.exit_code()}),
+    )
+}
+
+fn health(shared: &Shared) -> (u16, Value) {
+    match shared.health.check(&shared.config) {
+        Ok(()) => (200, json!({"status": "ok", "database": "ok"})),
+        Err(e) => (
+            503,
+            json!({"status": "unavailable", "error": e.to_string()}),
+        ),
+    }
+}
+
+fn task_status(config: &Config, id: u32) -> (u16, Value) {
+    match status::task(config, id) {
+        Ok(p) => (
+            200,
+            json!({
+                "id_task": p.id,
+                "name": p.name,
+                "status_id": p.status_id,
+                "status": status::task_status_name(p.status_id),
+                "records_total": p.records_total,
+                "records_processed": p.records_processed,
+                "records_error": p.records_error,
+                "tokens_input": p.tokens_input,
+                "tokens_output": p.tokens_output,
+                "error_message": p.error_message,
+                "operation_uuid": p.operation_uuid,
+                "created_at": p.times[0],
+                "started_at": p.times[1],
+                "finished_at": p.times[2],
+                "updated_at": p.times[3],
+            }),
+        ),
+        Err(e) => app_error(&e),
+    }
+}
+
+fn run_status(config: &Config, uuid: &str) -> (u16, Value) {
+    match status::run(config, uuid) {
+        Ok(r) => (
+            200,
+            json!({
+                "operation_uuid": r.operation_uuid,
+                "started_at": r.started_at,
+                "finished_at": r.finished_at,
+                "trigger": r.trigger,
+                "host": r.host,
+                "pid": r.pid,
+                "items_ok": r.items_ok,
+                "items_error": r.items_error,
+                "message": r.message,
+                "running": r.finished_at.is_none(),
+            }),
+        ),
+        Err(e) => app_error(&e),
+    }
+}
+
+fn task_run(shared: &Arc<Shared>, body: &[u8]) -> (u16, Value) {
+    let mut request = match parse_run_request(body) {
+        Ok(r) => r,
+        Err(m) => return error(400, m),
+    };
+    // A request may ask for fewer threads than the configuration allows, never more.
+    let config = &shared.config;
+    let options = &mut request.options;
+    options.concurrency = options.concurrency.map(|c| c.min(config.concurrency));
+    if !request.wait {
+        options.operation_uuid = Some(uuid::Uuid::new_v4().to_string());
+    }
+    let plan = match app::plan(config, options) {
+        Ok(plan) => plan,
+        Err(e) => return app_error(&e),
+    };
+    let Some(slot) = shared.runs.take() else {
+        return error(
+            429,
+            format!("{MAX_RUNS} runs started through serve are already going; try again later"),
+        );
+    };
+    if request.wait {
+        return match app::run(config, &plan, &shared.stop) {
+            Ok(summary) => (200, summary.to_json()),
+            Err(e) => app_error(&e),
+        };
+    }
+    let operation_uuid = plan.operation_uuid.clone();
+    let shared_bg = Arc::clone(shared);
+    std::thread::spawn(move || {
+        let _slot = slot;
+        if let Err(e) = app::run(&shared_bg.config, &plan, &shared_bg.stop) {
+            log::error!("[HTTP] background run failed: {e}");
+        }
+        crate::logging::set_operation(None);
+    });
+    (
+        202,
+        json!({"operation_uuid": operation_uuid, "status": "started"}),
+    )
+}
