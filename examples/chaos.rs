@@ -67,7 +67,9 @@ fn setup(items: u64, base_url: &str) -> Setup {
     )
     .unwrap();
     let task = conn.last_insert_id() as u32;
-    let values: Vec<String> = (0..items).map(|i| format!("({task}, 'tekst {i}')")).collect();
+    let values: Vec<String> = (0..items)
+        .map(|i| format!("({task}, 'tekst {i}')"))
+        .collect();
     conn.query_drop(format!(
         "INSERT INTO task_item (id_task, text_original) VALUES {}",
         values.join(",")
@@ -158,11 +160,17 @@ fn report(s: &mut Setup, llm: &FakeLlm, items: u64, kills: u64, workers: usize, 
     let calls = llm.calls_per_text();
     let twice = calls.values().filter(|&&n| n > 1).count();
     let extra: usize = calls.values().map(|&n| n.saturating_sub(1)).sum();
-    println!("| workers | kills | items | processed | failed | left | counters = rows | sent more than once | extra calls | seconds |");
+    println!(
+        "| workers | kills | items | processed | failed | left | counters = rows | sent more than once | extra calls | seconds |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     println!(
         "| {workers} x 4 threads | {kills} | {items} | {processed} | {error} | {pending} | {} | {twice} | {extra} | {:.0} |",
-        if (counted_ok, counted_err) == (processed, error) { "yes" } else { "NO" },
+        if (counted_ok, counted_err) == (processed, error) {
+            "yes"
+        } else {
+            "NO"
+        },
         took.as_secs_f64()
     );
     println!(

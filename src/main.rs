@@ -11,7 +11,10 @@ use cli::{Cli, Command, render};
 
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
-    let code = match cli::start(args).and_then(run) {
+    // A bug must still end with a documented exit code (the hook has logged it).
+    let outcome = std::panic::catch_unwind(|| cli::start(args).and_then(run))
+        .unwrap_or_else(|_| Err(AppError::Internal));
+    let code = match outcome {
         Ok(code) => code,
         Err(err) => {
             render::error(&err);

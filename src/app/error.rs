@@ -24,6 +24,8 @@ pub enum AppError {
     NotFound(String),
     /// `serve` cannot listen.
     Serve(ServeError),
+    /// A bug: something panicked (the log has the place); exit code 1.
+    Internal,
     /// The command was understood but cannot be done as asked (the message says why,
     /// the hint what to do).
     Refused {
@@ -48,7 +50,7 @@ impl AppError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AppError::Db(DbError::Unreachable { .. } | DbError::Lost(_)) => 3,
-            AppError::Db(DbError::Query(_)) => 1,
+            AppError::Db(DbError::Query(_)) | AppError::Internal => 1,
             _ => 2,
         }
     }
@@ -83,6 +85,9 @@ impl fmt::Display for AppError {
             AppError::LogFile(e) => e.fmt(f),
             AppError::Db(e) => e.fmt(f),
             AppError::Serve(e) => e.fmt(f),
+            AppError::Internal => f.write_str(
+                "internal error: ai-worker stopped on a bug (the log line above names the place); please report it",
+            ),
         }
     }
 }
@@ -148,6 +153,7 @@ mod tests {
             (AppError::Usage("x".into()), 2, 400),
             (AppError::NotFound("x".into()), 2, 404),
             (AppError::refused("x"), 2, 400),
+            (AppError::Internal, 1, 500),
         ];
         for (err, code, status) in cases {
             assert_eq!(
