@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     // A bug must still end with a documented exit code (the hook has logged it).
     let outcome = std::panic::catch_unwind(|| cli::start(args).and_then(run))
-        .unwrap_or_else(|_| Err(AppError::Internal));
+        .unwrap_or(Err(AppError::Internal));
     let code = match outcome {
         Ok(code) => code,
         Err(err) => {
