@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::http::{Reply, check_url, classify_status, post_json, scrub};
 use super::prompt_builder::{Prompt, extract_text};
-use super::retry::{RateGate, RetryPolicy, SharedPace, with_retries};
+use super::retry::{Attempts, Breaker, RateGate, RetryPolicy, SharedPace};
 use super::spec::{CallSettings, ModelSpec, Provider, Structured};
 use super::{AiError, Completion, gemini, openai};
 use crate::stop::StopSignal;
@@ -31,6 +31,7 @@ pub struct Client {
     agent: ureq::Agent,
     policy: RetryPolicy,
     gate: RateGate,
+    breaker: Breaker,
 }
 
 impl Client {
@@ -72,6 +73,7 @@ impl Client {
             agent,
             policy: settings.retry,
             gate: RateGate::new(spec.requests_per_minute),
+            breaker: Breaker::default(),
         })
     }
 
@@ -99,7 +101,14 @@ impl Client {
         accept: impl Fn(Completion) -> Result<T, String>,
     ) -> Result<T, AiError> {
         let label = self.provider.label();
-        with_retries(&self.policy, &self.gate, stop, label, keep_alive, || {
+        let attempts = Attempts {
+            policy: &self.policy,
+            gate: &self.gate,
+            breaker: &self.breaker,
+            stop,
+            label,
+        };
+        attempts.run(keep_alive, || {
             log::info!("[{label}] Sent prompt: {} chars", prompt.chars());
             let completion = self.call_once(prompt)?;
             accept(completion).map_err(AiError::transient)
@@ -187,6 +196,7 @@ impl Client {
                     retry_after,
                     rate_limited,
                 },
+                AiError::Offline(message) => AiError::Offline(scrub(&message, self.key.as_deref())),
                 other => other,
             },
         )?;

@@ -8,6 +8,9 @@ use super::{AiError, preview};
 /// Largest response body read (a correction is at most a few hundred kilobytes).
 const MAX_BODY: u64 = 16 * 1024 * 1024;
 
+/// Longest wait for a connection to the model's server.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A response as the clients need it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
@@ -70,9 +73,10 @@ pub fn post_json(
     let mut response = request
         .config()
         .timeout_global(Some(timeout))
+        .timeout_connect(Some(timeout.min(CONNECT_TIMEOUT)))
         .build()
         .send(payload.as_bytes())
-        .map_err(transport_error)?;
+        .map_err(|e| transport_error(e, url))?;
     let status = response.status().as_u16();
     let header = |name: &str| {
         response
@@ -90,7 +94,7 @@ pub fn post_json(
         .with_config()
         .limit(MAX_BODY)
         .read_to_vec()
-        .map_err(transport_error)?;
+        .map_err(|e| transport_error(e, url))?;
     let body = String::from_utf8(bytes).map_err(|_| {
         AiError::transient(format!(
             "the model server answered {status} with a body that is not UTF-8 text"
@@ -104,18 +108,55 @@ pub fn post_json(
     })
 }
 
-fn transport_error(err: ureq::Error) -> AiError {
+/// A failure before any answer, sorted by what it says about the server: one that
+/// cannot be reached (refused, reset, no route, a name that does not resolve) is not
+/// the item's fault; a model that accepted the request but is slow is.
+fn transport_error(err: ureq::Error, url: &str) -> AiError {
+    use ureq::Timeout as T;
+    let host = host_of(url);
     match err {
+        ureq::Error::HostNotFound | ureq::Error::Timeout(T::Resolve) => {
+            AiError::Unreachable(format!(
+                "the host name {host} cannot be resolved (DNS): check the network, the proxy settings and ai_model.api_url"
+            ))
+        }
+        ureq::Error::Timeout(T::Connect) => {
+            AiError::Offline(format!("no answer from {host} while connecting (timeout)"))
+        }
         ureq::Error::Timeout(_) => AiError::transient("Timeout"),
-        ureq::Error::Io(e) => AiError::transient(format!("connection error: {e}")),
-        ureq::Error::ConnectionFailed => AiError::transient("connection failed"),
-        ureq::Error::HostNotFound => AiError::transient("host not found (DNS)"),
+        ureq::Error::ConnectionFailed => AiError::Offline(format!("cannot connect to {host}")),
+        ureq::Error::Io(e) => io_error(&e, &host),
         ureq::Error::BodyExceedsLimit(_) => AiError::Item("response body too large".into()),
         ureq::Error::BadUri(e) => {
             AiError::Task(format!("ai_model.api_url is not a valid URL: {e}"))
         }
         other => AiError::transient(format!("HTTP error: {other}")),
     }
+}
+
+fn io_error(e: &std::io::Error, host: &str) -> AiError {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => AiError::Offline(format!(
+            "{host} refused the connection (is the model server running?)"
+        )),
+        K::ConnectionReset | K::ConnectionAborted | K::NotConnected | K::BrokenPipe => {
+            AiError::Offline(format!("{host} dropped the connection ({e})"))
+        }
+        K::TimedOut => AiError::Offline(format!("no answer from {host} (timeout)")),
+        K::InvalidData => AiError::transient(format!(
+            "the model server at {host} sent something that is not valid HTTP or text"
+        )),
+        _ => AiError::Offline(format!("network error talking to {host}: {e}")),
+    }
+}
+
+/// `host:port` of a URL, for messages (never its path or query).
+fn host_of(url: &str) -> String {
+    url.parse::<ureq::http::Uri>()
+        .ok()
+        .and_then(|uri| uri.authority().map(|a| a.as_str().to_string()))
+        .unwrap_or_else(|| "the model server".into())
 }
 
 /// The `error.message` (and `error.status`/`error.code`) of a Gemini or OpenAI error
@@ -304,6 +345,29 @@ mod tests {
             Some("sk-live-XYZXYZXYZ1"),
         );
         assert!(!e.to_string().contains("XYZXYZ"), "{e}");
+    }
+
+    #[test]
+    fn unreachable_servers_are_named_and_dns_is_not_retried() {
+        let url = "http://llm.internal:8000/v1/chat/completions";
+        match transport_error(ureq::Error::HostNotFound, url) {
+            AiError::Unreachable(m) => {
+                assert!(
+                    m.contains("llm.internal:8000") && m.contains("proxy"),
+                    "{m}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        match transport_error(ureq::Error::Io(refused), url) {
+            AiError::Offline(m) => assert!(m.contains("llm.internal:8000 refused"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            transport_error(ureq::Error::Timeout(ureq::Timeout::Global), url),
+            AiError::Transient { .. }
+        ));
     }
 
     #[test]

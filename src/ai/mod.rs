@@ -41,6 +41,12 @@ pub enum AiError {
         /// A rate limit: every thread of the run slows down, not only this one.
         rate_limited: bool,
     },
+    /// The server could not be reached (refused, reset, timed out): worth retrying,
+    /// and counted by the run's circuit breaker.
+    Offline(String),
+    /// The server cannot be reached at all (retries ran out, the name does not
+    /// resolve, the breaker opened): not the item's fault; it waits for the next run.
+    Unreachable(String),
     /// This item cannot be processed (400, a safety block, the token limit, an answer
     /// that stayed wrong after every retry); other items may still work.
     Item(String),
@@ -69,6 +75,8 @@ impl fmt::Display for AiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AiError::Transient { message, .. }
+            | AiError::Offline(message)
+            | AiError::Unreachable(message)
             | AiError::Item(message)
             | AiError::Task(message) => f.write_str(message),
             AiError::Stopped => f.write_str("stopped before the model answered"),

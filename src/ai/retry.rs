@@ -4,7 +4,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::AiError;
@@ -184,68 +184,193 @@ impl RateGate {
     }
 }
 
-/// Runs `call` until it succeeds, fails for good, or retries run out; a transient
-/// failure left at the end becomes an item error naming the number of attempts.
-/// `keep_alive` runs before every wait and every retry; when it says the work was
-/// taken over (false), no further call is made.
+/// Consecutive failures to reach the model's server (across every thread of a run)
+/// after which no more calls are made: the server is down, not the items.
+pub const BREAKER_THRESHOLD: u32 = 3;
+
+/// The run's circuit breaker: counts consecutive connection failures (refused,
+/// timed out) across threads, and opens after [`BREAKER_THRESHOLD`] of them.
+#[derive(Debug, Default)]
+pub struct Breaker {
+    consecutive: AtomicU32,
+    last: Mutex<String>,
+}
+
+impl Breaker {
+    /// Whether calls have stopped.
+    pub fn is_open(&self) -> bool {
+        self.consecutive.load(Ordering::Relaxed) >= BREAKER_THRESHOLD
+    }
+
+    fn failed(&self, message: &str) {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = message.to_string();
+        self.consecutive.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The last failure seen, for the message of the calls not made.
+    fn last(&self) -> String {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn succeeded(&self) {
+        self.consecutive.store(0, Ordering::Relaxed);
+    }
+}
+
+/// What one call of a run needs besides the call itself.
+pub struct Attempts<'a> {
+    /// Retries and waits.
+    pub policy: &'a RetryPolicy,
+    /// The run's rate gate.
+    pub gate: &'a RateGate,
+    /// The run's circuit breaker.
+    pub breaker: &'a Breaker,
+    /// Ctrl+C / SIGTERM.
+    pub stop: &'a StopSignal,
+    /// The provider's name for log lines.
+    pub label: &'a str,
+}
+
+impl Attempts<'_> {
+    /// Runs `call` until it succeeds, fails for good, or retries run out; a transient
+    /// failure left at the end becomes an item error naming the number of attempts,
+    /// a server that cannot be reached becomes [`AiError::Unreachable`].
+    /// `keep_alive` runs before every wait and every retry; when it says the work was
+    /// taken over (false), no further call is made.
+    pub fn run<T>(
+        &self,
+        keep_alive: &mut dyn FnMut() -> bool,
+        mut call: impl FnMut() -> Result<T, AiError>,
+    ) -> Result<T, AiError> {
+        let mut retry = 0;
+        loop {
+            if !self.gate.wait_turn(self.stop) {
+                return Err(AiError::Stopped);
+            }
+            if retry > 0 && !keep_alive() {
+                return Err(AiError::ClaimLost);
+            }
+            if self.breaker.is_open() {
+                return Err(AiError::Unreachable(format!(
+                    "{} (the server could not be reached {BREAKER_THRESHOLD} times in a row; calls stopped)",
+                    self.breaker.last()
+                )));
+            }
+            let failure = match call() {
+                Ok(value) => {
+                    self.breaker.succeeded();
+                    return Ok(value);
+                }
+                Err(err) => Failure::of(err)?,
+            };
+            if failure.offline {
+                self.breaker.failed(&failure.message);
+            }
+            if retry >= self.policy.max_retries || self.breaker.is_open() {
+                return Err(failure.give_up(retry + 1));
+            }
+            let delay = failure
+                .retry_after
+                .map(|d| d.min(MAX_SERVER_WAIT))
+                .unwrap_or_else(|| self.policy.backoff(retry, random_u64()))
+                .min(self.policy.max_wait);
+            retry += 1;
+            if !keep_alive() {
+                return Err(AiError::ClaimLost);
+            }
+            self.wait(&failure, delay, retry)?;
+        }
+    }
+
+    /// Waits before retry number `retry`: every thread when rate limited, else this one.
+    fn wait(&self, failure: &Failure, delay: Duration, retry: u32) -> Result<(), AiError> {
+        log::warn!(
+            "[{}] {}; retry {retry}/{} in {:.1}s{}",
+            self.label,
+            failure.message,
+            self.policy.max_retries,
+            delay.as_secs_f64(),
+            if failure.rate_limited {
+                " (all threads paused)"
+            } else {
+                ""
+            }
+        );
+        if failure.rate_limited {
+            self.gate.pause_until(Instant::now() + delay);
+        } else if self.stop.sleep(delay) {
+            return Err(AiError::Stopped);
+        }
+        Ok(())
+    }
+}
+
+/// A failed attempt worth retrying.
+struct Failure {
+    message: String,
+    retry_after: Option<Duration>,
+    rate_limited: bool,
+    /// The server could not be reached (counts towards the breaker).
+    offline: bool,
+}
+
+impl Failure {
+    /// The retryable failure in `err`, or `err` itself when it is final.
+    fn of(err: AiError) -> Result<Failure, AiError> {
+        match err {
+            AiError::Transient {
+                message,
+                retry_after,
+                rate_limited,
+            } => Ok(Failure {
+                message,
+                retry_after,
+                rate_limited,
+                offline: false,
+            }),
+            AiError::Offline(message) => Ok(Failure {
+                message,
+                retry_after: None,
+                rate_limited: false,
+                offline: true,
+            }),
+            other => Err(other),
+        }
+    }
+
+    /// The final error once retries ran out after `attempts` attempts.
+    fn give_up(self, attempts: u32) -> AiError {
+        let message = format!(
+            "{} (gave up after {attempts} attempt{})",
+            self.message,
+            if attempts == 1 { "" } else { "s" }
+        );
+        if self.offline {
+            AiError::Unreachable(message)
+        } else {
+            AiError::Item(message)
+        }
+    }
+}
+
+/// Runs `call` with retries: [`Attempts::run`] with a breaker of its own.
 pub fn with_retries<T>(
     policy: &RetryPolicy,
     gate: &RateGate,
     stop: &StopSignal,
     label: &str,
     keep_alive: &mut dyn FnMut() -> bool,
-    mut call: impl FnMut() -> Result<T, AiError>,
+    call: impl FnMut() -> Result<T, AiError>,
 ) -> Result<T, AiError> {
-    let mut retry = 0;
-    loop {
-        if !gate.wait_turn(stop) {
-            return Err(AiError::Stopped);
-        }
-        let (message, retry_after, rate_limited) = match call() {
-            Err(AiError::Transient {
-                message,
-                retry_after,
-                rate_limited,
-            }) => (message, retry_after, rate_limited),
-            other => return other,
-        };
-        if retry >= policy.max_retries {
-            let attempts = retry + 1;
-            return Err(AiError::Item(format!(
-                "{message} (gave up after {attempts} attempt{})",
-                if attempts == 1 { "" } else { "s" }
-            )));
-        }
-        let delay = retry_after
-            .map(|d| d.min(MAX_SERVER_WAIT))
-            .unwrap_or_else(|| policy.backoff(retry, random_u64()))
-            .min(policy.max_wait);
-        retry += 1;
-        if !keep_alive() {
-            return Err(AiError::ClaimLost);
-        }
-        log::warn!(
-            "[{label}] {message}; retry {retry}/{} in {:.1}s{}",
-            policy.max_retries,
-            delay.as_secs_f64(),
-            if rate_limited {
-                " (all threads paused)"
-            } else {
-                ""
-            }
-        );
-        if rate_limited {
-            gate.pause_until(Instant::now() + delay);
-        } else if stop.sleep(delay) {
-            return Err(AiError::Stopped);
-        }
-        if !gate.wait_turn(stop) {
-            return Err(AiError::Stopped);
-        }
-        if !keep_alive() {
-            return Err(AiError::ClaimLost);
-        }
-    }
+    let breaker = Breaker::default();
+    let attempts = Attempts {
+        policy,
+        gate,
+        breaker: &breaker,
+        stop,
+        label,
+    };
+    attempts.run(keep_alive, call)
 }
 
 /// Reads a wait from a `Retry-After` header (seconds, possibly fractional).

@@ -94,6 +94,7 @@ fn parse_run(args: &mut pico_args::Arguments) -> Result<RunOptions, String> {
         task_item: positive(args, "--task-item")?,
         max_items: positive(args, "--max-item")?,
         dry_run: args.contains("--dry-run"),
+        retry_failed: args.contains("--retry-failed"),
         concurrency: positive(args, "--concurrency")?,
         trigger: "cli".into(),
         operation_uuid: None,

@@ -5,7 +5,8 @@ pub const HELP: &str = "\
 ai-worker: proofreads and translates texts from MySQL/MariaDB with an LLM
 
 USAGE:
-  ai-worker [--task ID | --task-item ID] [--max-item N] [--dry-run] [--concurrency N] [--json]
+  ai-worker [--task ID | --task-item ID] [--max-item N] [--dry-run] [--retry-failed]
+            [--concurrency N] [--json]
   ai-worker init-db          create the database (DB_NAME) and its tables
   ai-worker serve [--bind ADDR]  HTTP trigger for the panel (default SERVE_BIND, 127.0.0.1:8080)
   ai-worker demo             sample run in database ai_worker_demo (offline without GEMINI_API_KEY)
@@ -20,6 +21,8 @@ OPTIONS:
   --task-item ID     process only this item (PENDING or ERROR)
   --max-item N       handle at most N items (default WORKER_MAX_ITEMS, 100)
   --dry-run          call the model and print results, write nothing to the database
+  --retry-failed     put the failed (ERROR) items of --task ID, or of every task, back
+                     to pending first, with their attempts reset
   --concurrency N    parallel model calls (default WORKER_CONCURRENCY, 4)
   --json             print one JSON summary on stdout
   --env-file PATH    read configuration from PATH instead of .env

@@ -5,6 +5,7 @@
 //! whose lease was taken over changes nothing, and the task's `records_processed`,
 //! `records_error` and token sums always equal what the item rows say.
 
+use super::task_repository::status::{ERROR as TASK_ERROR, IN_PROGRESS as TASK_IN_PROGRESS};
 use super::{Db, DbError};
 use status::{ERROR, PENDING, PROCESSED, PROCESSING};
 
@@ -355,6 +356,43 @@ pub fn reap_expired(db: &mut Db, id_task: u32, max_attempts: u32) -> Result<Reap
             .min(1);
     }
     Ok(Reaped { returned, failed })
+}
+
+/// Puts a task's ERROR items back to PENDING with `attempts = 0` (`--retry-failed`),
+/// and the task with them: `records_error` down by as many, an ERROR task back to
+/// IN_PROGRESS. One transaction with the rows locked. Returns each item's id and
+/// the error it had, for the log.
+pub fn retry_failed(db: &mut Db, id_task: u32) -> Result<Vec<(u32, Option<String>)>, DbError> {
+    db.transaction(|db| {
+        let failed: Vec<(u32, Option<String>)> = db.query(
+            "SELECT id_task_item, error_message FROM task_item \
+             WHERE id_task = ? AND status_id = ? ORDER BY id_task_item FOR UPDATE",
+            (id_task, ERROR),
+        )?;
+        if failed.is_empty() {
+            return Ok(failed);
+        }
+        let n = db.execute(
+            "UPDATE task_item SET status_id = ?, attempts = 0, error_message = NULL, \
+             processed_at = NULL WHERE id_task = ? AND status_id = ?",
+            (PENDING, id_task, ERROR),
+        )?;
+        db.execute(
+            "UPDATE task SET records_error = GREATEST(records_error, ?) - ?, \
+             status_id = IF(status_id = ?, ?, status_id), finished_at = NULL, \
+             error_message = NULL WHERE id_task = ?",
+            (n, n, TASK_ERROR, TASK_IN_PROGRESS, id_task),
+        )?;
+        Ok(failed)
+    })
+}
+
+/// The tasks that have ERROR items, oldest first.
+pub fn tasks_with_failed_items(db: &mut Db) -> Result<Vec<u32>, DbError> {
+    db.query(
+        "SELECT DISTINCT id_task FROM task_item WHERE status_id = ? ORDER BY id_task",
+        (ERROR,),
+    )
 }
 
 /// Adds an item to a task (what the panel does; used by `ai-worker demo`).

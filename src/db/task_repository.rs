@@ -218,6 +218,21 @@ pub fn fail(db: &mut Db, id_task: u32, operation_uuid: &str, message: &str) -> R
     Ok(())
 }
 
+/// Notes why a task waits (its model's server cannot be reached) without changing
+/// its status: the items stay PENDING and the next run resumes it.
+pub fn pause(
+    db: &mut Db,
+    id_task: u32,
+    operation_uuid: &str,
+    message: &str,
+) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE task SET error_message = ?, operation_uuid = ? WHERE id_task = ?",
+        (message, operation_uuid, id_task),
+    )?;
+    Ok(())
+}
+
 /// Creates a task (what the panel does; used by `ai-worker demo`). Returns its id.
 pub fn insert(
     db: &mut Db,

@@ -39,9 +39,12 @@ pub fn parse_run_request(body: &[u8]) -> Result<RunRequest, String> {
             "concurrency" => request.options.concurrency = positive(key, v)?,
             "dry_run" => request.options.dry_run = boolean(key, v)?.unwrap_or(false),
             "wait" => request.wait = boolean(key, v)?.unwrap_or(true),
+            "retry_failed" => {
+                request.options.retry_failed = boolean(key, v)?.unwrap_or(false);
+            }
             other => {
                 return Err(format!(
-                    "unknown field '{other}' (allowed: task, task_item, max_item, dry_run, wait, concurrency)"
+                    "unknown field '{other}' (allowed: task, task_item, max_item, dry_run, concurrency, retry_failed, wait)"
                 ));
             }
         }

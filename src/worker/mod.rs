@@ -19,6 +19,7 @@ use std::fmt;
 
 use crate::ai::http;
 use crate::config::Config;
+use crate::db::task_item_repository as items;
 use crate::db::task_repository as tasks;
 use crate::db::{Db, DbError, run_repository};
 use crate::stop::StopSignal;
@@ -170,6 +171,36 @@ fn hostname() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+impl Engine<'_> {
+    /// `--retry-failed`: the scope's ERROR items back to PENDING, their old errors
+    /// kept in the log only. A dry run only says how many it would put back.
+    fn retry_failed(&mut self, db: &mut Db) -> Result<(), WorkerError> {
+        let tasks = match self.plan.scope {
+            Scope::Task(id) => vec![self.load_task(db, id)?.id],
+            _ => items::tasks_with_failed_items(db)?,
+        };
+        for id in tasks {
+            if self.plan.dry_run {
+                let failed = tasks::item_counts(db, id)?.error;
+                log::info!(
+                    "[Task {id}] Dry run: {failed} failed items would be put back to pending"
+                );
+                continue;
+            }
+            let failed = items::retry_failed(db, id)?;
+            for (item, error) in &failed {
+                let was = error.as_deref().unwrap_or("no message");
+                log::info!("[TaskItem {item}] Back to pending (it failed with: {was})");
+            }
+            log::info!(
+                "[Task {id}] {} failed items put back to pending",
+                failed.len()
+            );
+        }
+        Ok(())
+    }
+}
+
 /// One run in progress.
 struct Engine<'a> {
     config: &'a Config,
@@ -186,6 +217,9 @@ struct Engine<'a> {
 impl Engine<'_> {
     /// Works through the plan's scope: one item, one task, or the oldest tasks.
     fn run_scope(&mut self, db: &mut Db) -> Result<(), WorkerError> {
+        if self.plan.retry_failed {
+            self.retry_failed(db)?;
+        }
         match self.plan.scope {
             Scope::Item(id) => self.run_single_item(db, id),
             Scope::Task(id) => {

@@ -19,6 +19,8 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// `--concurrency N`: parallel model calls (default `WORKER_CONCURRENCY`).
     pub concurrency: Option<u32>,
+    /// `--retry-failed`: put the tasks' ERROR items back to PENDING first.
+    pub retry_failed: bool,
     /// Who started the run: `cli`, `http` or `demo` (stored in `task_run.trigger`).
     pub trigger: String,
     /// Use this id instead of a fresh one (serve answers with it before the run starts).
@@ -47,6 +49,8 @@ pub struct Plan {
     pub concurrency: usize,
     /// Write nothing.
     pub dry_run: bool,
+    /// Put ERROR items back to PENDING before the run.
+    pub retry_failed: bool,
     /// `task_run.trigger`.
     pub trigger: String,
     /// The run's id.
@@ -66,6 +70,11 @@ impl Plan {
             (None, Some(item)) => Scope::Item(item),
             (None, None) => Scope::Pending,
         };
+        if options.retry_failed && matches!(scope, Scope::Item(_)) {
+            return Err(WorkerError::Usage(
+                "--retry-failed goes with --task ID or alone; --task-item already retries a failed item".into(),
+            ));
+        }
         let concurrency = options.concurrency.unwrap_or(config.concurrency);
         if concurrency as usize > MAX_CONCURRENCY {
             return Err(WorkerError::Usage(format!(
@@ -81,6 +90,7 @@ impl Plan {
             max_items: u64::from(options.max_items.unwrap_or(config.max_items)),
             concurrency: (concurrency as usize).max(1),
             dry_run: options.dry_run,
+            retry_failed: options.retry_failed,
             trigger,
             operation_uuid: options
                 .operation_uuid

@@ -81,6 +81,8 @@ pub struct Tally {
     pub tokens_output: u64,
     /// Why the whole task must stop, if it must.
     pub task_error: Option<String>,
+    /// Why the task must wait for a later run (its model's server cannot be reached).
+    pub task_paused: Option<String>,
     /// Dry-run results.
     pub dry_run_items: Vec<DryRunItem>,
 }
@@ -109,6 +111,10 @@ impl Tally {
                 self.released += 1;
                 self.task_error.get_or_insert(message);
             }
+            Done::Paused(message) => {
+                self.released += 1;
+                self.task_paused.get_or_insert(message);
+            }
             Done::DbFailed(err) => return Some(err),
         }
         None
@@ -126,6 +132,7 @@ enum Done {
     Lost,
     DryRun(Box<DryRunItem>),
     StopTask(String),
+    Paused(String),
     DbFailed(DbError),
 }
 
@@ -340,7 +347,10 @@ fn execute_all(
                 )),
             },
         };
-        if matches!(outcome, Done::StopTask(_) | Done::DbFailed(_)) {
+        if matches!(
+            outcome,
+            Done::StopTask(_) | Done::Paused(_) | Done::DbFailed(_)
+        ) {
             abort.store(true, Ordering::Relaxed);
         }
         // The producer outlives every executor; a failed send cannot happen.
@@ -382,6 +392,10 @@ fn execute(
             return Ok(Done::StopTask(message));
         }
         Err(AiError::Stopped) => return released(claim.release(db)?),
+        Err(AiError::Unreachable(message)) => {
+            claim.release(db)?;
+            return Ok(Done::Paused(message));
+        }
         Err(AiError::ClaimLost) => {
             log::warn!("[TaskItem {id}] {}; not called again", AiError::ClaimLost);
             return Ok(Done::Lost);

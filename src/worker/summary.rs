@@ -21,6 +21,8 @@ pub struct TaskSummary {
     pub message: Option<String>,
     /// The task was stopped as a whole (bad key, missing model).
     pub failed: bool,
+    /// The task waits for its model's server, which could not be reached.
+    pub paused: bool,
 }
 
 /// What `--dry-run` would have saved for one item.
@@ -77,7 +79,7 @@ impl RunSummary {
     /// a model or a prompt the way a script can see).
     pub fn exit_code(&self) -> u8 {
         if self.items_error > 0
-            || self.tasks.iter().any(|t| t.failed)
+            || self.tasks.iter().any(|t| t.failed || t.paused)
             || self.dry_run_items.iter().any(|i| i.error.is_some())
         {
             1

@@ -113,7 +113,30 @@ impl Engine<'_> {
         report.tokens_output = tally.tokens_output;
         self.summary.items_released += tally.released;
         self.summary.dry_run_items.extend(tally.dry_run_items);
+        if let Some(message) = tally.task_paused.filter(|_| tally.task_error.is_none()) {
+            return self.pause_task(db, id, message, report);
+        }
         self.end_task(db, task, tally.task_error, report)
+    }
+
+    /// The model's server cannot be reached: the task keeps its items PENDING and its
+    /// status, says why in `error_message`, and the next run tries again.
+    fn pause_task(
+        &mut self,
+        db: &mut Db,
+        id: u32,
+        message: String,
+        mut report: TaskSummary,
+    ) -> Result<(), WorkerError> {
+        let message = format!("{message}; the items stay pending and the next run tries again");
+        log::error!("[Task {id}] {message}");
+        if !self.plan.dry_run {
+            tasks::pause(db, id, &self.plan.operation_uuid, &message)?;
+        }
+        report.message = Some(message);
+        report.paused = true;
+        self.summary.add_task(report);
+        Ok(())
     }
 
     /// After the pool: stop the task if the model said so, else finish or pause it.

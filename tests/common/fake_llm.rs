@@ -139,7 +139,15 @@ pub struct FakeLlm {
 impl FakeLlm {
     /// Starts a server whose `handler` gets each request and its 0-based call number.
     pub fn start(handler: impl Fn(&Request, usize) -> Reply + Send + Sync + 'static) -> FakeLlm {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        FakeLlm::start_on(TcpListener::bind("127.0.0.1:0").unwrap(), handler)
+    }
+
+    /// Starts a server on `listener` (a port chosen by the test, for example one that
+    /// was closed a moment ago).
+    pub fn start_on(
+        listener: TcpListener,
+        handler: impl Fn(&Request, usize) -> Reply + Send + Sync + 'static,
+    ) -> FakeLlm {
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));

@@ -100,6 +100,11 @@ impl TestDb {
         (task, ids)
     }
 
+    /// Runs a statement that returns nothing.
+    pub fn conn_exec(&mut self, sql: &str) {
+        self.conn.query_drop(sql).unwrap();
+    }
+
     /// Runs a query returning one value.
     pub fn value<T: mysql::prelude::FromValue>(&mut self, sql: &str) -> T {
         self.conn.query_first::<T, _>(sql).unwrap().expect("a row")
