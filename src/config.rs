@@ -127,20 +127,56 @@ const SECRET_KEYS: &[&str] = &[
     "OPENAI_API_KEY",
 ];
 
+/// A loaded configuration and where it came from, for the user to see.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// The `.env` file read, if any.
+    pub file: Option<PathBuf>,
+    /// Keys in that file that ai-worker does not know, each with the known key it
+    /// most likely means.
+    pub unknown_keys: Vec<(String, Option<&'static str>)>,
+}
+
+/// Every key the worker reads: those `.env.example` documents.
+pub fn known_keys() -> impl Iterator<Item = &'static str> {
+    include_str!("../.env.example")
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once('=').map(|(key, _)| key.trim()))
+        .filter(|key| !key.is_empty())
+}
+
 impl Config {
     /// Loads the configuration: `env_file` if given (it must exist), otherwise `.env`
     /// in the current folder or beside the executable (Task Scheduler starts programs
     /// in `System32`), then the process environment on top.
     pub fn load(env_file: Option<&Path>) -> Result<Config, ConfigError> {
-        let file_vars = match env_file {
+        Config::load_noting(env_file).map(|loaded| loaded.config)
+    }
+
+    /// Like [`Config::load`], and says which file was read and which of its keys are
+    /// unknown (a typo such as `WORKER_CONCURENCY` would otherwise go unnoticed).
+    pub fn load_noting(env_file: Option<&Path>) -> Result<Loaded, ConfigError> {
+        let file = env_file.map(Path::to_path_buf).or_else(default_env_file);
+        let file_vars = match &file {
             Some(path) => read_env_file(path)?,
-            None => match default_env_file() {
-                Some(path) => read_env_file(&path)?,
-                None => HashMap::new(),
-            },
+            None => HashMap::new(),
         };
         let env_vars: HashMap<String, String> = std::env::vars().collect();
-        Config::from_sources(&file_vars, &env_vars)
+        let config = Config::from_sources(&file_vars, &env_vars)?;
+        let mut unknown_keys: Vec<(String, Option<&'static str>)> = file_vars
+            .keys()
+            .filter(|key| !known_keys().any(|known| known == key.as_str()))
+            .map(|key| (key.clone(), crate::suggest::closest(key, known_keys())))
+            .collect();
+        unknown_keys.sort();
+        Ok(Loaded {
+            config,
+            file,
+            unknown_keys,
+        })
     }
 
     /// Builds a configuration from `.env` values and environment values (the latter win).
@@ -356,6 +392,13 @@ mod tests {
                 "{key} is not in .env.example"
             );
         }
+    }
+
+    #[test]
+    fn known_keys_are_the_documented_ones() {
+        let keys: Vec<&str> = known_keys().collect();
+        assert!(keys.contains(&"WORKER_CONCURRENCY") && keys.contains(&"DB_TIMEOUT_S"));
+        assert!(!keys.iter().any(|k| k.starts_with('#') || k.contains(' ')));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod logging;
 mod privacy;
 mod serve;
 mod stop;
+mod suggest;
 mod worker;
 
 pub use app::AppError;
@@ -27,6 +28,7 @@ pub use config::{Config, ConfigError, DbConfig, MAX_CONCURRENCY};
 pub use privacy::{Redacted, Redactor};
 pub use serve::{MAX_BACKGROUND_RUNS, MAX_RUNS, RunRequest, ServeError, Server, parse_run_request};
 pub use stop::StopSignal;
+pub use suggest::closest;
 pub use worker::pace::DbPace;
 pub use worker::{
     Claim, DryRunItem, Ended, Plan, RunOptions, RunSummary, Scope, TaskSummary, WorkerError,

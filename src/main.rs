@@ -5,6 +5,7 @@ mod cli;
 
 use std::process::ExitCode;
 
+use ai_worker::app::models::KeyChange;
 use ai_worker::app::{self, models, setup};
 use ai_worker::{AppError, Config, RunOptions, Server};
 use cli::{Cli, Command, render};
@@ -27,7 +28,7 @@ fn main() -> ExitCode {
 /// Runs one command; returns the exit code of a command that ran.
 fn run(cli: Cli) -> Result<u8, AppError> {
     match &cli.command {
-        Command::Help => print!("{}", cli::help::HELP),
+        Command::Help(topic) => print!("{}", cli::help::for_topic(topic)),
         Command::Version => println!("ai-worker {}", env!("CARGO_PKG_VERSION")),
         _ => return run_configured(&cli),
     }
@@ -56,12 +57,26 @@ fn run_configured(cli: &Cli) -> Result<u8, AppError> {
             let added = models::add(&config, model, key.as_deref())?;
             render::model_added(&model.name, &added);
         }
+        Command::ModelUpdate {
+            name,
+            changes,
+            key,
+            remove_key,
+        } => {
+            let key = match (key, remove_key) {
+                (Some(source), _) => KeyChange::Set(cli::read_new_key(source)?),
+                (None, true) => KeyChange::Remove,
+                (None, false) => KeyChange::Keep,
+            };
+            models::update(&config, name, changes, &key)?;
+            render::model_updated(name);
+        }
         Command::ModelList => render::model_list(&models::list(&config)?),
         Command::ModelRekey { old_secret_env } => {
             let old = cli::read_old_secret(old_secret_env.as_deref())?;
             render::rekeyed(&models::rekey(&config, &old)?);
         }
-        Command::Help | Command::Version => {}
+        Command::Help(_) | Command::Version => {}
     }
     Ok(0)
 }

@@ -304,7 +304,7 @@ fn log_file_gets_every_line_errors_and_exit_codes_of_each_run() {
     assert!(runs[0].contains(&format!("[Task {task}] Processing finished - 2/2 records")));
     assert!(runs[0].contains("INFO  Exit code 0"), "{}", runs[0]);
     assert!(
-        runs[1].contains("ERROR 'x' is not a valid number"),
+        runs[1].contains("ERROR --task needs a whole number greater than 0, not 'x'"),
         "{}",
         runs[1]
     );

@@ -351,11 +351,16 @@ fn cron_example_line_runs_and_appends_a_dated_log() {
 
 #[test]
 fn every_flag_readme_shows_is_one_ai_worker_knows() {
-    let help = std::process::Command::new(env!("CARGO_BIN_EXE_ai-worker"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    let help = String::from_utf8_lossy(&help.stdout).to_string();
+    // The program's help and every command's.
+    let mut help = String::new();
+    for command in [&[][..], &["model", "add"], &["model", "update"], &["serve"]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ai-worker"))
+            .args(command)
+            .arg("--help")
+            .output()
+            .unwrap();
+        help.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
     // Flags of other programs the README shows: cargo and systemctl.
     let others = ["--release", "--locked", "--now"];
     let readme = repo_file("README.txt");

@@ -306,7 +306,7 @@ fn run_worker_cmd_appends_a_dated_log_and_passes_the_exit_code() {
     assert!(runs[0].contains(&format!("[Task {task}] Processing finished - 2/2 records")));
     assert!(runs[0].contains("INFO  Exit code 0"), "{}", runs[0]);
     assert!(
-        runs[1].contains("'not-a-number' is not a valid number"),
+        runs[1].contains("--task needs a whole number greater than 0, not 'not-a-number'"),
         "{}",
         runs[1]
     );

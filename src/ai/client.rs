@@ -51,7 +51,8 @@ impl Client {
         };
         if spec.key.is_none() && needs_key {
             return Err(format!(
-                "no API key for model '{}': store one with `ai-worker model add` or set {} in .env",
+                "no API key for model '{}': store one with `ai-worker model update {} --key-stdin` or set {} in .env",
+                spec.name,
                 spec.name,
                 spec.provider.key_env().unwrap_or_default()
             ));

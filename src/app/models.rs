@@ -3,10 +3,10 @@
 
 use crate::ai::Provider;
 use crate::config::Config;
-use crate::db::Db;
 use crate::db::model_repository;
+use crate::db::{Db, DbError};
 
-pub use model_repository::{ModelSummary, NewModel, Rekeyed};
+pub use model_repository::{KeyChange, ModelChanges, ModelSummary, NewModel, Rekeyed};
 
 use super::AppError;
 
@@ -21,29 +21,96 @@ pub fn provider_key_env(provider: &str) -> Option<&'static str> {
     Provider::parse(provider).and_then(Provider::key_env)
 }
 
+/// Where a model's key comes from after `model add` or `model update`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyNote {
+    /// A key is stored, encrypted.
+    Stored,
+    /// No key stored; this environment variable holds one.
+    FromEnvironment(&'static str),
+    /// No key stored, and the model needs none (echo, or a server of your own).
+    NotNeeded,
+    /// No key anywhere: runs stop with "no API key" until one is stored.
+    Missing(&'static str),
+}
+
 /// What `model add` did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddedModel {
     /// `id_ai_model` of the new row.
     pub id: u64,
-    /// Whether a key was stored encrypted.
-    pub key_stored: bool,
+    /// Where the key comes from.
+    pub key: KeyNote,
 }
 
 /// Adds a model, encrypting `key` with `AI_KEY_SECRET`.
 pub fn add(config: &Config, model: &NewModel, key: Option<&str>) -> Result<AddedModel, AppError> {
-    if key.is_some() && config.ai_key_secret.is_empty() {
+    check_secret(config, key.is_some())?;
+    let mut db = Db::connect(&config.db)?;
+    let id = model_repository::add(&mut db, model, key, &config.ai_key_secret).map_err(|e| {
+        match e {
+            DbError::Duplicate(_) => AppError::Refused {
+                message: format!("a model named '{}' exists already", model.name),
+                hint: Some(format!(
+                    "change it with `ai-worker model update {} ...` (see `ai-worker model update --help`)",
+                    model.name
+                )),
+            },
+            other => other.into(),
+        }
+    })?;
+    db.close();
+    let key = key_note(&model.provider, model.api_url.as_deref(), key.is_some());
+    Ok(AddedModel { id, key })
+}
+
+/// Changes a model by name; the key as `key` says.
+pub fn update(
+    config: &Config,
+    name: &str,
+    changes: &ModelChanges,
+    key: &KeyChange,
+) -> Result<(), AppError> {
+    check_secret(config, matches!(key, KeyChange::Set(_)))?;
+    let mut db = Db::connect(&config.db)?;
+    let found = model_repository::update(&mut db, name, changes, key, &config.ai_key_secret)?;
+    db.close();
+    if !found {
+        return Err(AppError::NotFound(format!(
+            "no model is named '{name}' (`ai-worker model list` shows them)"
+        )));
+    }
+    Ok(())
+}
+
+fn check_secret(config: &Config, storing_a_key: bool) -> Result<(), AppError> {
+    if storing_a_key && config.ai_key_secret.is_empty() {
         return Err(AppError::refused(
             "AI_KEY_SECRET is empty: set it in .env before storing an encrypted key",
         ));
     }
-    let mut db = Db::connect(&config.db)?;
-    let id = model_repository::add(&mut db, model, key, &config.ai_key_secret)?;
-    db.close();
-    Ok(AddedModel {
-        id,
-        key_stored: key.is_some(),
-    })
+    Ok(())
+}
+
+/// Where a new model's key comes from.
+fn key_note(provider: &str, api_url: Option<&str>, stored: bool) -> KeyNote {
+    if stored {
+        return KeyNote::Stored;
+    }
+    let own_server = api_url.is_some_and(|u| !u.trim().is_empty());
+    match Provider::parse(provider) {
+        Some(Provider::OpenAi) if own_server => KeyNote::NotNeeded,
+        Some(p @ (Provider::Gemini | Provider::OpenAi)) => {
+            let var = p.key_env().unwrap_or_default();
+            let set = std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
+            if set {
+                KeyNote::FromEnvironment(var)
+            } else {
+                KeyNote::Missing(var)
+            }
+        }
+        _ => KeyNote::NotNeeded,
+    }
 }
 
 /// Every model, without keys.

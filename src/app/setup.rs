@@ -58,6 +58,8 @@ pub fn demo(config: &Config, stop: &StopSignal) -> Result<DemoReport, AppError> 
     let id_model = demo_model(&mut db, &config, gemini)?;
     let mut task_ids = Vec::new();
     for (name, description, texts) in SAMPLES {
+        // A second demo replaces the first one's tasks instead of piling them up.
+        tasks::delete_by_name(&mut db, name)?;
         let id = tasks::insert(&mut db, id_model, name, description)?;
         for text in *texts {
             items::insert(&mut db, id, text)?;

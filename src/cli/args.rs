@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use ai_worker::RunOptions;
-use ai_worker::app::models::{self, NewModel};
+use ai_worker::app::models::{self, ModelChanges, NewModel};
 
 /// Where `model add` takes the key from (never from a flag).
 #[derive(Debug, PartialEq, Eq)]
@@ -20,15 +20,29 @@ pub enum KeySource {
 /// What the user asked for.
 #[derive(Debug, PartialEq)]
 pub enum Command {
-    Help,
+    /// `--help`, for a command ("model add") or the whole program ("").
+    Help(&'static str),
     Version,
     Run(RunOptions),
     InitDb,
     Demo,
-    Serve { bind: Option<String> },
-    ModelAdd { model: NewModel, key: KeySource },
+    Serve {
+        bind: Option<String>,
+    },
+    ModelAdd {
+        model: NewModel,
+        key: KeySource,
+    },
     ModelList,
-    ModelRekey { old_secret_env: Option<String> },
+    ModelUpdate {
+        name: String,
+        changes: ModelChanges,
+        key: Option<KeySource>,
+        remove_key: bool,
+    },
+    ModelRekey {
+        old_secret_env: Option<String>,
+    },
 }
 
 #[derive(Debug, PartialEq)]
@@ -60,7 +74,13 @@ pub fn parse(mut args: pico_args::Arguments) -> Result<Cli, String> {
         None
     };
     let command = if flag_help {
-        Command::Help
+        return Ok(Cli {
+            command: Command::Help(help_topic(&mut args)),
+            env_file,
+            json,
+            log_level,
+            shown_args: String::new(),
+        });
     } else if flag_version {
         Command::Version
     } else {
@@ -75,9 +95,14 @@ pub fn parse(mut args: pico_args::Arguments) -> Result<Cli, String> {
             Some(other) => return Err(format!("unknown command '{other}'")),
         }
     };
-    let rest = args.finish();
-    if let Some(extra) = rest.first() {
-        return Err(format!("unexpected argument '{}'", extra.to_string_lossy()));
+    if let Some(extra) = args.finish().first() {
+        let extra = extra.to_string_lossy();
+        return Err(match ai_worker::closest(&extra, FLAGS.iter().copied()) {
+            Some(flag) if extra.starts_with('-') => {
+                format!("unexpected argument '{extra}' (did you mean {flag}?)")
+            }
+            _ => format!("unexpected argument '{extra}'"),
+        });
     }
     Ok(Cli {
         command,
@@ -86,6 +111,59 @@ pub fn parse(mut args: pico_args::Arguments) -> Result<Cli, String> {
         log_level,
         shown_args: String::new(),
     })
+}
+
+/// Every flag of every command, for "did you mean".
+const FLAGS: &[&str] = &[
+    "--task",
+    "--task-item",
+    "--max-item",
+    "--dry-run",
+    "--retry-failed",
+    "--concurrency",
+    "--json",
+    "--env-file",
+    "--log-file",
+    "--verbose",
+    "--quiet",
+    "--help",
+    "--version",
+    "--bind",
+    "--name",
+    "--provider",
+    "--model",
+    "--api-url",
+    "--rpm",
+    "--api-key-env",
+    "--key-stdin",
+    "--no-key",
+    "--active",
+    "--temperature",
+    "--max-output-tokens",
+    "--timeout",
+    "--structured-output",
+    "--old-secret-env",
+    "--old-secret-stdin",
+];
+
+/// The command whose help was asked for: `model add --help` gives "model add".
+fn help_topic(args: &mut pico_args::Arguments) -> &'static str {
+    let first = args.subcommand().ok().flatten();
+    let second = match first.as_deref() {
+        Some("model") => args.subcommand().ok().flatten(),
+        _ => None,
+    };
+    match (first.as_deref(), second.as_deref()) {
+        (Some("init-db"), _) => "init-db",
+        (Some("demo"), _) => "demo",
+        (Some("serve"), _) => "serve",
+        (Some("model"), Some("add")) => "model add",
+        (Some("model"), Some("update")) => "model update",
+        (Some("model"), Some("list")) => "model list",
+        (Some("model"), Some("rekey")) => "model rekey",
+        (Some("model"), _) => "model",
+        _ => "",
+    }
 }
 
 fn parse_run(args: &mut pico_args::Arguments) -> Result<RunOptions, String> {
@@ -107,10 +185,11 @@ fn parse_model(args: &mut pico_args::Arguments) -> Result<Command, String> {
         Some("list") => Ok(Command::ModelList),
         Some("rekey") => parse_model_rekey(args),
         Some("add") => parse_model_add(args),
+        Some("update") => parse_model_update(args),
         Some(other) => Err(format!(
-            "unknown model command '{other}' (use add, list or rekey)"
+            "unknown model command '{other}' (use add, update, list or rekey)"
         )),
-        None => Err("model needs a command: add, list or rekey".into()),
+        None => Err("model needs a command: add, update, list or rekey".into()),
     }
 }
 
@@ -146,18 +225,7 @@ fn parse_model_add(args: &mut pico_args::Arguments) -> Result<Command, String> {
         models::check_api_url(url).map_err(|why| format!("--api-url {why}"))?;
     }
     let rpm = positive(args, "--rpm")?;
-    let key_env: Option<String> = args
-        .opt_value_from_str("--api-key-env")
-        .map_err(arg_error)?;
-    let key_stdin = args.contains("--key-stdin");
-    if args.contains("--api-key") || args.contains("--key") {
-        return Err("keys are never given as flags (they end up in shell history); use --api-key-env VAR or --key-stdin".into());
-    }
-    let key = match (key_stdin, key_env) {
-        (true, _) => KeySource::Stdin,
-        (false, Some(var)) => KeySource::Env(var),
-        (false, None) => KeySource::ProviderEnv,
-    };
+    let key = key_source(args)?.unwrap_or(KeySource::ProviderEnv);
     let model = NewModel {
         name,
         provider,
@@ -168,8 +236,130 @@ fn parse_model_add(args: &mut pico_args::Arguments) -> Result<Command, String> {
     Ok(Command::ModelAdd { model, key })
 }
 
+fn parse_model_update(args: &mut pico_args::Arguments) -> Result<Command, String> {
+    let name: String = args
+        .free_from_str()
+        .map_err(|_| "model update needs the model's name: model update NAME [changes]")?;
+    let text = |args: &mut pico_args::Arguments, key: &'static str| {
+        args.opt_value_from_str::<_, String>(key).map_err(arg_error)
+    };
+    let api_url = text(args, "--api-url")?.map(nullable);
+    if let Some(Some(url)) = &api_url {
+        models::check_api_url(url).map_err(|why| format!("--api-url {why}"))?;
+    }
+    let changes = ModelChanges {
+        model_name: text(args, "--model")?,
+        api_url,
+        is_active: text(args, "--active")?
+            .map(|v| switch("--active", &v))
+            .transpose()?,
+        temperature: text(args, "--temperature")?
+            .map(|v| nullable_number("--temperature", &v, 0.0, 2.0))
+            .transpose()?,
+        max_output_tokens: optional_count(args, "--max-output-tokens")?,
+        timeout_s: optional_count(args, "--timeout")?,
+        requests_per_minute: optional_count(args, "--rpm")?,
+        structured_output: text(args, "--structured-output")?
+            .map(|v| structured(&v))
+            .transpose()?,
+    };
+    let key = key_source(args)?;
+    let remove_key = args.contains("--no-key");
+    if remove_key && key.is_some() {
+        return Err("--no-key cannot be used with --api-key-env or --key-stdin".into());
+    }
+    if changes == ModelChanges::default() && key.is_none() && !remove_key {
+        return Err(format!(
+            "model update {name} changes nothing: give at least one flag (see `ai-worker model update --help`)"
+        ));
+    }
+    Ok(Command::ModelUpdate {
+        name,
+        changes,
+        key,
+        remove_key,
+    })
+}
+
+/// `--api-key-env VAR` or `--key-stdin`; keys themselves are never flags.
+fn key_source(args: &mut pico_args::Arguments) -> Result<Option<KeySource>, String> {
+    let key_env: Option<String> = args
+        .opt_value_from_str("--api-key-env")
+        .map_err(arg_error)?;
+    let key_stdin = args.contains("--key-stdin");
+    if args.contains("--api-key") || args.contains("--key") {
+        return Err("keys are never given as flags (they end up in shell history); use --api-key-env VAR or --key-stdin".into());
+    }
+    Ok(match (key_stdin, key_env) {
+        (true, _) => Some(KeySource::Stdin),
+        (false, Some(var)) => Some(KeySource::Env(var)),
+        (false, None) => None,
+    })
+}
+
+/// `none` (or `null`, `default`) means NULL: the provider's default.
+fn nullable(value: String) -> Option<String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "none" | "null" | "default" | "" => None,
+        _ => Some(value),
+    }
+}
+
+fn switch(key: &str, value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "yes" | "on" | "true" => Ok(true),
+        "0" | "no" | "off" | "false" => Ok(false),
+        _ => Err(format!("{key} must be 1 or 0 (yes or no), not '{value}'")),
+    }
+}
+
+fn nullable_number(key: &str, value: &str, min: f64, max: f64) -> Result<Option<f64>, String> {
+    let Some(value) = nullable(value.to_string()) else {
+        return Ok(None);
+    };
+    match value.trim().parse::<f64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+        _ => Err(format!(
+            "{key} must be a number from {min} to {max}, or none, not '{value}'"
+        )),
+    }
+}
+
+fn optional_count(
+    args: &mut pico_args::Arguments,
+    key: &'static str,
+) -> Result<Option<Option<u32>>, String> {
+    let value: Option<String> = args.opt_value_from_str(key).map_err(arg_error)?;
+    let Some(value) = value else { return Ok(None) };
+    match nullable(value.clone()) {
+        None => Ok(Some(None)),
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(n) if n > 0 => Ok(Some(Some(n))),
+            _ => Err(format!(
+                "{key} must be a whole number greater than 0, or none, not '{value}'"
+            )),
+        },
+    }
+}
+
+fn structured(value: &str) -> Result<Option<bool>, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "schema" | "1" => Ok(Some(true)),
+        "plain" | "0" => Ok(Some(false)),
+        "auto" | "none" => Ok(None),
+        _ => Err(format!(
+            "--structured-output must be schema, plain or auto, not '{value}'"
+        )),
+    }
+}
+
 fn positive(args: &mut pico_args::Arguments, key: &'static str) -> Result<Option<u32>, String> {
-    let value: Option<u32> = args.opt_value_from_str(key).map_err(arg_error)?;
+    let value: Option<u32> = args.opt_value_from_str(key).map_err(|e| match e {
+        pico_args::Error::Utf8ArgumentParsingFailed { value, .. } => {
+            format!("{key} needs a whole number greater than 0, not '{value}'")
+        }
+        other => arg_error(other),
+    })?;
     match value {
         Some(0) => Err(format!("{key} must be a whole number greater than 0")),
         other => Ok(other),
@@ -249,7 +439,11 @@ mod tests {
     #[test]
     fn usage_errors() {
         for (args, needle) in [
-            (&["--task", "abc"][..], "abc"),
+            (
+                &["--task", "abc"][..],
+                "--task needs a whole number greater than 0, not 'abc'",
+            ),
+            (&["--max-items", "5"][..], "did you mean --max-item?"),
             (&["--task"][..], "--task"),
             (&["--max-item", "0"][..], "greater than 0"),
             (&["--bogus"][..], "--bogus"),
@@ -324,7 +518,17 @@ mod tests {
                 old_secret_env: None
             }
         );
-        assert_eq!(cli(&["--help"]).unwrap().command, Command::Help);
+        assert_eq!(cli(&["--help"]).unwrap().command, Command::Help(""));
+        for (args, topic) in [
+            (&["model", "add", "--help"][..], "model add"),
+            (&["serve", "--help"][..], "serve"),
+            (&["init-db", "-h"][..], "init-db"),
+            (&["demo", "--help"][..], "demo"),
+            (&["model", "--help"][..], "model"),
+            (&["model", "update", "x", "--help"][..], "model update"),
+        ] {
+            assert_eq!(cli(args).unwrap().command, Command::Help(topic), "{args:?}");
+        }
         let c = cli(&["--env-file", "C:\\Program Files\\ai worker\\.env", "-v"]).unwrap();
         assert_eq!(
             c.env_file,

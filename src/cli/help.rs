@@ -12,6 +12,7 @@ USAGE:
   ai-worker demo             sample run in database ai_worker_demo (offline without GEMINI_API_KEY)
   ai-worker model add --name N --provider gemini|openai|echo --model M
                       [--api-url URL] [--rpm N] [--api-key-env VAR | --key-stdin]
+  ai-worker model update NAME [--api-url URL] [--active 1|0] [--key-stdin] ...
   ai-worker model list       models without their keys
   ai-worker model rekey --old-secret-env VAR | --old-secret-stdin
                              re-encrypt stored keys from the old secret to AI_KEY_SECRET
@@ -30,7 +31,7 @@ OPTIONS:
                      today's date (UTC), e.g. --log-file logs/ai-worker-{date}.log
   -v, --verbose      debug log lines (with --dry-run: the prompts as sent)
   -q, --quiet        warnings and errors only
-  -h, --help         this text
+  -h, --help         this text; `ai-worker COMMAND --help` for a command
   -V, --version      the version
 
 EXIT CODES:
@@ -38,3 +39,125 @@ EXIT CODES:
   2 bad usage or configuration                        3 database unreachable
   130 stopped at once by a second Ctrl+C
 ";
+
+const INIT_DB: &str = "\
+ai-worker init-db: create the database DB_NAME (if missing) and every table, index and
+status dictionary. Safe to run again: it changes nothing that is there, and adds what
+a newer ai-worker needs.
+
+USAGE:
+  ai-worker init-db [--env-file PATH] [--log-file PATH]
+";
+
+const DEMO: &str = "\
+ai-worker demo: a sample run in its own database, ai_worker_demo. Loads a few Polish
+and English texts with typos, processes them and prints each before and after. Without
+GEMINI_API_KEY it uses the offline echo model (the texts come back unchanged). Running
+it again replaces the demo's tasks.
+
+USAGE:
+  ai-worker demo [--env-file PATH]
+";
+
+const SERVE: &str = "\
+ai-worker serve: the HTTP trigger for the panel (README.txt section 8).
+
+USAGE:
+  ai-worker serve [--bind ADDR] [--env-file PATH] [--log-file PATH]
+
+OPTIONS:
+  --bind ADDR   address to listen on (default SERVE_BIND, 127.0.0.1:8080); anything but
+                a loopback address needs SERVE_TOKEN
+
+ENDPOINTS:
+  POST /task/run    {\"task\",\"task_item\",\"max_item\",\"dry_run\",\"concurrency\",
+                     \"retry_failed\",\"wait\"}, every field optional
+  GET /task/{id}    a task's status and counters
+  GET /run/{uuid}   a run's task_run row
+  GET /health       200 when the database answers
+";
+
+const MODEL: &str = "\
+ai-worker model: the models in table ai_model.
+
+USAGE:
+  ai-worker model add --name N --provider gemini|openai|echo --model M [options]
+  ai-worker model update NAME [changes]
+  ai-worker model list
+  ai-worker model rekey --old-secret-env VAR | --old-secret-stdin
+
+`ai-worker model add --help` (and update, list, rekey) tells more.
+";
+
+const MODEL_ADD: &str = "\
+ai-worker model add: add a model. The key is read from an environment variable or
+standard input, never from a flag, and stored encrypted with AI_KEY_SECRET.
+
+USAGE:
+  ai-worker model add --name N --provider gemini|openai|echo --model M
+                      [--api-url URL] [--rpm N] [--api-key-env VAR | --key-stdin]
+
+OPTIONS:
+  --name N           a unique label (the panel shows it)
+  --provider P       gemini, openai (also Ollama, vLLM, llama.cpp, LM Studio) or echo
+  --model M          the provider's model name, e.g. gemini-2.5-pro, gpt-5, llama3.1
+  --api-url URL      base URL up to the API version, e.g. http://127.0.0.1:11434/v1
+                     (default: the provider's)
+  --rpm N            requests per minute, for every worker process together
+  --api-key-env VAR  read the key from VAR (default GEMINI_API_KEY / OPENAI_API_KEY)
+  --key-stdin        read the key from standard input
+The other settings (temperature, output limit, ...) are set with `model update`.
+";
+
+const MODEL_UPDATE: &str = "\
+ai-worker model update: change a model. Give only what changes; `none` sets a setting
+back to the provider's default.
+
+USAGE:
+  ai-worker model update NAME [changes]
+
+CHANGES:
+  --model M                  the provider's model name
+  --api-url URL|none         base URL up to the API version
+  --active 1|0               whether tasks may use it
+  --temperature T|none       0 to 2
+  --max-output-tokens N|none output token limit
+  --timeout S|none           seconds one call may take (default AI_TIMEOUT_S)
+  --rpm N|none               requests per minute, for every worker process together
+  --structured-output schema|plain|auto
+                             how JSON answers are asked for (auto: detected)
+  --api-key-env VAR          store the key found in VAR, encrypted
+  --key-stdin                store the key read from standard input, encrypted
+  --no-key                   remove the stored key (the environment's is used)
+";
+
+const MODEL_LIST: &str = "\
+ai-worker model list: every model with its provider, model name, address and whether a
+key is stored (never the key).
+
+USAGE:
+  ai-worker model list
+";
+
+const MODEL_REKEY: &str = "\
+ai-worker model rekey: re-encrypt every stored key from the old AI_KEY_SECRET to the
+one in .env, in one transaction (all or nothing; safe to run again).
+
+USAGE:
+  ai-worker model rekey --old-secret-env VAR | --old-secret-stdin
+";
+
+/// The help text for a command (`model add`), or the program's for anything else.
+pub fn for_topic(topic: &str) -> &'static str {
+    match topic {
+        "init-db" => INIT_DB,
+        "demo" => DEMO,
+        "serve" => SERVE,
+        "model" => MODEL,
+        "model add" => MODEL_ADD,
+        "model update" => MODEL_UPDATE,
+        "model list" => MODEL_LIST,
+        "model rekey" => MODEL_REKEY,
+        _ => HELP,
+    }
+}

@@ -36,18 +36,37 @@ pub fn start(args: Vec<OsString>) -> Result<Cli, AppError> {
 /// Loads the configuration, opens `LOG_FILE` when no `--log-file` was given, and
 /// starts the logger.
 pub fn configure(cli: &Cli) -> Result<Config, AppError> {
-    let config = Config::load(cli.env_file.as_deref())?;
+    let loaded = Config::load_noting(cli.env_file.as_deref())?;
+    let config = loaded.config;
     if !logging::has_file()
         && let Some(path) = &config.log_file
     {
         open_log_file(Path::new(path), &cli.shown_args)?;
     }
-    let level = cli
-        .log_level
-        .or(config.rust_log.as_deref())
-        .unwrap_or("info");
+    // The demo shows its results, not its log: warnings only unless -v is given.
+    let level = match cli.command {
+        Command::Demo => cli.log_level.unwrap_or("warn"),
+        _ => cli
+            .log_level
+            .or(config.rust_log.as_deref())
+            .unwrap_or("info"),
+    };
     logging::init(level);
     logging::install_panic_hook();
+    match &loaded.file {
+        Some(path) => log::info!("Configuration from {}", path.display()),
+        None => log::info!(
+            "No .env file found (here or beside the program): using the defaults and the environment"
+        ),
+    }
+    for (key, guess) in &loaded.unknown_keys {
+        match guess {
+            Some(guess) => log::warn!("unknown key {key} in .env (did you mean {guess}?)"),
+            None => log::warn!(
+                "unknown key {key} in .env: it is ignored (.env.example lists every key)"
+            ),
+        }
+    }
     if !config.pii_redaction {
         log::warn!("PII_REDACTION=off: personal data in the texts is sent to the model as it is");
     }
@@ -107,6 +126,16 @@ pub fn read_key(source: &KeySource, provider: &str) -> Result<Option<String>, Ap
         .and_then(|v| std::env::var(v).ok())
         .map(|k| k.trim().to_string())
         .filter(|k| !k.is_empty()))
+}
+
+/// The key `model update` stores: it must be there.
+pub fn read_new_key(source: &KeySource) -> Result<String, AppError> {
+    read_key(source, "")?.ok_or_else(|| match source {
+        KeySource::Env(var) => {
+            AppError::refused(format!("the environment variable {var} holds no key"))
+        }
+        _ => AppError::refused("no key was given"),
+    })
 }
 
 /// The old secret for `model rekey`: from a named variable, or standard input.

@@ -1,7 +1,7 @@
 //! What the CLI prints: run summaries as text or JSON, model tables, the demo, and
 //! errors (once, on stderr and in the log file).
 
-use ai_worker::app::models::{AddedModel, ModelSummary, Rekeyed};
+use ai_worker::app::models::{AddedModel, KeyNote, ModelSummary, Rekeyed};
 use ai_worker::app::setup::DemoReport;
 use ai_worker::{AppError, DEMO_DB, DbConfig, RunSummary, logging};
 
@@ -85,14 +85,29 @@ pub fn model_list(models: &[ModelSummary]) {
     }
 }
 
-/// `model add` succeeded.
+/// `model add` succeeded; a warning on stderr when runs would lack a key.
 pub fn model_added(name: &str, added: &AddedModel) {
-    let key_note = if added.key_stored {
-        "key stored encrypted"
-    } else {
-        "no key stored (the environment's key is used)"
+    let key_note = match &added.key {
+        KeyNote::Stored => "key stored encrypted".to_string(),
+        KeyNote::FromEnvironment(var) => {
+            format!("no key stored: {var} from the environment is used")
+        }
+        KeyNote::NotNeeded => "no key: none is needed".to_string(),
+        KeyNote::Missing(var) => format!("no key stored, and {var} is not set"),
     };
     println!("Model '{name}' added with id {} ({key_note})", added.id);
+    if let KeyNote::Missing(var) = &added.key {
+        let warning = format!(
+            "model '{name}' has no key: its tasks stop with \"no API key\" until you store one with `ai-worker model update {name} --key-stdin` or set {var}"
+        );
+        eprintln!("warning: {warning}");
+        logging::file_line("WARN", &warning);
+    }
+}
+
+/// `model update` succeeded.
+pub fn model_updated(name: &str) {
+    println!("Model '{name}' updated");
 }
 
 /// `model rekey` succeeded: model names, never keys.

@@ -25,6 +25,7 @@ const ER_ACCESS_DENIED: u16 = 1045;
 const ER_BAD_DB: u16 = 1049;
 const ER_NO_SUCH_TABLE: u16 = 1146;
 const ER_BAD_FIELD: u16 = 1054;
+const ER_DUP_ENTRY: u16 = 1062;
 const ER_LOCK_DEADLOCK: u16 = 1213;
 const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
 
@@ -64,6 +65,8 @@ pub enum DbError {
     },
     /// The schema is missing or older than this worker (run `ai-worker init-db`).
     Schema(String),
+    /// A row with this unique value exists already (a model name, for example).
+    Duplicate(String),
     /// The connection broke in the middle of the run (exit code 3).
     Lost(String),
     /// Any other failed statement.
@@ -85,6 +88,7 @@ impl fmt::Display for DbError {
                 f,
                 "database schema is missing or outdated: {reason} (run `ai-worker init-db`)"
             ),
+            DbError::Duplicate(reason) => write!(f, "already exists: {reason}"),
             DbError::Lost(reason) => write!(f, "database connection lost: {reason}"),
             DbError::Query(reason) => write!(f, "database query failed: {reason}"),
         }
@@ -98,6 +102,9 @@ impl DbError {
         match &err {
             mysql::Error::MySqlError(e) if e.code == ER_NO_SUCH_TABLE || e.code == ER_BAD_FIELD => {
                 DbError::Schema(e.message.clone())
+            }
+            mysql::Error::MySqlError(e) if e.code == ER_DUP_ENTRY => {
+                DbError::Duplicate(e.message.clone())
             }
             mysql::Error::IoError(_)
             | mysql::Error::DriverError(_)

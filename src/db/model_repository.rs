@@ -194,6 +194,109 @@ pub fn add(db: &mut Db, model: &NewModel, key: Option<&str>, secret: &str) -> Re
     Ok(id.unwrap_or(0))
 }
 
+/// What `ai-worker model update` changes; `None` leaves a column as it is, and
+/// `Some(None)` sets a nullable column to NULL (the provider's default).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModelChanges {
+    /// `model_name`.
+    pub model_name: Option<String>,
+    /// `api_url`.
+    pub api_url: Option<Option<String>>,
+    /// `is_active`.
+    pub is_active: Option<bool>,
+    /// `temperature`.
+    pub temperature: Option<Option<f64>>,
+    /// `max_output_tokens`.
+    pub max_output_tokens: Option<Option<u32>>,
+    /// `timeout_s`.
+    pub timeout_s: Option<Option<u32>>,
+    /// `requests_per_minute`.
+    pub requests_per_minute: Option<Option<u32>>,
+    /// `structured_output`.
+    pub structured_output: Option<Option<bool>>,
+}
+
+/// What `ai-worker model update` does with the key.
+#[derive(Clone, PartialEq, Eq)]
+pub enum KeyChange {
+    /// Leave the stored key as it is.
+    Keep,
+    /// Store this key, encrypted.
+    Set(String),
+    /// Remove the stored key (the environment's key, if any, is used).
+    Remove,
+}
+
+impl std::fmt::Debug for KeyChange {
+    // Hand-written so a key can never reach a log line through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyChange::Keep => "Keep",
+            KeyChange::Set(_) => "Set(..)",
+            KeyChange::Remove => "Remove",
+        })
+    }
+}
+
+/// Changes a model by name, in one statement; returns false if there is no such model.
+/// Column names are fixed here, values are bound.
+pub fn update(
+    db: &mut Db,
+    name: &str,
+    changes: &ModelChanges,
+    key: &KeyChange,
+    secret: &str,
+) -> Result<bool, DbError> {
+    let mut sets: Vec<&str> = Vec::new();
+    let mut params: Vec<mysql::Value> = Vec::new();
+    let mut set = |column: &'static str, value: mysql::Value| {
+        sets.push(column);
+        params.push(value);
+    };
+    let c = changes;
+    if let Some(v) = &c.model_name {
+        set("model_name = ?", v.clone().into());
+    }
+    if let Some(v) = &c.api_url {
+        set("api_url = ?", v.clone().into());
+    }
+    if let Some(v) = c.is_active {
+        set("is_active = ?", v.into());
+    }
+    if let Some(v) = c.temperature {
+        set("temperature = ?", v.into());
+    }
+    if let Some(v) = c.max_output_tokens {
+        set("max_output_tokens = ?", v.into());
+    }
+    if let Some(v) = c.timeout_s {
+        set("timeout_s = ?", v.into());
+    }
+    if let Some(v) = c.requests_per_minute {
+        set("requests_per_minute = ?", v.into());
+    }
+    if let Some(v) = c.structured_output {
+        set("structured_output = ?", v.into());
+    }
+    match key {
+        KeyChange::Keep => {}
+        KeyChange::Remove => set("api_key_encrypted = ?", mysql::Value::NULL),
+        KeyChange::Set(k) => {
+            sets.push("api_key_encrypted = AES_ENCRYPT(?, ?)");
+            params.push(k.as_str().into());
+            params.push(secret.into());
+        }
+    }
+    let exists = find_by_name(db, name)?.is_some();
+    if sets.is_empty() || !exists {
+        return Ok(exists);
+    }
+    params.push(name.into());
+    let sql = format!("UPDATE ai_model SET {} WHERE name = ?", sets.join(", "));
+    db.execute(&sql, params)?;
+    Ok(true)
+}
+
 /// One line of `ai-worker model list` (no key, only whether one is stored).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelSummary {

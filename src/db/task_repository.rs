@@ -147,6 +147,25 @@ pub fn item_counts(db: &mut Db, id_task: u32) -> Result<ItemCounts, DbError> {
     Ok(counts)
 }
 
+/// Tasks stopped with ERROR that still have PENDING or ERROR items, oldest first:
+/// (id, pending, failed), so that "nothing to do" can say how to resume them.
+pub fn stalled(db: &mut Db) -> Result<Vec<(u32, u64, u64)>, DbError> {
+    db.query(
+        "SELECT t.id_task, CAST(SUM(i.status_id = ?) AS UNSIGNED), \
+         CAST(SUM(i.status_id = ?) AS UNSIGNED) \
+         FROM task t JOIN task_item i ON i.id_task = t.id_task \
+         WHERE t.status_id = ? AND i.status_id IN (?, ?) \
+         GROUP BY t.id_task ORDER BY t.id_task LIMIT 20",
+        (
+            item_status::PENDING,
+            item_status::ERROR,
+            status::ERROR,
+            item_status::PENDING,
+            item_status::ERROR,
+        ),
+    )
+}
+
 /// What `finish` decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finished {
@@ -231,6 +250,12 @@ pub fn pause(
         (message, operation_uuid, id_task),
     )?;
     Ok(())
+}
+
+/// Deletes the tasks with this name and their items (`ai-worker demo` replaces its
+/// own sample tasks this way; it runs only in its own database).
+pub fn delete_by_name(db: &mut Db, name: &str) -> Result<u64, DbError> {
+    db.execute("DELETE FROM task WHERE name = ?", (name,))
 }
 
 /// Creates a task (what the panel does; used by `ai-worker demo`). Returns its id.

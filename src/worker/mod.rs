@@ -109,7 +109,11 @@ pub fn run_plan(
     let mut summary = engine.summary;
     summary.interrupted = stop.is_raised();
     summary.message = match &result {
-        Ok(()) => run_message(&summary),
+        Ok(()) if summary.tasks.is_empty() && plan.scope == Scope::Pending => {
+            let stalled = tasks::stalled(&mut db).unwrap_or_default();
+            summary.nothing_to_do(&stalled)
+        }
+        Ok(()) => summary.describe(),
         Err(e) => format!("run failed: {e}"),
     };
     if !plan.dry_run {
@@ -119,7 +123,10 @@ pub fn run_plan(
         }
     }
     db.close();
-    log::info!("{}", summary.message);
+    // A failed run's message is the error, which the door shows once.
+    if result.is_ok() {
+        log::info!("{}", summary.message);
+    }
     result.map(|()| summary)
 }
 
@@ -139,26 +146,6 @@ fn close_run_row(config: &Config, db: &mut Db, summary: &RunSummary) -> Result<(
         let mut fresh = Db::connect(&config.db).map_err(|_| first.clone())?;
         finish(&mut fresh).map_err(|_| first)
     })
-}
-
-fn run_message(summary: &RunSummary) -> String {
-    if summary.tasks.is_empty() {
-        return "Nothing to do: no task has pending items".into();
-    }
-    let mut message = format!(
-        "Run finished: {} processed, {} failed, tokens {} in / {} out",
-        summary.items_ok, summary.items_error, summary.tokens_input, summary.tokens_output
-    );
-    if summary.items_released > 0 {
-        message.push_str(&format!(
-            ", {} handed back to pending",
-            summary.items_released
-        ));
-    }
-    if summary.interrupted {
-        message.push_str(" (interrupted by a stop request)");
-    }
-    message
 }
 
 fn hostname() -> String {

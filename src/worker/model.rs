@@ -58,7 +58,7 @@ fn spec_of(row: &ModelRow, config: &Config) -> Result<ModelSpec, String> {
         StoredKey::Decrypted(key) => Some(key.clone()),
         StoredKey::Undecryptable => {
             return Err(format!(
-                "the API key of model '{}' cannot be decrypted with this AI_KEY_SECRET (wrong or missing secret in .env; store the key again with `ai-worker model add` or fix AI_KEY_SECRET)",
+                "the API key of model '{}' cannot be decrypted with this AI_KEY_SECRET (wrong or missing secret in .env; store the key again with `ai-worker model update NAME --key-stdin`, or fix AI_KEY_SECRET)",
                 row.name
             ));
         }

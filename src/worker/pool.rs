@@ -264,9 +264,15 @@ impl Producer<'_, '_> {
         Ok(())
     }
 
-    /// Counts one executor's report.
+    /// Counts one executor's report; the first reason to stop the task is logged,
+    /// once, however many threads ran into it.
     fn count(&mut self, done: Done) {
         self.in_flight -= 1;
+        if let Done::StopTask(message) = &done
+            && self.tally.task_error.is_none()
+        {
+            log::error!("[Task {}] API error: {message}", self.run.id_task);
+        }
         if let Some(err) = self.tally.add(done) {
             self.db_error.get_or_insert(err);
         }
@@ -313,8 +319,14 @@ impl Producer<'_, '_> {
         } else {
             "unknown".into()
         };
+        // A slow model does less than one item a second: say how many a minute.
+        let speed = if rate >= 1.0 || done_now == 0 {
+            format!("{rate:.1} items/s")
+        } else {
+            format!("{:.1} items/min", rate * 60.0)
+        };
         log::info!(
-            "[Task {}] Progress: {done}/{} records, {rate:.1} items/s, ETA {eta}",
+            "[Task {}] Progress: {done}/{} records, {speed}, ETA {eta}",
             self.run.id_task,
             self.run.total
         );
@@ -387,7 +399,6 @@ fn execute(
     let result = match run.pipeline.process(claim.item(), hooks) {
         Ok(result) => result,
         Err(AiError::Task(message)) => {
-            log::error!("[Task {}] API error: {message}", run.id_task);
             claim.release(db)?;
             return Ok(Done::StopTask(message));
         }

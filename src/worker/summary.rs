@@ -88,6 +88,67 @@ impl RunSummary {
         }
     }
 
+    /// The one line that ends a run: what was done, and each task that stopped or
+    /// waits, with why.
+    pub fn describe(&self) -> String {
+        let mut message = if self.dry_run {
+            let failing = self
+                .dry_run_items
+                .iter()
+                .filter(|i| i.error.is_some())
+                .count();
+            format!(
+                "Dry run finished: would process {}, {failing} would fail, tokens {} in / {} out; nothing was saved",
+                self.dry_run_items.len() - failing,
+                self.tokens_input(),
+                self.tokens_output()
+            )
+        } else {
+            format!(
+                "Run finished: {} processed, {} failed, tokens {} in / {} out",
+                self.items_ok, self.items_error, self.tokens_input, self.tokens_output
+            )
+        };
+        if self.items_released > 0 {
+            message.push_str(&format!(", {} handed back to pending", self.items_released));
+        }
+        for task in self.tasks.iter().filter(|t| t.failed || t.paused) {
+            let verb = if task.failed { "stopped" } else { "waits" };
+            let why = task.message.as_deref().unwrap_or("no reason given");
+            message.push_str(&format!("; task {} {verb}: {why}", task.id_task));
+        }
+        if self.interrupted {
+            message.push_str(" (interrupted by a stop request)");
+        }
+        message
+    }
+
+    /// The line of a run that found no pending item; `stalled` are the tasks in ERROR
+    /// that still have items to do: (id, pending, failed).
+    pub fn nothing_to_do(&self, stalled: &[(u32, u64, u64)]) -> String {
+        let mut message = "Nothing to do: no task has pending items".to_string();
+        if stalled.is_empty() {
+            return message;
+        }
+        let list: Vec<String> = stalled
+            .iter()
+            .map(|(id, pending, failed)| format!("task {id} ({pending} pending, {failed} failed)"))
+            .collect();
+        message.push_str(&format!(
+            ". Tasks stopped with ERROR still have items: {}. Resume one with `ai-worker --task ID` once its cause is fixed; `--retry-failed` puts failed items back",
+            list.join(", ")
+        ));
+        message
+    }
+
+    fn tokens_input(&self) -> u64 {
+        self.dry_run_items.iter().map(|i| i.tokens_input).sum()
+    }
+
+    fn tokens_output(&self) -> u64 {
+        self.dry_run_items.iter().map(|i| i.tokens_output).sum()
+    }
+
     /// Adds one task's figures to the run totals.
     pub fn add_task(&mut self, task: TaskSummary) {
         self.items_ok += task.items_ok;

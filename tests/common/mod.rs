@@ -105,6 +105,11 @@ impl TestDb {
         self.conn.query_drop(sql).unwrap();
     }
 
+    /// Runs a query returning one row.
+    pub fn conn_first<T: mysql::prelude::FromRow>(&mut self, sql: &str) -> T {
+        self.conn.query_first::<T, _>(sql).unwrap().expect("a row")
+    }
+
     /// Runs a query returning one value.
     pub fn value<T: mysql::prelude::FromValue>(&mut self, sql: &str) -> T {
         self.conn.query_first::<T, _>(sql).unwrap().expect("a row")
