@@ -17,6 +17,7 @@ mod config;
 pub mod db;
 pub mod logging;
 mod privacy;
+mod random;
 mod serve;
 mod stop;
 mod suggest;

@@ -44,13 +44,17 @@ pub fn check_url(url: &str) -> Result<(), String> {
 /// The shared HTTP agent: keep-alive connections, status codes returned as values,
 /// and no redirects followed: a key is sent to the configured address and nowhere else.
 pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .user_agent(concat!("ai-worker/", env!("CARGO_PKG_VERSION")))
         .max_idle_connections_per_host(64)
-        .build()
-        .into()
+        .build();
+    ureq::Agent::with_parts(
+        config,
+        ureq::unversioned::transport::DefaultConnector::new(),
+        super::resolver::CachingResolver::default(),
+    )
 }
 
 /// POSTs `body` as JSON with extra `headers`. Transport failures (timeouts, refused

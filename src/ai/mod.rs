@@ -6,6 +6,7 @@ pub mod gemini;
 pub mod http;
 pub mod openai;
 pub mod prompt_builder;
+mod resolver;
 pub mod retry;
 pub mod spec;
 

@@ -1,13 +1,12 @@
 //! Retries with exponential backoff and jitter, and the rate gate every thread of a
 //! run passes before calling the model. One piece of code for every provider.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::AiError;
+use crate::random::random_u64;
 use crate::stop::StopSignal;
 
 /// Longest wait the worker accepts from a server's `Retry-After`.
@@ -44,13 +43,6 @@ impl RetryPolicy {
         };
         half + Duration::from_nanos(jitter_ns)
     }
-}
-
-/// A random number from the standard library's randomly seeded hasher (no extra crate).
-pub fn random_u64() -> u64 {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u64(Instant::now().elapsed().as_nanos() as u64);
-    hasher.finish()
 }
 
 /// Request slots shared with the other worker processes on the same model, so that

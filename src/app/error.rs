@@ -50,7 +50,7 @@ impl AppError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AppError::Db(DbError::Unreachable { .. } | DbError::Lost(_)) => 3,
-            AppError::Db(DbError::Query(_)) | AppError::Internal => 1,
+            AppError::Db(DbError::Query(_) | DbError::Deadlock(_)) | AppError::Internal => 1,
             _ => 2,
         }
     }

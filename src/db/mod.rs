@@ -30,7 +30,25 @@ const ER_LOCK_DEADLOCK: u16 = 1213;
 const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
 
 /// How often a statement that lost a deadlock is tried again before giving up.
-const DEADLOCK_RETRIES: u32 = 5;
+const DEADLOCK_RETRIES: u32 = 10;
+
+/// Statements (or transactions) run again after a deadlock or a lock wait timeout.
+static DEADLOCKS_RETRIED: AtomicU64 = AtomicU64::new(0);
+
+/// How many statements or transactions this process ran again after losing a
+/// deadlock or a lock wait (for the run summary and the benchmarks).
+pub fn deadlocks_retried() -> u64 {
+    DEADLOCKS_RETRIED.load(Ordering::Relaxed)
+}
+
+/// Waits a little before running a deadlocked statement again: a few milliseconds
+/// more each time, with jitter so that the two sides do not meet again.
+fn deadlock_pause(attempt: u32) {
+    DEADLOCKS_RETRIED.fetch_add(1, Ordering::Relaxed);
+    let base_ms = 2u64 << attempt.min(6);
+    let jitter = crate::random::random_u64() % (base_ms + 1);
+    std::thread::sleep(Duration::from_millis(base_ms / 2 + jitter));
+}
 
 /// Round trips made by every `Db` of this process, for the benchmark's
 /// "SQL statements per item" figure.
@@ -67,6 +85,8 @@ pub enum DbError {
     Schema(String),
     /// A row with this unique value exists already (a model name, for example).
     Duplicate(String),
+    /// A deadlock or lock wait that went on after every retry.
+    Deadlock(String),
     /// The connection broke in the middle of the run (exit code 3).
     Lost(String),
     /// Any other failed statement.
@@ -89,6 +109,10 @@ impl fmt::Display for DbError {
                 "database schema is missing or outdated: {reason} (run `ai-worker init-db`)"
             ),
             DbError::Duplicate(reason) => write!(f, "already exists: {reason}"),
+            DbError::Deadlock(reason) => write!(
+                f,
+                "the database kept refusing a statement for lock contention ({reason}); run again"
+            ),
             DbError::Lost(reason) => write!(f, "database connection lost: {reason}"),
             DbError::Query(reason) => write!(f, "database query failed: {reason}"),
         }
@@ -102,6 +126,11 @@ impl DbError {
         match &err {
             mysql::Error::MySqlError(e) if e.code == ER_NO_SUCH_TABLE || e.code == ER_BAD_FIELD => {
                 DbError::Schema(e.message.clone())
+            }
+            mysql::Error::MySqlError(e)
+                if e.code == ER_LOCK_DEADLOCK || e.code == ER_LOCK_WAIT_TIMEOUT =>
+            {
+                DbError::Deadlock(describe(&err))
             }
             mysql::Error::MySqlError(e) if e.code == ER_DUP_ENTRY => {
                 DbError::Duplicate(e.message.clone())
@@ -187,6 +216,7 @@ fn is_deadlock(err: &mysql::Error) -> bool {
 /// One connection to the database: connect, query, execute, close.
 pub struct Db {
     conn: Conn,
+    in_transaction: bool,
 }
 
 impl Db {
@@ -244,7 +274,10 @@ impl Db {
                 },
             }
         })?;
-        Ok(Db { conn })
+        Ok(Db {
+            conn,
+            in_transaction: false,
+        })
     }
 
     /// Runs a SELECT and returns every row. A row whose values do not convert (a NULL
@@ -284,7 +317,14 @@ impl Db {
             STATEMENTS.fetch_add(1, Ordering::Relaxed);
             match self.conn.exec_drop(sql, params.clone()) {
                 Ok(()) => return Ok(self.conn.affected_rows()),
-                Err(err) if is_deadlock(&err) && attempt < DEADLOCK_RETRIES => attempt += 1,
+                // Inside a transaction the server rolled it all back: the caller
+                // (`transaction`) runs the whole of it again.
+                Err(err)
+                    if is_deadlock(&err) && !self.in_transaction && attempt < DEADLOCK_RETRIES =>
+                {
+                    deadlock_pause(attempt);
+                    attempt += 1;
+                }
                 Err(err) => return Err(DbError::from_query(err)),
             }
         }
@@ -301,22 +341,39 @@ impl Db {
         self.query_first::<u8, _>("SELECT 1", ()).map(|_| ())
     }
 
-    /// Runs `work` in a transaction: committed if it returns Ok, rolled back if not.
+    /// Runs `work` in a transaction: committed if it returns Ok, rolled back if not;
+    /// run again from the start when the server chose it as a deadlock's victim.
     pub fn transaction<T>(
         &mut self,
-        work: impl FnOnce(&mut Db) -> Result<T, DbError>,
+        mut work: impl FnMut(&mut Db) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        self.execute_text("START TRANSACTION")?;
-        match work(self) {
-            Ok(value) => {
-                self.execute_text("COMMIT")?;
-                Ok(value)
-            }
-            Err(err) => {
-                let _ = self.execute_text("ROLLBACK");
-                Err(err)
+        let mut attempt = 0;
+        loop {
+            match self.transaction_once(&mut work) {
+                Err(DbError::Deadlock(_)) if attempt < DEADLOCK_RETRIES => {
+                    deadlock_pause(attempt);
+                    attempt += 1;
+                }
+                other => return other,
             }
         }
+    }
+
+    fn transaction_once<T>(
+        &mut self,
+        work: &mut impl FnMut(&mut Db) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        self.execute_text("START TRANSACTION")?;
+        self.in_transaction = true;
+        let result = work(self).and_then(|value| {
+            self.execute_text("COMMIT")?;
+            Ok(value)
+        });
+        self.in_transaction = false;
+        if result.is_err() {
+            let _ = self.execute_text("ROLLBACK");
+        }
+        result
     }
 
     /// Closes the connection politely.

@@ -77,6 +77,15 @@ fn to_item((id, id_task, text, attempts): ItemRow) -> Item {
     }
 }
 
+/// The claim. The index hint keeps its cost to the rows it claims whatever the
+/// table's statistics say: without it, a server that has run `ANALYZE TABLE` may
+/// intersect the status index with the task's and sort every pending row of the
+/// task (693 ms per claim at 100,000 pending items instead of 0.3 ms).
+pub const CLAIM_PENDING_SQL: &str = "UPDATE task_item FORCE INDEX (idx_task_item_task_status) \
+     SET status_id = ?, claim_token = ?, claimed_until = NOW() + INTERVAL ? SECOND, \
+     attempts = LEAST(attempts, 65534) + 1, operation_uuid = ? \
+     WHERE id_task = ? AND status_id = ? ORDER BY id_task_item LIMIT ?";
+
 /// Claims up to `limit` PENDING items of a task, oldest first, for `lease_s` seconds,
 /// and returns them. The claim is one `UPDATE ... ORDER BY ... LIMIT` marking the rows
 /// with a fresh token, then a `SELECT` by that token: two workers can never claim the
@@ -90,10 +99,7 @@ pub fn claim_pending(
     operation_uuid: &str,
 ) -> Result<Vec<Item>, DbError> {
     let claimed = db.execute(
-        "UPDATE task_item SET status_id = ?, claim_token = ?, \
-         claimed_until = NOW() + INTERVAL ? SECOND, attempts = LEAST(attempts, 65534) + 1, \
-         operation_uuid = ? \
-         WHERE id_task = ? AND status_id = ? ORDER BY id_task_item LIMIT ?",
+        CLAIM_PENDING_SQL,
         (
             PROCESSING,
             claim_token,
@@ -125,6 +131,7 @@ pub fn peek_pending(
 ) -> Result<Vec<Item>, DbError> {
     let rows: Vec<ItemRow> = db.query(
         "SELECT id_task_item, id_task, text_original, attempts FROM task_item \
+         FORCE INDEX (idx_task_item_task_status) \
          WHERE id_task = ? AND status_id = ? AND id_task_item > ? \
          ORDER BY id_task_item LIMIT ?",
         (id_task, PENDING, after_id, limit),

@@ -83,12 +83,12 @@ pub fn get_next(db: &mut Db, after_id: u32) -> Result<Option<Task>, DbError> {
 /// Marks a task IN_PROGRESS for this run: `started_at` on the first start, the run's
 /// `operation_uuid`, a fresh `records_total`, and no stale error or finish time.
 pub fn start(db: &mut Db, id_task: u32, operation_uuid: &str) -> Result<(), DbError> {
+    let total = count_items(db, id_task)?;
     db.execute(
         "UPDATE task SET status_id = ?, started_at = COALESCE(started_at, NOW()), \
-         finished_at = NULL, error_message = NULL, operation_uuid = ?, \
-         records_total = (SELECT COUNT(*) FROM task_item WHERE id_task = ?) \
+         finished_at = NULL, error_message = NULL, operation_uuid = ?, records_total = ? \
          WHERE id_task = ?",
-        (status::IN_PROGRESS, operation_uuid, id_task, id_task),
+        (status::IN_PROGRESS, operation_uuid, total, id_task),
     )?;
     Ok(())
 }
@@ -100,13 +100,24 @@ pub fn start(db: &mut Db, id_task: u32, operation_uuid: &str) -> Result<(), DbEr
 /// `task_item_repository` changes them in the same statement as the item row, so they
 /// equal what the item rows say at every moment, even if the worker is killed.
 pub fn update_progress(db: &mut Db, id_task: u32, operation_uuid: &str) -> Result<(), DbError> {
+    let total = count_items(db, id_task)?;
     db.execute(
-        "UPDATE task SET operation_uuid = ?, \
-         records_total = (SELECT COUNT(*) FROM task_item WHERE id_task = ?) \
-         WHERE id_task = ?",
-        (operation_uuid, id_task, id_task),
+        "UPDATE task SET operation_uuid = ?, records_total = ? WHERE id_task = ?",
+        (operation_uuid, total, id_task),
     )?;
     Ok(())
+}
+
+/// A task's items, counted by a plain (non-locking) read of the task's index entries
+/// before the task row is touched: counting inside the `UPDATE` would hold the task
+/// row while reading every item, the lock order that deadlocked against saves.
+fn count_items(db: &mut Db, id_task: u32) -> Result<u64, DbError> {
+    let total: Option<u64> = db.query_first(
+        "SELECT COUNT(*) FROM task_item FORCE INDEX (idx_task_item_task_status) \
+         WHERE id_task = ?",
+        (id_task,),
+    )?;
+    Ok(total.unwrap_or(0))
 }
 
 /// How many items of a task are in each status.
@@ -202,23 +213,29 @@ pub fn finish(
         )
     };
     // Guarded: if another worker or the panel added or reclaimed an item meanwhile,
-    // nothing changes and the task stays open.
-    let changed = db.execute(
-        "UPDATE task SET status_id = ?, error_message = ?, finished_at = NOW(), \
-         operation_uuid = ?, records_total = ? \
-         WHERE id_task = ? AND NOT EXISTS \
-         (SELECT 1 FROM task_item WHERE id_task = ? AND status_id IN (?, ?))",
-        (
-            status_id,
-            message.clone(),
-            operation_uuid,
-            counts.total(),
-            id_task,
-            id_task,
-            item_status::PENDING,
-            item_status::PROCESSING,
-        ),
-    )?;
+    // nothing changes and the task stays open. The items are locked before the task
+    // row, the order every statement that touches both tables keeps.
+    let changed = db.transaction(|db| {
+        let open: Option<u8> = db.query_first(
+            "SELECT 1 FROM task_item FORCE INDEX (idx_task_item_task_status) \
+             WHERE id_task = ? AND status_id IN (?, ?) LIMIT 1 LOCK IN SHARE MODE",
+            (id_task, item_status::PENDING, item_status::PROCESSING),
+        )?;
+        if open.is_some() {
+            return Ok(0);
+        }
+        db.execute(
+            "UPDATE task SET status_id = ?, error_message = ?, finished_at = NOW(), \
+             operation_uuid = ?, records_total = ? WHERE id_task = ?",
+            (
+                status_id,
+                message.clone(),
+                operation_uuid,
+                counts.total(),
+                id_task,
+            ),
+        )
+    })?;
     Ok((changed > 0).then_some(Finished {
         status_id,
         counts,

@@ -105,9 +105,11 @@ pub fn run_plan(
             ..RunSummary::default()
         },
     };
+    let deadlocks_before = crate::db::deadlocks_retried();
     let result = engine.run_scope(&mut db);
     let mut summary = engine.summary;
     summary.interrupted = stop.is_raised();
+    summary.deadlocks_retried = crate::db::deadlocks_retried() - deadlocks_before;
     summary.message = match &result {
         Ok(()) if summary.tasks.is_empty() && plan.scope == Scope::Pending => {
             let stalled = tasks::stalled(&mut db).unwrap_or_default();

@@ -69,6 +69,9 @@ pub struct RunSummary {
     pub dry_run_items: Vec<DryRunItem>,
     /// The run ended early on Ctrl+C / SIGTERM.
     pub interrupted: bool,
+    /// Statements run again after losing a deadlock or a lock wait (by this process
+    /// during the run).
+    pub deadlocks_retried: u64,
     /// One line saying what happened.
     pub message: String,
 }
@@ -111,6 +114,12 @@ impl RunSummary {
         };
         if self.items_released > 0 {
             message.push_str(&format!(", {} handed back to pending", self.items_released));
+        }
+        if self.deadlocks_retried > 0 {
+            message.push_str(&format!(
+                ", {} statements retried after lock contention",
+                self.deadlocks_retried
+            ));
         }
         for task in self.tasks.iter().filter(|t| t.failed || t.paused) {
             let verb = if task.failed { "stopped" } else { "waits" };
@@ -184,6 +193,7 @@ impl RunSummary {
             "tokens_input": self.tokens_input,
             "tokens_output": self.tokens_output,
             "interrupted": self.interrupted,
+            "deadlocks_retried": self.deadlocks_retried,
             "tasks": tasks,
             "message": self.message,
             "exit_code": self.exit_code(),
