@@ -139,3 +139,43 @@ CREATE TABLE IF NOT EXISTS ai_model_pace (
   PRIMARY KEY (id_ai_model),
   CONSTRAINT fk_ai_model_pace_model FOREIGN KEY (id_ai_model) REFERENCES ai_model (id_ai_model) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Cost: prices, levers and budgets (second round). Columns added to an existing
+-- database by `ai-worker init-db`: each ALTER TABLE ... ADD COLUMN below runs only
+-- when its column is missing (MySQL 5.7 has no ADD COLUMN IF NOT EXISTS).
+-- Prices per 1 million tokens in the model's currency; NULL = unknown.
+ALTER TABLE ai_model ADD COLUMN price_input DECIMAL(12,6) NULL;
+ALTER TABLE ai_model ADD COLUMN price_cached_input DECIMAL(12,6) NULL;
+ALTER TABLE ai_model ADD COLUMN price_output DECIMAL(12,6) NULL;
+ALTER TABLE ai_model ADD COLUMN currency CHAR(3) NOT NULL DEFAULT 'USD';
+-- Levers: Gemini thinkingConfig.thinkingBudget; OpenAI reasoning_effort, service_tier.
+ALTER TABLE ai_model ADD COLUMN thinking_budget INT NULL;
+ALTER TABLE ai_model ADD COLUMN reasoning_effort VARCHAR(16) NULL;
+ALTER TABLE ai_model ADD COLUMN service_tier VARCHAR(16) NULL;
+-- The most this model may spend per UTC day, all worker processes together.
+ALTER TABLE ai_model ADD COLUMN daily_budget DECIMAL(12,4) NULL;
+-- Cached input and thinking/reasoning tokens are part of tokens_input / tokens_output.
+ALTER TABLE task ADD COLUMN tokens_cached BIGINT UNSIGNED NOT NULL DEFAULT 0;
+ALTER TABLE task ADD COLUMN tokens_thinking BIGINT UNSIGNED NOT NULL DEFAULT 0;
+ALTER TABLE task ADD COLUMN cost DECIMAL(16,6) NULL;
+-- The task's budget (set by the panel), and what calls in flight have reserved of it.
+ALTER TABLE task ADD COLUMN max_cost DECIMAL(12,4) NULL;
+ALTER TABLE task ADD COLUMN cost_reserved DECIMAL(16,6) NOT NULL DEFAULT 0;
+ALTER TABLE task_item ADD COLUMN tokens_cached INT UNSIGNED NOT NULL DEFAULT 0;
+ALTER TABLE task_item ADD COLUMN tokens_thinking INT UNSIGNED NOT NULL DEFAULT 0;
+ALTER TABLE task_item ADD COLUMN cost DECIMAL(16,6) NULL;
+ALTER TABLE task_item ADD COLUMN cost_reserved DECIMAL(16,6) NOT NULL DEFAULT 0;
+ALTER TABLE task_run ADD COLUMN tokens_input BIGINT UNSIGNED NOT NULL DEFAULT 0;
+ALTER TABLE task_run ADD COLUMN tokens_output BIGINT UNSIGNED NOT NULL DEFAULT 0;
+ALTER TABLE task_run ADD COLUMN cost DECIMAL(16,6) NULL;
+
+-- What each model spent per UTC day, and what calls in flight have reserved, so that
+-- ai_model.daily_budget holds across worker processes. Written only by the worker.
+CREATE TABLE IF NOT EXISTS ai_model_spend (
+  id_ai_model INT UNSIGNED NOT NULL,
+  day DATE NOT NULL,
+  spent DECIMAL(16,6) NOT NULL DEFAULT 0,
+  reserved DECIMAL(16,6) NOT NULL DEFAULT 0,
+  PRIMARY KEY (id_ai_model, day),
+  CONSTRAINT fk_ai_model_spend_model FOREIGN KEY (id_ai_model) REFERENCES ai_model (id_ai_model) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

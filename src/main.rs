@@ -52,9 +52,13 @@ fn run_configured(cli: &Cli) -> Result<u8, AppError> {
             let bind = bind.as_deref().unwrap_or(&config.serve_bind);
             Server::bind(&config, bind, cli::stop_on_ctrl_c())?.run();
         }
-        Command::ModelAdd { model, key } => {
+        Command::ModelAdd {
+            model,
+            changes,
+            key,
+        } => {
             let key = cli::read_key(key, &model.provider)?;
-            let added = models::add(&config, model, key.as_deref())?;
+            let added = models::add(&config, model, changes, key.as_deref())?;
             render::model_added(&model.name, &added);
         }
         Command::ModelUpdate {

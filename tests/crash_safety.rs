@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use ai_worker::db::Db;
-use ai_worker::db::task_item_repository::{self as items, ItemResult};
+use ai_worker::db::task_item_repository::{self as items, ItemResult, Spent};
 use common::fake_llm::FakeLlm;
 use common::{TestDb, output_text};
 use mysql::prelude::Queryable;
@@ -165,14 +165,28 @@ fn a_worker_whose_lease_was_taken_over_cannot_overwrite() {
     let result = |text: &str| ItemResult {
         text_corrected: text.into(),
         change_summary: "s".into(),
-        tokens_input: 7,
-        tokens_output: 3,
+        spent: Spent {
+            tokens_input: 7,
+            tokens_output: 3,
+            ..Spent::default()
+        },
     };
+    let nothing = Spent::default();
     assert!(
         !items::update_result(&mut db, ids[0], "old-token", &result("stale"), "op-old").unwrap()
     );
-    assert!(!items::mark_error(&mut db, ids[0], "old-token", "stale error", "op-old").unwrap());
-    assert!(!items::release(&mut db, ids[0], "old-token").unwrap());
+    assert!(
+        !items::mark_error(
+            &mut db,
+            ids[0],
+            "old-token",
+            "stale error",
+            "op-old",
+            &nothing
+        )
+        .unwrap()
+    );
+    assert!(!items::release(&mut db, ids[0], "old-token", &nothing).unwrap());
     assert!(
         items::update_result(&mut db, ids[0], "new-token", &result("fresh"), "op-new").unwrap()
     );

@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::http::{Reply, check_url, classify_status, post_json, scrub};
 use super::prompt_builder::{Prompt, extract_text};
 use super::retry::{Attempts, Breaker, RateGate, RetryPolicy, SharedPace};
-use super::spec::{CallSettings, ModelSpec, Provider, Structured};
-use super::{AiError, Completion, gemini, openai};
+use super::spec::{CallSettings, Generation, ModelSpec, Provider, Structured};
+use super::{AiError, Completion, Usage, gemini, openai};
 use crate::stop::StopSignal;
 
 /// Summary the echo provider saves, so nobody mistakes it for a correction.
@@ -24,8 +24,7 @@ pub struct Client {
     model_name: String,
     url: String,
     key: Option<String>,
-    temperature: Option<f64>,
-    max_output_tokens: Option<u32>,
+    generation: Generation,
     timeout: Duration,
     structured: AtomicU8,
     agent: ureq::Agent,
@@ -67,9 +66,8 @@ impl Client {
             model_name: spec.model_name.clone(),
             url,
             key: spec.key.clone(),
-            temperature: spec.temperature,
-            max_output_tokens: spec.max_output_tokens,
-            timeout: spec.timeout.unwrap_or(settings.timeout),
+            generation: spec.generation.clone(),
+            timeout: timeout_for(spec, settings.timeout),
             structured: AtomicU8::new(structured),
             agent,
             policy: settings.retry,
@@ -94,11 +92,13 @@ impl Client {
     /// task) or `Stopped` (the run is stopping).
     /// `keep_alive` runs before every wait and retry (the engine renews the item's
     /// claim there); false means the item was taken over and no more calls are made.
+    /// Every call's tokens are added to `spent`, whether its answer is accepted or not.
     pub fn send<T>(
         &self,
         prompt: &Prompt,
         stop: &StopSignal,
         keep_alive: &mut dyn FnMut() -> bool,
+        spent: &mut Usage,
         accept: impl Fn(Completion) -> Result<T, String>,
     ) -> Result<T, AiError> {
         let label = self.provider.label();
@@ -111,34 +111,33 @@ impl Client {
         };
         attempts.run(keep_alive, || {
             log::info!("[{label}] Sent prompt: {} chars", prompt.chars());
-            let completion = self.call_once(prompt)?;
+            let completion = self.call_once(prompt, spent)?;
             accept(completion).map_err(AiError::transient)
         })
     }
 
-    fn call_once(&self, prompt: &Prompt) -> Result<Completion, AiError> {
+    fn call_once(&self, prompt: &Prompt, spent: &mut Usage) -> Result<Completion, AiError> {
         match self.provider {
             Provider::Echo => Ok(Completion {
                 text_corrected: extract_text(&prompt.user).unwrap_or_default().to_string(),
                 change_summary: ECHO_SUMMARY.to_string(),
-                tokens_input: 0,
-                tokens_output: 0,
             }),
             Provider::Gemini => {
-                let body = gemini::request_body(prompt, self.temperature, self.max_output_tokens);
+                let body = gemini::request_body(prompt, &self.generation);
                 let headers: Vec<(&str, &str)> = self
                     .key
                     .iter()
                     .map(|k| ("x-goog-api-key", k.as_str()))
                     .collect();
                 let reply = self.post(&body, &headers)?;
+                spent.add(gemini::usage(&reply.body));
                 gemini::parse_response(&reply.body)
             }
-            Provider::OpenAi => self.call_openai(prompt),
+            Provider::OpenAi => self.call_openai(prompt, spent),
         }
     }
 
-    fn call_openai(&self, prompt: &Prompt) -> Result<Completion, AiError> {
+    fn call_openai(&self, prompt: &Prompt, spent: &mut Usage) -> Result<Completion, AiError> {
         let bearer = self.key.as_ref().map(|k| format!("Bearer {k}"));
         let headers: Vec<(&str, &str)> = bearer
             .iter()
@@ -149,8 +148,7 @@ impl Client {
             let body = openai::request_body(
                 &self.model_name,
                 prompt,
-                self.temperature,
-                self.max_output_tokens,
+                &self.generation,
                 mode != STRUCTURED_PLAIN,
             );
             match self.post(&body, &headers) {
@@ -158,6 +156,7 @@ impl Client {
                     if mode == STRUCTURED_AUTO {
                         self.structured.store(STRUCTURED_SCHEMA, Ordering::Relaxed);
                     }
+                    spent.add(openai::usage(&reply.body));
                     return openai::parse_response(&reply.body);
                 }
                 Err(AiError::Item(message))
@@ -256,4 +255,14 @@ fn endpoint(spec: &ModelSpec) -> Result<String, String> {
         )
     })?;
     Ok(url)
+}
+
+/// A call's timeout: the model's, else the configured one; OpenAI's flex tier answers
+/// slowly and gets three times as long.
+fn timeout_for(spec: &ModelSpec, default: Duration) -> Duration {
+    let timeout = spec.timeout.unwrap_or(default);
+    match spec.generation.service_tier.as_deref() {
+        Some(tier) if tier.eq_ignore_ascii_case("flex") => timeout * 3,
+        _ => timeout,
+    }
 }

@@ -3,7 +3,8 @@
 use serde_json::{Value, json};
 
 use super::prompt_builder::Prompt;
-use super::{AiError, Completion, parse_answer, preview};
+use super::spec::Generation;
+use super::{AiError, Completion, Usage, parse_answer, preview};
 
 /// The provider default for `ai_model.api_url`.
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
@@ -32,11 +33,8 @@ fn path_segment(text: &str) -> String {
 }
 
 /// The request body: system instruction, user text, and JSON output with a schema.
-pub fn request_body(
-    prompt: &Prompt,
-    temperature: Option<f64>,
-    max_output_tokens: Option<u32>,
-) -> Value {
+/// The fixed parts come first and are the same for every item of a task.
+pub fn request_body(prompt: &Prompt, settings: &Generation) -> Value {
     let mut generation = json!({
         "responseMimeType": "application/json",
         "responseSchema": {
@@ -49,17 +47,45 @@ pub fn request_body(
             "propertyOrdering": ["text_corrected", "change_summary"]
         }
     });
-    if let Some(t) = temperature {
+    if let Some(t) = settings.temperature {
         generation["temperature"] = json!(t);
     }
-    if let Some(m) = max_output_tokens {
+    if let Some(m) = settings.max_output_tokens {
         generation["maxOutputTokens"] = json!(m);
+    }
+    if let Some(budget) = settings.thinking_budget {
+        generation["thinkingConfig"] = json!({"thinkingBudget": budget});
     }
     json!({
         "systemInstruction": {"parts": [{"text": prompt.system}]},
         "contents": [{"role": "user", "parts": [{"text": prompt.user}]}],
         "generationConfig": generation
     })
+}
+
+/// Checks `thinking_budget` against what the model family accepts (Gemini API
+/// reference, thinking): 2.5 Pro 128-32768 and cannot switch thinking off, 2.5 Flash
+/// 0-24576, 2.5 Flash-Lite 0 or 512-24576; -1 (dynamic) everywhere.
+pub fn check_thinking_budget(model_name: &str, budget: i32) -> Result<(), String> {
+    let name = model_name.to_ascii_lowercase();
+    let range = if name.contains("flash-lite") {
+        (512, 24_576, true)
+    } else if name.contains("flash") {
+        (1, 24_576, true)
+    } else if name.contains("pro") {
+        (128, 32_768, false)
+    } else {
+        return Ok(());
+    };
+    let (min, max, can_be_off) = range;
+    let ok = budget == -1 || (budget == 0 && can_be_off) || (min..=max).contains(&budget);
+    if ok {
+        return Ok(());
+    }
+    let off = if can_be_off { "0 (off), " } else { "" };
+    Err(format!(
+        "thinking_budget {budget} is not accepted by {model_name}: use -1 (dynamic), {off}or {min} to {max}"
+    ))
 }
 
 /// A finish reason other than a normal stop is never a result.
@@ -115,18 +141,31 @@ pub fn parse_response(body: &str) -> Result<Completion, AiError> {
         })
         .unwrap_or_default();
     let (text_corrected, change_summary) = parse_answer(&text)?;
-    let usage = |name: &str| {
+    Ok(Completion {
+        text_corrected,
+        change_summary,
+    })
+}
+
+/// The tokens a 200 response says were billed (`usageMetadata`): thinking tokens are
+/// billed as output; cached tokens are part of the prompt's.
+pub fn usage(body: &str) -> Usage {
+    let Ok(value) = serde_json::from_str::<Value>(body) else {
+        return Usage::default();
+    };
+    let count = |name: &str| {
         value
             .pointer(&format!("/usageMetadata/{name}"))
             .and_then(Value::as_u64)
             .unwrap_or(0)
     };
-    Ok(Completion {
-        text_corrected,
-        change_summary,
-        tokens_input: usage("promptTokenCount"),
-        tokens_output: usage("candidatesTokenCount") + usage("thoughtsTokenCount"),
-    })
+    let thinking = count("thoughtsTokenCount");
+    Usage {
+        input: count("promptTokenCount"),
+        output: count("candidatesTokenCount") + thinking,
+        cached: count("cachedContentTokenCount"),
+        thinking,
+    }
 }
 
 #[cfg(test)]
@@ -143,7 +182,13 @@ mod tests {
             system: "S".into(),
             user: "U".into(),
         };
-        let body = request_body(&prompt, Some(0.2), Some(1024));
+        let settings = Generation {
+            temperature: Some(0.2),
+            max_output_tokens: Some(1024),
+            thinking_budget: Some(0),
+            ..Generation::default()
+        };
+        let body = request_body(&prompt, &settings);
         assert_eq!(body["systemInstruction"]["parts"][0]["text"], "S");
         assert_eq!(body["contents"][0]["parts"][0]["text"], "U");
         assert_eq!(
@@ -152,8 +197,13 @@ mod tests {
         );
         assert_eq!(body["generationConfig"]["maxOutputTokens"], 1024);
         assert_eq!(body["generationConfig"]["temperature"], 0.2);
-        let bare = request_body(&prompt, None, None);
+        assert_eq!(
+            body["generationConfig"]["thinkingConfig"]["thinkingBudget"],
+            0
+        );
+        let bare = request_body(&prompt, &Generation::default());
         assert!(bare["generationConfig"].get("temperature").is_none());
+        assert!(bare["generationConfig"].get("thinkingConfig").is_none());
     }
 
     #[test]
@@ -165,7 +215,30 @@ mod tests {
             "usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":5,"thoughtsTokenCount":7}}"#;
         let c = parse_response(body).unwrap();
         assert_eq!(c.text_corrected, "Zażółć");
-        assert_eq!((c.tokens_input, c.tokens_output), (10, 12));
+        let u = usage(body);
+        assert_eq!((u.input, u.output, u.thinking, u.cached), (10, 12, 7, 0));
+        let cached = r#"{"usageMetadata":{"promptTokenCount":100,"cachedContentTokenCount":60,"candidatesTokenCount":5}}"#;
+        assert_eq!(usage(cached).cached, 60);
+        assert_eq!(usage("not json"), Usage::default());
+    }
+
+    #[test]
+    fn thinking_budgets_are_checked_by_model_family() {
+        assert!(
+            check_thinking_budget("gemini-2.5-pro", 0).is_err(),
+            "Pro cannot switch off"
+        );
+        assert!(check_thinking_budget("gemini-2.5-pro", 128).is_ok());
+        assert!(check_thinking_budget("gemini-2.5-pro", -1).is_ok());
+        assert!(check_thinking_budget("gemini-2.5-flash", 0).is_ok());
+        assert!(check_thinking_budget("gemini-2.5-flash", 30_000).is_err());
+        assert!(check_thinking_budget("gemini-2.5-flash-lite", 100).is_err());
+        assert!(check_thinking_budget("gemini-2.5-flash-lite", 512).is_ok());
+        let err = check_thinking_budget("gemini-2.5-pro", 5).unwrap_err();
+        assert!(
+            err.contains("128 to 32768") && !err.contains("0 (off)"),
+            "{err}"
+        );
     }
 
     #[test]

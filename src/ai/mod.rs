@@ -12,22 +12,42 @@ pub mod spec;
 
 pub use client::Client;
 pub use retry::SharedPace;
-pub use spec::{CallSettings, ModelSpec, Provider, Structured};
+pub use spec::{CallSettings, Generation, ModelSpec, Provider, Structured};
 
 use std::fmt;
 use std::time::Duration;
 
-/// A model's answer for one item.
+/// A model's answer for one item. What it cost is counted apart, in [`Usage`], for
+/// every call, including those whose answer is then rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Completion {
     /// The corrected (or translated) text.
     pub text_corrected: String,
     /// What the model says it changed.
     pub change_summary: String,
-    /// Prompt tokens billed.
-    pub tokens_input: u64,
-    /// Output tokens billed, thinking/reasoning tokens included.
-    pub tokens_output: u64,
+}
+
+/// Tokens billed, as the provider reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Input (prompt) tokens, cached ones included.
+    pub input: u64,
+    /// Output tokens, thinking/reasoning ones included.
+    pub output: u64,
+    /// Input tokens served from the provider's prompt cache (billed cheaper).
+    pub cached: u64,
+    /// Thinking/reasoning tokens (billed as output).
+    pub thinking: u64,
+}
+
+impl Usage {
+    /// Adds another call's usage.
+    pub fn add(&mut self, other: Usage) {
+        self.input += other.input;
+        self.output += other.output;
+        self.cached += other.cached;
+        self.thinking += other.thinking;
+    }
 }
 
 /// Why a model call failed, sorted by what the worker does next.

@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 
 use super::prompt_builder::Prompt;
-use super::{AiError, Completion, parse_answer, preview};
+use super::spec::Generation;
+use super::{AiError, Completion, Usage, parse_answer, preview};
 
 /// The provider default for `ai_model.api_url`.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -26,12 +27,13 @@ pub fn is_reasoning_model(model_name: &str) -> bool {
 }
 
 /// The request body. `structured` asks for a strict JSON schema; without it the
-/// instruction asks for plain JSON (for servers that reject `response_format`).
+/// instruction asks for plain JSON (for servers that reject `response_format`). The
+/// fixed messages come first, and `prompt_cache_key` is the task's, so that OpenAI's
+/// prompt cache can serve them.
 pub fn request_body(
     model_name: &str,
     prompt: &Prompt,
-    temperature: Option<f64>,
-    max_output_tokens: Option<u32>,
+    settings: &Generation,
     structured: bool,
 ) -> Value {
     let reasoning = is_reasoning_model(model_name);
@@ -49,30 +51,44 @@ pub fn request_body(
         ]
     });
     if structured {
-        body["response_format"] = json!({
-            "type": "json_schema",
-            "json_schema": {
-                "name": "correction",
-                "strict": true,
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "text_corrected": {"type": "string"},
-                        "change_summary": {"type": "string"}
-                    },
-                    "required": ["text_corrected", "change_summary"],
-                    "additionalProperties": false
-                }
-            }
-        });
+        body["response_format"] = response_format();
     }
-    if let Some(t) = temperature {
+    if let Some(t) = settings.temperature {
         body["temperature"] = json!(t);
     }
-    if let Some(m) = max_output_tokens {
+    if let Some(m) = settings.max_output_tokens {
         body["max_completion_tokens"] = json!(m);
     }
+    let extras = [
+        ("reasoning_effort", &settings.reasoning_effort),
+        ("service_tier", &settings.service_tier),
+        ("prompt_cache_key", &settings.cache_key),
+    ];
+    for (field, value) in extras {
+        if let Some(value) = value {
+            body[field] = json!(value);
+        }
+    }
     body
+}
+
+fn response_format() -> Value {
+    json!({
+        "type": "json_schema",
+        "json_schema": {
+            "name": "correction",
+            "strict": true,
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "text_corrected": {"type": "string"},
+                    "change_summary": {"type": "string"}
+                },
+                "required": ["text_corrected", "change_summary"],
+                "additionalProperties": false
+            }
+        }
+    })
 }
 
 /// Whether a 400 answer says the server does not support `response_format`.
@@ -125,18 +141,25 @@ pub fn parse_response(body: &str) -> Result<Completion, AiError> {
         .and_then(Value::as_str)
         .unwrap_or_default();
     let (text_corrected, change_summary) = parse_answer(content)?;
-    let usage = |name: &str| {
-        value
-            .pointer(&format!("/usage/{name}"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
     Ok(Completion {
         text_corrected,
         change_summary,
-        tokens_input: usage("prompt_tokens"),
-        tokens_output: usage("completion_tokens"),
     })
+}
+
+/// The tokens a 200 response says were billed (`usage`): `completion_tokens` include
+/// the reasoning tokens, `prompt_tokens` the cached ones.
+pub fn usage(body: &str) -> Usage {
+    let Ok(value) = serde_json::from_str::<Value>(body) else {
+        return Usage::default();
+    };
+    let count = |pointer: &str| value.pointer(pointer).and_then(Value::as_u64).unwrap_or(0);
+    Usage {
+        input: count("/usage/prompt_tokens"),
+        output: count("/usage/completion_tokens"),
+        cached: count("/usage/prompt_tokens_details/cached_tokens"),
+        thinking: count("/usage/completion_tokens_details/reasoning_tokens"),
+    }
 }
 
 #[cfg(test)]
@@ -152,17 +175,37 @@ mod tests {
 
     #[test]
     fn gpt5_gets_developer_role_and_completion_tokens() {
-        let body = request_body("gpt-5", &prompt(), None, Some(500), true);
+        let settings = Generation {
+            max_output_tokens: Some(500),
+            reasoning_effort: Some("low".into()),
+            service_tier: Some("flex".into()),
+            cache_key: Some("ai-worker-task-7".into()),
+            ..Generation::default()
+        };
+        let body = request_body("gpt-5", &prompt(), &settings, true);
         assert_eq!(body["messages"][0]["role"], "developer");
         assert_eq!(body["max_completion_tokens"], 500);
         assert!(body.get("max_tokens").is_none());
         assert!(body.get("temperature").is_none());
         assert_eq!(body["response_format"]["json_schema"]["strict"], true);
+        assert_eq!(
+            (
+                &body["reasoning_effort"],
+                &body["service_tier"],
+                &body["prompt_cache_key"]
+            ),
+            (&json!("low"), &json!("flex"), &json!("ai-worker-task-7"))
+        );
     }
 
     #[test]
     fn local_models_get_system_role_and_plain_fallback() {
-        let body = request_body("llama3.1", &prompt(), Some(0.1), None, false);
+        let settings = Generation {
+            temperature: Some(0.1),
+            ..Generation::default()
+        };
+        let body = request_body("llama3.1", &prompt(), &settings, false);
+        assert!(body.get("service_tier").is_none() && body.get("prompt_cache_key").is_none());
         assert_eq!(body["messages"][0]["role"], "system");
         assert!(body.get("response_format").is_none());
         assert!(
@@ -179,9 +222,10 @@ mod tests {
         let body = r#"{"choices":[{"message":{"content":"{\"text_corrected\":\"A\",\"change_summary\":\"B\"}"},"finish_reason":"stop"}],
             "usage":{"prompt_tokens":12,"completion_tokens":30,"completion_tokens_details":{"reasoning_tokens":20}}}"#;
         let c = parse_response(body).unwrap();
+        let u = usage(body);
         assert_eq!(
-            (c.text_corrected.as_str(), c.tokens_input, c.tokens_output),
-            ("A", 12, 30)
+            (c.text_corrected.as_str(), u.input, u.output, u.thinking),
+            ("A", 12, 30, 20)
         );
     }
 

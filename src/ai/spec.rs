@@ -71,16 +71,32 @@ pub struct ModelSpec {
     pub api_url: Option<String>,
     /// The API key, if any.
     pub key: Option<String>,
-    /// Sampling temperature; `None` = the provider default.
-    pub temperature: Option<f64>,
-    /// Output token limit; `None` = the provider default.
-    pub max_output_tokens: Option<u32>,
     /// Timeout of one call; `None` = [`CallSettings::timeout`].
     pub timeout: Option<Duration>,
     /// Requests per minute for all worker processes together; `None` = unlimited.
     pub requests_per_minute: Option<u32>,
     /// How JSON answers are requested.
     pub structured: Structured,
+    /// What is asked of the model besides the prompt.
+    pub generation: Generation,
+}
+
+/// The request settings that change what a call costs or how it is answered.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Generation {
+    /// Sampling temperature; `None` = the provider default.
+    pub temperature: Option<f64>,
+    /// Output token limit; `None` = the provider default.
+    pub max_output_tokens: Option<u32>,
+    /// Gemini `thinkingConfig.thinkingBudget` (0 off, -1 dynamic); `None` = default.
+    pub thinking_budget: Option<i32>,
+    /// OpenAI `reasoning_effort` (`minimal`, `low`, `medium`, `high`).
+    pub reasoning_effort: Option<String>,
+    /// OpenAI `service_tier` (`flex`: half price, slower).
+    pub service_tier: Option<String>,
+    /// OpenAI `prompt_cache_key`: the same for every item of a task, so that the
+    /// provider's prompt cache can serve the fixed part of the prompt.
+    pub cache_key: Option<String>,
 }
 
 impl std::fmt::Debug for ModelSpec {

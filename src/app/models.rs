@@ -44,7 +44,12 @@ pub struct AddedModel {
 }
 
 /// Adds a model, encrypting `key` with `AI_KEY_SECRET`.
-pub fn add(config: &Config, model: &NewModel, key: Option<&str>) -> Result<AddedModel, AppError> {
+pub fn add(
+    config: &Config,
+    model: &NewModel,
+    changes: &ModelChanges,
+    key: Option<&str>,
+) -> Result<AddedModel, AppError> {
     check_secret(config, key.is_some())?;
     let mut db = Db::connect(&config.db)?;
     let id = model_repository::add(&mut db, model, key, &config.ai_key_secret).map_err(|e| {
@@ -59,6 +64,8 @@ pub fn add(config: &Config, model: &NewModel, key: Option<&str>) -> Result<Added
             other => other.into(),
         }
     })?;
+    let (keep, secret) = (KeyChange::Keep, &config.ai_key_secret);
+    model_repository::update(&mut db, &model.name, changes, &keep, secret)?;
     db.close();
     let key = key_note(&model.provider, model.api_url.as_deref(), key.is_some());
     Ok(AddedModel { id, key })

@@ -38,7 +38,7 @@ pub fn init_db(db: &DbConfig) -> Result<(), AppError> {
 }
 
 /// What the demo did, for the door to show.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DemoReport {
     /// Gemini was called (a key was set); otherwise the offline echo model.
     pub gemini: bool,

@@ -31,6 +31,7 @@ pub enum Command {
     },
     ModelAdd {
         model: NewModel,
+        changes: ModelChanges,
         key: KeySource,
     },
     ModelList,
@@ -144,6 +145,7 @@ const FLAGS: &[&str] = &[
     "--structured-output",
     "--old-secret-env",
     "--old-secret-stdin",
+    "--price-input",
 ];
 
 /// The command whose help was asked for: `model add --help` gives "model add".
@@ -226,6 +228,7 @@ fn parse_model_add(args: &mut pico_args::Arguments) -> Result<Command, String> {
     }
     let rpm = positive(args, "--rpm")?;
     let key = key_source(args)?.unwrap_or(KeySource::ProviderEnv);
+    let changes = parse_changes(args)?;
     let model = NewModel {
         name,
         provider,
@@ -233,36 +236,18 @@ fn parse_model_add(args: &mut pico_args::Arguments) -> Result<Command, String> {
         api_url,
         requests_per_minute: rpm,
     };
-    Ok(Command::ModelAdd { model, key })
+    Ok(Command::ModelAdd {
+        model,
+        changes,
+        key,
+    })
 }
 
 fn parse_model_update(args: &mut pico_args::Arguments) -> Result<Command, String> {
     let name: String = args
         .free_from_str()
         .map_err(|_| "model update needs the model's name: model update NAME [changes]")?;
-    let text = |args: &mut pico_args::Arguments, key: &'static str| {
-        args.opt_value_from_str::<_, String>(key).map_err(arg_error)
-    };
-    let api_url = text(args, "--api-url")?.map(nullable);
-    if let Some(Some(url)) = &api_url {
-        models::check_api_url(url).map_err(|why| format!("--api-url {why}"))?;
-    }
-    let changes = ModelChanges {
-        model_name: text(args, "--model")?,
-        api_url,
-        is_active: text(args, "--active")?
-            .map(|v| switch("--active", &v))
-            .transpose()?,
-        temperature: text(args, "--temperature")?
-            .map(|v| nullable_number("--temperature", &v, 0.0, 2.0))
-            .transpose()?,
-        max_output_tokens: optional_count(args, "--max-output-tokens")?,
-        timeout_s: optional_count(args, "--timeout")?,
-        requests_per_minute: optional_count(args, "--rpm")?,
-        structured_output: text(args, "--structured-output")?
-            .map(|v| structured(&v))
-            .transpose()?,
-    };
+    let changes = parse_changes(args)?;
     let key = key_source(args)?;
     let remove_key = args.contains("--no-key");
     if remove_key && key.is_some() {
@@ -279,6 +264,108 @@ fn parse_model_update(args: &mut pico_args::Arguments) -> Result<Command, String
         key,
         remove_key,
     })
+}
+
+fn text(args: &mut pico_args::Arguments, key: &'static str) -> Result<Option<String>, String> {
+    args.opt_value_from_str::<_, String>(key).map_err(arg_error)
+}
+
+/// The settings `model update` (and `model add`) can change.
+fn parse_changes(args: &mut pico_args::Arguments) -> Result<ModelChanges, String> {
+    let api_url = text(args, "--api-url")?.map(nullable);
+    if let Some(Some(url)) = &api_url {
+        models::check_api_url(url).map_err(|why| format!("--api-url {why}"))?;
+    }
+    let price = |args: &mut pico_args::Arguments, key: &'static str| {
+        text(args, key)?
+            .map(|v| nullable_number(key, &v, 0.0, 1_000_000.0))
+            .transpose()
+    };
+    Ok(ModelChanges {
+        model_name: text(args, "--model")?,
+        api_url,
+        is_active: text(args, "--active")?
+            .map(|v| switch("--active", &v))
+            .transpose()?,
+        temperature: text(args, "--temperature")?
+            .map(|v| nullable_number("--temperature", &v, 0.0, 2.0))
+            .transpose()?,
+        max_output_tokens: optional_count(args, "--max-output-tokens")?,
+        timeout_s: optional_count(args, "--timeout")?,
+        requests_per_minute: optional_count(args, "--rpm")?,
+        structured_output: text(args, "--structured-output")?
+            .map(|v| structured(&v))
+            .transpose()?,
+        prices: [
+            price(args, "--price-input")?,
+            price(args, "--price-cached-input")?,
+            price(args, "--price-output")?,
+        ],
+        currency: text(args, "--currency")?
+            .map(|c| currency(&c))
+            .transpose()?,
+        thinking_budget: text(args, "--thinking-budget")?
+            .map(|v| thinking_budget(&v))
+            .transpose()?,
+        reasoning_effort: text(args, "--reasoning-effort")?
+            .map(|v| {
+                one_of(
+                    "--reasoning-effort",
+                    &v,
+                    &["minimal", "low", "medium", "high"],
+                )
+            })
+            .transpose()?,
+        service_tier: text(args, "--service-tier")?
+            .map(|v| {
+                one_of(
+                    "--service-tier",
+                    &v,
+                    &["auto", "default", "flex", "priority"],
+                )
+            })
+            .transpose()?,
+        daily_budget: price(args, "--daily-budget")?,
+    })
+}
+
+fn currency(value: &str) -> Result<String, String> {
+    let code = value.trim().to_ascii_uppercase();
+    if code.len() == 3 && code.chars().all(|c| c.is_ascii_uppercase()) {
+        Ok(code)
+    } else {
+        Err(format!(
+            "--currency must be a three-letter code such as USD or EUR, not '{value}'"
+        ))
+    }
+}
+
+fn thinking_budget(value: &str) -> Result<Option<i32>, String> {
+    match nullable(value.to_string()) {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|&n| n >= -1)
+            .map(Some)
+            .ok_or_else(|| {
+                format!("--thinking-budget must be -1 (dynamic), 0 (off), a number of tokens, or none; not '{value}'")
+            }),
+    }
+}
+
+fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<Option<String>, String> {
+    match nullable(value.to_string()) {
+        None => Ok(None),
+        Some(v) if allowed.contains(&v.to_ascii_lowercase().as_str()) => {
+            Ok(Some(v.to_ascii_lowercase()))
+        }
+        Some(_) => Err(format!(
+            "{key} must be one of {} or none, not '{value}'",
+            allowed.join(", ")
+        )),
+    }
 }
 
 /// `--api-key-env VAR` or `--key-stdin`; keys themselves are never flags.

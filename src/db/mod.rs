@@ -5,6 +5,7 @@ pub mod model_repository;
 pub mod pace_repository;
 pub mod run_repository;
 pub mod schema;
+pub mod spend_repository;
 pub mod task_item_repository;
 pub mod task_repository;
 

@@ -41,6 +41,18 @@ pub struct ModelRow {
     pub structured_output: Option<bool>,
     /// `is_active`.
     pub is_active: bool,
+    /// `price_input`, `price_cached_input`, `price_output` per 1 million tokens.
+    pub prices: [Option<f64>; 3],
+    /// `currency`.
+    pub currency: String,
+    /// `thinking_budget`.
+    pub thinking_budget: Option<i32>,
+    /// `reasoning_effort`.
+    pub reasoning_effort: Option<String>,
+    /// `service_tier`.
+    pub service_tier: Option<String>,
+    /// `daily_budget`.
+    pub daily_budget: Option<f64>,
 }
 
 impl std::fmt::Debug for ModelRow {
@@ -62,7 +74,9 @@ pub fn get(db: &mut Db, id_ai_model: u32, secret: &str) -> Result<Option<ModelRo
         "SELECT id_ai_model, name, provider, model_name, api_url, \
          api_key_encrypted IS NOT NULL, AES_DECRYPT(api_key_encrypted, ?), \
          CAST(temperature AS CHAR), max_output_tokens, timeout_s, requests_per_minute, \
-         structured_output, is_active \
+         structured_output, is_active, CAST(price_input AS CHAR), \
+         CAST(price_cached_input AS CHAR), CAST(price_output AS CHAR), currency, \
+         thinking_budget, reasoning_effort, service_tier, CAST(daily_budget AS CHAR) \
          FROM ai_model WHERE id_ai_model = ?",
         (secret, id_ai_model),
     )?;
@@ -76,14 +90,6 @@ pub fn get(db: &mut Db, id_ai_model: u32, secret: &str) -> Result<Option<ModelRo
         (true, Some(key)) => StoredKey::Decrypted(key),
         (true, None) => StoredKey::Undecryptable,
     };
-    let temperature: Option<String> = column(&row, 7, "ai_model.temperature")?;
-    let temperature =
-        match temperature {
-            None => None,
-            Some(t) => Some(t.parse::<f64>().map_err(|_| {
-                DbError::Query(format!("ai_model.temperature '{t}' is not a number"))
-            })?),
-        };
     let structured: Option<u8> = column(&row, 11, "ai_model.structured_output")?;
     let active: u8 = column(&row, 12, "ai_model.is_active")?;
     Ok(Some(ModelRow {
@@ -93,13 +99,33 @@ pub fn get(db: &mut Db, id_ai_model: u32, secret: &str) -> Result<Option<ModelRo
         model_name: column(&row, 3, "ai_model.model_name")?,
         api_url: column(&row, 4, "ai_model.api_url")?,
         key,
-        temperature,
+        temperature: decimal(&row, 7, "ai_model.temperature")?,
         max_output_tokens: column(&row, 8, "ai_model.max_output_tokens")?,
         timeout_s: column(&row, 9, "ai_model.timeout_s")?,
         requests_per_minute: column(&row, 10, "ai_model.requests_per_minute")?,
         structured_output: structured.map(|v| v != 0),
         is_active: active != 0,
+        prices: [
+            decimal(&row, 13, "ai_model.price_input")?,
+            decimal(&row, 14, "ai_model.price_cached_input")?,
+            decimal(&row, 15, "ai_model.price_output")?,
+        ],
+        currency: column(&row, 16, "ai_model.currency")?,
+        thinking_budget: column(&row, 17, "ai_model.thinking_budget")?,
+        reasoning_effort: column(&row, 18, "ai_model.reasoning_effort")?,
+        service_tier: column(&row, 19, "ai_model.service_tier")?,
+        daily_budget: decimal(&row, 20, "ai_model.daily_budget")?,
     }))
+}
+
+/// A DECIMAL column read as text (exact on the wire), as a number.
+fn decimal(row: &mysql::Row, index: usize, name: &str) -> Result<Option<f64>, DbError> {
+    let text: Option<String> = column(row, index, name)?;
+    text.map(|t| {
+        t.parse::<f64>()
+            .map_err(|_| DbError::Query(format!("{name} '{t}' is not a number")))
+    })
+    .transpose()
 }
 
 /// The key in bytes `AES_DECRYPT` returned, if they are one. A wrong secret gives NULL
@@ -214,6 +240,18 @@ pub struct ModelChanges {
     pub requests_per_minute: Option<Option<u32>>,
     /// `structured_output`.
     pub structured_output: Option<Option<bool>>,
+    /// `price_input`, `price_cached_input`, `price_output`.
+    pub prices: [Option<Option<f64>>; 3],
+    /// `currency`.
+    pub currency: Option<String>,
+    /// `thinking_budget`.
+    pub thinking_budget: Option<Option<i32>>,
+    /// `reasoning_effort`.
+    pub reasoning_effort: Option<Option<String>>,
+    /// `service_tier`.
+    pub service_tier: Option<Option<String>>,
+    /// `daily_budget`.
+    pub daily_budget: Option<Option<f64>>,
 }
 
 /// What `ai-worker model update` does with the key.
@@ -247,40 +285,14 @@ pub fn update(
     key: &KeyChange,
     secret: &str,
 ) -> Result<bool, DbError> {
-    let mut sets: Vec<&str> = Vec::new();
-    let mut params: Vec<mysql::Value> = Vec::new();
-    let mut set = |column: &'static str, value: mysql::Value| {
-        sets.push(column);
-        params.push(value);
-    };
-    let c = changes;
-    if let Some(v) = &c.model_name {
-        set("model_name = ?", v.clone().into());
-    }
-    if let Some(v) = &c.api_url {
-        set("api_url = ?", v.clone().into());
-    }
-    if let Some(v) = c.is_active {
-        set("is_active = ?", v.into());
-    }
-    if let Some(v) = c.temperature {
-        set("temperature = ?", v.into());
-    }
-    if let Some(v) = c.max_output_tokens {
-        set("max_output_tokens = ?", v.into());
-    }
-    if let Some(v) = c.timeout_s {
-        set("timeout_s = ?", v.into());
-    }
-    if let Some(v) = c.requests_per_minute {
-        set("requests_per_minute = ?", v.into());
-    }
-    if let Some(v) = c.structured_output {
-        set("structured_output = ?", v.into());
-    }
+    let (mut sets, mut params): (Vec<&str>, Vec<mysql::Value>) =
+        assignments(changes).into_iter().unzip();
     match key {
         KeyChange::Keep => {}
-        KeyChange::Remove => set("api_key_encrypted = ?", mysql::Value::NULL),
+        KeyChange::Remove => {
+            sets.push("api_key_encrypted = ?");
+            params.push(mysql::Value::NULL);
+        }
         KeyChange::Set(k) => {
             sets.push("api_key_encrypted = AES_ENCRYPT(?, ?)");
             params.push(k.as_str().into());
@@ -295,6 +307,39 @@ pub fn update(
     let sql = format!("UPDATE ai_model SET {} WHERE name = ?", sets.join(", "));
     db.execute(&sql, params)?;
     Ok(true)
+}
+
+/// The `column = ?` assignments and their values for what `changes` sets.
+fn assignments(c: &ModelChanges) -> Vec<(&'static str, mysql::Value)> {
+    let mut out: Vec<(&'static str, mysql::Value)> = Vec::new();
+    let mut set = |column: &'static str, value: Option<mysql::Value>| {
+        if let Some(value) = value {
+            out.push((column, value));
+        }
+    };
+    set("model_name = ?", c.model_name.clone().map(Into::into));
+    set("api_url = ?", c.api_url.clone().map(Into::into));
+    set("is_active = ?", c.is_active.map(Into::into));
+    set("temperature = ?", c.temperature.map(Into::into));
+    set("max_output_tokens = ?", c.max_output_tokens.map(Into::into));
+    set("timeout_s = ?", c.timeout_s.map(Into::into));
+    set(
+        "requests_per_minute = ?",
+        c.requests_per_minute.map(Into::into),
+    );
+    set("structured_output = ?", c.structured_output.map(Into::into));
+    set("price_input = ?", c.prices[0].map(Into::into));
+    set("price_cached_input = ?", c.prices[1].map(Into::into));
+    set("price_output = ?", c.prices[2].map(Into::into));
+    set("currency = ?", c.currency.clone().map(Into::into));
+    set("thinking_budget = ?", c.thinking_budget.map(Into::into));
+    set(
+        "reasoning_effort = ?",
+        c.reasoning_effort.clone().map(Into::into),
+    );
+    set("service_tier = ?", c.service_tier.clone().map(Into::into));
+    set("daily_budget = ?", c.daily_budget.map(Into::into));
+    out
 }
 
 /// One line of `ai-worker model list` (no key, only whether one is stored).

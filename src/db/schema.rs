@@ -47,12 +47,38 @@ pub fn init_db(cfg: &DbConfig) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Applies the schema to the database `db` is connected to.
+/// Applies the schema to the database `db` is connected to. An `ALTER TABLE t ADD
+/// COLUMN c ...` runs only when `t` lacks `c`, so a second run changes nothing and a
+/// database made by an older ai-worker gets what is new.
 pub fn apply(db: &mut Db) -> Result<(), DbError> {
     for statement in statements(SCHEMA_SQL) {
+        if let Some((table, column)) = added_column(&statement)
+            && has_column(db, table, column)?
+        {
+            continue;
+        }
         db.execute_text(&statement)?;
     }
     Ok(())
+}
+
+/// The table and column of an `ALTER TABLE t ADD COLUMN c ...` statement.
+fn added_column(statement: &str) -> Option<(&str, &str)> {
+    let mut words = statement.split_whitespace();
+    let head: Vec<&str> = words.by_ref().take(5).collect();
+    match head.as_slice() {
+        ["ALTER", "TABLE", table, "ADD", "COLUMN"] => Some((table, words.next()?)),
+        _ => None,
+    }
+}
+
+fn has_column(db: &mut Db, table: &str, column: &str) -> Result<bool, DbError> {
+    let found: Option<u8> = db.query_first(
+        "SELECT 1 FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+        (table, column),
+    )?;
+    Ok(found.is_some())
 }
 
 #[cfg(test)]
@@ -67,8 +93,11 @@ mod tests {
                 .iter()
                 .filter(|s| s.starts_with("CREATE TABLE"))
                 .count(),
-            8
+            9
         );
+        let added: Vec<_> = stmts.iter().filter_map(|s| added_column(s)).collect();
+        assert!(added.contains(&("ai_model", "price_input")), "{added:?}");
+        assert!(added.contains(&("task_item", "cost")), "{added:?}");
         assert_eq!(
             stmts
                 .iter()

@@ -38,16 +38,76 @@ pub struct Item {
 }
 
 /// What the model produced for one item, ready to be saved.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ItemResult {
     /// The corrected text.
     pub text_corrected: String,
     /// What was changed, in the model's words.
     pub change_summary: String,
-    /// Prompt tokens billed.
+    /// What every call for the item cost, failed attempts included.
+    pub spent: Spent,
+}
+
+/// What the calls for one item cost, and what was reserved of the task's budget
+/// before them: added to the item and the task whenever the claim ends.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Spent {
+    /// Input tokens billed (cached ones included).
     pub tokens_input: u64,
-    /// Output tokens billed (thinking/reasoning included).
+    /// Output tokens billed (thinking included).
     pub tokens_output: u64,
+    /// Input tokens served from the provider's cache.
+    pub tokens_cached: u64,
+    /// Thinking/reasoning tokens.
+    pub tokens_thinking: u64,
+    /// The cost in the model's currency; `None` when the model has no prices.
+    pub cost: Option<f64>,
+    /// What the call reserved of `task.max_cost`, given back now.
+    pub reserved: f64,
+}
+
+/// Adds a claim's spending to the item (`i`): tokens, cost; its reservation ends.
+macro_rules! item_spend {
+    () => {
+        "i.tokens_input = LEAST(i.tokens_input + ?, 4294967295), \
+         i.tokens_output = LEAST(i.tokens_output + ?, 4294967295), \
+         i.tokens_cached = LEAST(i.tokens_cached + ?, 4294967295), \
+         i.tokens_thinking = LEAST(i.tokens_thinking + ?, 4294967295), \
+         i.cost = IF(? IS NULL, i.cost, COALESCE(i.cost, 0) + ?), i.cost_reserved = 0"
+    };
+}
+
+/// Adds the same spending to the task (`t`) and gives its reservation back.
+macro_rules! task_spend {
+    () => {
+        "t.tokens_input = LEAST(t.tokens_input, 18446744069414584319) + ?, \
+         t.tokens_output = LEAST(t.tokens_output, 18446744069414584319) + ?, \
+         t.tokens_cached = LEAST(t.tokens_cached, 18446744069414584319) + ?, \
+         t.tokens_thinking = LEAST(t.tokens_thinking, 18446744069414584319) + ?, \
+         t.cost = IF(? IS NULL, t.cost, COALESCE(t.cost, 0) + ?), \
+         t.cost_reserved = GREATEST(t.cost_reserved - ?, 0)"
+    };
+}
+
+impl Spent {
+    /// The values of `item_spend!` then `task_spend!`, in order.
+    fn params(&self) -> Vec<mysql::Value> {
+        let clamp = |n: u64| n.min(u64::from(u32::MAX));
+        let tokens = [
+            clamp(self.tokens_input),
+            clamp(self.tokens_output),
+            clamp(self.tokens_cached),
+            clamp(self.tokens_thinking),
+        ];
+        let mut out: Vec<mysql::Value> = Vec::with_capacity(13);
+        for _ in 0..2 {
+            out.extend(tokens.iter().map(|&n| n.into()));
+            out.push(self.cost.into());
+            out.push(self.cost.into());
+        }
+        out.push(self.reserved.into());
+        out
+    }
 }
 
 /// `text_original` is read as bytes: MariaDB stores byte sequences that are not UTF-8
@@ -226,8 +286,8 @@ pub fn claim_one(
     Ok(row.map(to_item))
 }
 
-/// Saves a result: PROCESSED, `processed_at`, tokens, the run's `operation_uuid`, and
-/// the task's counters and token sums, in one statement guarded by the claim token.
+/// Saves a result: PROCESSED, `processed_at`, what it cost, the run's `operation_uuid`,
+/// and the task's counters and sums, in one statement guarded by the claim token.
 /// Returns false if this worker no longer holds the item (its lease was taken over).
 pub fn update_result(
     db: &mut Db,
@@ -236,69 +296,108 @@ pub fn update_result(
     result: &ItemResult,
     operation_uuid: &str,
 ) -> Result<bool, DbError> {
+    let mut params: Vec<mysql::Value> = vec![
+        result.text_corrected.as_str().into(),
+        result.change_summary.as_str().into(),
+        PROCESSED.into(),
+        operation_uuid.into(),
+    ];
+    params.extend(result.spent.params());
+    params.extend([id_task_item.into(), claim_token.into(), PROCESSING.into()]);
     let changed = db.execute(
-        "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
-         SET i.text_corrected = ?, i.change_summary = ?, i.tokens_input = ?, \
-         i.tokens_output = ?, i.status_id = ?, i.processed_at = NOW(), \
-         i.operation_uuid = ?, i.error_message = NULL, i.claim_token = NULL, \
-         i.claimed_until = NULL, \
-         t.records_processed = LEAST(t.records_processed, 4294967294) + 1, \
-         t.tokens_input = LEAST(t.tokens_input, 18446744069414584319) + ?, \
-         t.tokens_output = LEAST(t.tokens_output, 18446744069414584319) + ? \
-         WHERE i.id_task_item = ? AND i.claim_token = ? AND i.status_id = ?",
-        (
-            &result.text_corrected,
-            &result.change_summary,
-            result.tokens_input,
-            result.tokens_output,
-            PROCESSED,
-            operation_uuid,
-            result.tokens_input,
-            result.tokens_output,
-            id_task_item,
-            claim_token,
-            PROCESSING,
+        concat!(
+            "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
+             SET i.text_corrected = ?, i.change_summary = ?, i.status_id = ?, \
+             i.processed_at = NOW(), i.operation_uuid = ?, i.error_message = NULL, \
+             i.claim_token = NULL, i.claimed_until = NULL, ",
+            item_spend!(),
+            ", t.records_processed = LEAST(t.records_processed, 4294967294) + 1, ",
+            task_spend!(),
+            " WHERE i.id_task_item = ? AND i.claim_token = ? AND i.status_id = ?"
         ),
+        params,
     )?;
     Ok(changed > 0)
 }
 
 /// Marks a claimed item ERROR with a message and counts it on the task, guarded by the
-/// claim token like `update_result`. Tokens already billed for the failed answer are
-/// added to the item and the task, so the sums match what the provider charges.
+/// claim token like `update_result`. What its calls cost is added to the item and the
+/// task, so the sums match what the provider charges.
 pub fn mark_error(
     db: &mut Db,
     id_task_item: u32,
     claim_token: &str,
     message: &str,
     operation_uuid: &str,
+    spent: &Spent,
 ) -> Result<bool, DbError> {
+    let mut params: Vec<mysql::Value> = vec![ERROR.into(), message.into(), operation_uuid.into()];
+    params.extend(spent.params());
+    params.extend([id_task_item.into(), claim_token.into(), PROCESSING.into()]);
     let changed = db.execute(
-        "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
-         SET i.status_id = ?, i.error_message = ?, i.operation_uuid = ?, \
-         i.processed_at = NOW(), i.claim_token = NULL, i.claimed_until = NULL, \
-         t.records_error = LEAST(t.records_error, 4294967294) + 1 \
-         WHERE i.id_task_item = ? AND i.claim_token = ? AND i.status_id = ?",
-        (
-            ERROR,
-            message,
-            operation_uuid,
-            id_task_item,
-            claim_token,
-            PROCESSING,
+        concat!(
+            "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
+             SET i.status_id = ?, i.error_message = ?, i.operation_uuid = ?, \
+             i.processed_at = NOW(), i.claim_token = NULL, i.claimed_until = NULL, ",
+            item_spend!(),
+            ", t.records_error = LEAST(t.records_error, 4294967294) + 1, ",
+            task_spend!(),
+            " WHERE i.id_task_item = ? AND i.claim_token = ? AND i.status_id = ?"
         ),
+        params,
     )?;
     Ok(changed > 0)
 }
 
-/// Hands a claimed item back (PENDING) without counting the claim as an attempt:
-/// used when the run stops or the task is stopped before the item was sent.
-pub fn release(db: &mut Db, id_task_item: u32, claim_token: &str) -> Result<bool, DbError> {
+/// Hands a claimed item back (PENDING) without counting the claim as an attempt: used
+/// when the run stops, the task is stopped or paused before the item was done. What
+/// its calls cost so far is still added.
+pub fn release(
+    db: &mut Db,
+    id_task_item: u32,
+    claim_token: &str,
+    spent: &Spent,
+) -> Result<bool, DbError> {
+    let mut params: Vec<mysql::Value> = vec![PENDING.into()];
+    params.extend(spent.params());
+    params.extend([id_task_item.into(), claim_token.into(), PROCESSING.into()]);
     let changed = db.execute(
-        "UPDATE task_item SET status_id = ?, claim_token = NULL, claimed_until = NULL, \
-         attempts = GREATEST(attempts, 1) - 1 \
-         WHERE id_task_item = ? AND claim_token = ? AND status_id = ?",
-        (PENDING, id_task_item, claim_token, PROCESSING),
+        concat!(
+            "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
+             SET i.status_id = ?, i.claim_token = NULL, i.claimed_until = NULL, \
+             i.attempts = GREATEST(i.attempts, 1) - 1, ",
+            item_spend!(),
+            ", ",
+            task_spend!(),
+            " WHERE i.id_task_item = ? AND i.claim_token = ? AND i.status_id = ?"
+        ),
+        params,
+    )?;
+    Ok(changed > 0)
+}
+
+/// Reserves `amount` of the task's budget for a call about to be made, guarded by the
+/// claim token: false when the task's `max_cost` would be exceeded (or the claim was
+/// taken over). Items before the task row, like every statement on both tables.
+pub fn reserve(
+    db: &mut Db,
+    id_task_item: u32,
+    claim_token: &str,
+    amount: f64,
+) -> Result<bool, DbError> {
+    let changed = db.execute(
+        "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
+         SET i.cost_reserved = ?, t.cost_reserved = t.cost_reserved + ? \
+         WHERE i.id_task_item = ? AND i.claim_token = ? AND i.status_id = ? \
+         AND (t.max_cost IS NULL OR COALESCE(t.cost, 0) + t.cost_reserved + ? <= t.max_cost)",
+        (
+            amount,
+            amount,
+            id_task_item,
+            claim_token,
+            PROCESSING,
+            amount,
+        ),
     )?;
     Ok(changed > 0)
 }
@@ -333,36 +432,58 @@ pub struct Reaped {
 /// or ERROR once they were claimed `max_attempts` times (an item that kills workers
 /// must not kill every run).
 pub fn reap_expired(db: &mut Db, id_task: u32, max_attempts: u32) -> Result<Reaped, DbError> {
-    let returned = db.execute(
-        "UPDATE task_item SET status_id = ?, claim_token = NULL, claimed_until = NULL \
-         WHERE id_task = ? AND status_id = ? AND (claimed_until < NOW() OR claimed_until IS NULL) AND attempts < ?",
-        (PENDING, id_task, PROCESSING, max_attempts),
+    let expired: Vec<(u32, u32, String)> = db.query(
+        "SELECT id_task_item, attempts, CAST(cost_reserved AS CHAR) FROM task_item \
+         FORCE INDEX (idx_task_item_task_status) WHERE id_task = ? AND status_id = ? \
+         AND (claimed_until < NOW() OR claimed_until IS NULL)",
+        (id_task, PROCESSING),
     )?;
-    let exhausted: Vec<(u32, u32)> = db.query(
-        "SELECT id_task_item, attempts FROM task_item \
-         WHERE id_task = ? AND status_id = ? AND (claimed_until < NOW() OR claimed_until IS NULL) AND attempts >= ?",
-        (id_task, PROCESSING, max_attempts),
-    )?;
-    let mut failed = 0;
-    for (id, attempts) in exhausted {
-        let message = format!(
-            "gave up after {attempts} attempts: the worker processing this item stopped before saving a result (lease expired)"
-        );
-        // One item per statement: a two-table UPDATE changes the task row once only.
-        failed += db
-            .execute(
-                "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
-             SET i.status_id = ?, i.claim_token = NULL, i.claimed_until = NULL, \
-             i.processed_at = NOW(), \
-             i.error_message = CONCAT(COALESCE(CONCAT(i.error_message, '; '), ''), ?), \
-             t.records_error = LEAST(t.records_error, 4294967294) + 1 \
-             WHERE i.id_task_item = ? AND i.status_id = ? \
-             AND (i.claimed_until < NOW() OR i.claimed_until IS NULL)",
-                (ERROR, message, id, PROCESSING),
-            )?
-            .min(1);
+    let mut reaped = Reaped::default();
+    for (id, attempts, reserved) in expired {
+        let reserved: f64 = reserved.parse().unwrap_or(0.0);
+        if attempts < max_attempts {
+            reaped.returned += reap_one(db, id, PENDING, None, reserved)?;
+        } else {
+            let message = format!(
+                "gave up after {attempts} attempts: the worker processing this item stopped before saving a result (lease expired)"
+            );
+            reaped.failed += reap_one(db, id, ERROR, Some(&message), reserved)?;
+        }
     }
-    Ok(Reaped { returned, failed })
+    Ok(reaped)
+}
+
+/// Ends one expired claim: back to PENDING, or ERROR with `message` (then counted on
+/// the task); the dead worker's budget reservation is given back either way.
+fn reap_one(
+    db: &mut Db,
+    id: u32,
+    status: u8,
+    message: Option<&str>,
+    reserved: f64,
+) -> Result<u64, DbError> {
+    let failed = u8::from(message.is_some());
+    let changed = db.execute(
+        "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
+         SET i.status_id = ?, i.claim_token = NULL, i.claimed_until = NULL, \
+         i.processed_at = IF(? = 1, NOW(), i.processed_at), \
+         i.error_message = IF(? = 1, CONCAT(COALESCE(CONCAT(i.error_message, '; '), ''), ?), i.error_message), \
+         i.cost_reserved = 0, t.cost_reserved = GREATEST(t.cost_reserved - ?, 0), \
+         t.records_error = LEAST(t.records_error, 4294967294) + ? \
+         WHERE i.id_task_item = ? AND i.status_id = ? \
+         AND (i.claimed_until < NOW() OR i.claimed_until IS NULL)",
+        (
+            status,
+            failed,
+            failed,
+            message.unwrap_or_default(),
+            reserved,
+            failed,
+            id,
+            PROCESSING,
+        ),
+    )?;
+    Ok(changed.min(1))
 }
 
 /// Puts a task's ERROR items back to PENDING with `attempts = 0` (`--retry-failed`),

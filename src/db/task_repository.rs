@@ -27,7 +27,7 @@ pub mod status {
 }
 
 /// The columns of a task the worker needs to process it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Task {
     /// `id_task`.
     pub id: u32,
@@ -39,26 +39,37 @@ pub struct Task {
     pub description: String,
     /// `status_id`.
     pub status_id: u8,
+    /// `max_cost`: the task's budget, if the panel set one.
+    pub max_cost: Option<f64>,
 }
 
-const TASK_COLUMNS: &str = "id_task, id_ai_model, name, description, status_id";
+const TASK_COLUMNS: &str =
+    "id_task, id_ai_model, name, description, status_id, CAST(max_cost AS CHAR)";
 
 /// `name` and `description` are read as bytes: a NULL (a panel that altered the
 /// column) reads as empty, and bytes that are not UTF-8 as U+FFFD (the instruction is
 /// still sent; an empty one gets the default instruction).
-type TaskRow = (u32, u32, Option<Vec<u8>>, Option<Vec<u8>>, u8);
+type TaskRow = (
+    u32,
+    u32,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    u8,
+    Option<String>,
+);
 
 fn text_of(bytes: Option<Vec<u8>>) -> String {
     String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned()
 }
 
-fn to_task((id, id_ai_model, name, description, status_id): TaskRow) -> Task {
+fn to_task((id, id_ai_model, name, description, status_id, max_cost): TaskRow) -> Task {
     Task {
         id,
         id_ai_model,
         name: text_of(name),
         description: text_of(description),
         status_id,
+        max_cost: max_cost.and_then(|m| m.parse().ok()),
     }
 }
 
@@ -81,9 +92,9 @@ pub fn get_next(db: &mut Db, after_id: u32) -> Result<Option<Task>, DbError> {
 }
 
 /// Marks a task IN_PROGRESS for this run: `started_at` on the first start, the run's
-/// `operation_uuid`, a fresh `records_total`, and no stale error or finish time.
-pub fn start(db: &mut Db, id_task: u32, operation_uuid: &str) -> Result<(), DbError> {
-    let total = count_items(db, id_task)?;
+/// `operation_uuid`, `records_total` (counted by the caller, outside the task row's
+/// lock), and no stale error or finish time.
+pub fn start(db: &mut Db, id_task: u32, operation_uuid: &str, total: u64) -> Result<(), DbError> {
     db.execute(
         "UPDATE task SET status_id = ?, started_at = COALESCE(started_at, NOW()), \
          finished_at = NULL, error_message = NULL, operation_uuid = ?, records_total = ? \
@@ -175,6 +186,23 @@ pub fn stalled(db: &mut Db) -> Result<Vec<(u32, u64, u64)>, DbError> {
             item_status::ERROR,
         ),
     )
+}
+
+/// A task's spending against its budget: (cost, reserved by calls in flight,
+/// max_cost), for the message that pauses it.
+pub fn budget(db: &mut Db, id_task: u32) -> Result<(f64, f64, Option<f64>), DbError> {
+    let row: Option<(Option<String>, String, Option<String>)> = db.query_first(
+        "SELECT CAST(cost AS CHAR), CAST(cost_reserved AS CHAR), CAST(max_cost AS CHAR) \
+         FROM task WHERE id_task = ?",
+        (id_task,),
+    )?;
+    let (cost, reserved, max) = row.unwrap_or_else(|| (None, "0".into(), None));
+    let number = |t: &str| t.parse::<f64>().unwrap_or(0.0);
+    Ok((
+        cost.as_deref().map_or(0.0, number),
+        number(&reserved),
+        max.as_deref().map(number),
+    ))
 }
 
 /// What `finish` decided.

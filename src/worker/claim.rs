@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::db::task_item_repository::{self as items, Item, ItemResult};
+use crate::db::task_item_repository::{self as items, Item, ItemResult, Spent};
 use crate::db::{Db, DbError};
 
 /// An item this worker holds, with the token that proves it.
@@ -85,14 +85,35 @@ impl Claim {
         items::update_result(db, self.item.id, &self.token, result, operation_uuid).map(ended)
     }
 
-    /// Marks the item ERROR with `message` and counts it on the task.
-    pub fn fail(self, db: &mut Db, message: &str, operation_uuid: &str) -> Result<Ended, DbError> {
-        items::mark_error(db, self.item.id, &self.token, message, operation_uuid).map(ended)
+    /// Marks the item ERROR with `message` and counts it, and what it cost, on the task.
+    pub fn fail(
+        self,
+        db: &mut Db,
+        message: &str,
+        operation_uuid: &str,
+        spent: &Spent,
+    ) -> Result<Ended, DbError> {
+        items::mark_error(
+            db,
+            self.item.id,
+            &self.token,
+            message,
+            operation_uuid,
+            spent,
+        )
+        .map(ended)
     }
 
-    /// Hands the item back to PENDING without counting the claim as an attempt.
-    pub fn release(self, db: &mut Db) -> Result<Ended, DbError> {
-        items::release(db, self.item.id, &self.token).map(ended)
+    /// Hands the item back to PENDING without counting the claim as an attempt (what
+    /// its calls cost so far is still counted).
+    pub fn release(self, db: &mut Db, spent: &Spent) -> Result<Ended, DbError> {
+        items::release(db, self.item.id, &self.token, spent).map(ended)
+    }
+
+    /// Reserves `amount` of the task's budget before a call: false when `max_cost`
+    /// would be exceeded.
+    pub fn reserve(&self, db: &mut Db, amount: f64) -> Result<bool, DbError> {
+        items::reserve(db, self.item.id, &self.token, amount)
     }
 
     /// Extends the lease when the claim is older than half of it (the item waited for

@@ -6,7 +6,9 @@
 //! item goes through the [`pipeline`] (no threads, no SQL), and a [`claim`] is the
 //! only way to end an item.
 
+mod budget;
 pub mod claim;
+pub mod cost;
 mod model;
 pub mod pace;
 pub mod pipeline;
@@ -99,6 +101,7 @@ pub fn run_plan(
         agent: http::agent(),
         connections: Vec::new(),
         items_left: plan.max_items,
+        models_without_prices: Default::default(),
         summary: RunSummary {
             operation_uuid: operation_uuid.clone(),
             dry_run: plan.dry_run,
@@ -200,6 +203,8 @@ struct Engine<'a> {
     connections: Vec<Db>,
     /// Items this run may still handle (`--max-item`).
     items_left: u64,
+    /// Models already named as having no prices (said once per run).
+    models_without_prices: std::collections::HashSet<u32>,
     summary: RunSummary,
 }
 

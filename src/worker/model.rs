@@ -2,29 +2,44 @@
 //! or taken from the environment and `requests_per_minute` shared across processes.
 
 use crate::ai::retry::RetryPolicy;
-use crate::ai::{CallSettings, Client, ModelSpec, Provider, Structured};
+use crate::ai::{CallSettings, Client, Generation, ModelSpec, Provider, Structured};
 use crate::config::Config;
 use crate::db::model_repository::{self, ModelRow, StoredKey};
 use crate::db::{Db, DbError};
 
+use super::cost::Pricing;
 use super::pace::DbPace;
 
-/// The client for a task's model, or why the task cannot run (the message is stored
-/// in `task.error_message`).
-pub fn client_for(
+/// A task's model, ready: the client, its prices and its daily budget.
+pub struct TaskModel {
+    /// Sends prompts.
+    pub client: Client,
+    /// `ai_model.id_ai_model`.
+    pub id: u32,
+    /// `ai_model.name`, for messages.
+    pub name: String,
+    /// The prices, if the row has them.
+    pub pricing: Option<Pricing>,
+    /// `ai_model.daily_budget`.
+    pub daily_budget: Option<f64>,
+}
+
+/// The model of a task, or why the task cannot run (the message is stored in
+/// `task.error_message`).
+pub fn model_for(
     db: &mut Db,
     config: &Config,
     id_task: u32,
     id_ai_model: u32,
     dry_run: bool,
     agent: &ureq::Agent,
-) -> Result<Result<Client, String>, DbError> {
+) -> Result<Result<TaskModel, String>, DbError> {
     let Some(row) = model_repository::get(db, id_ai_model, &config.ai_key_secret)? else {
         return Ok(Err(format!(
             "model id {id_ai_model} of task {id_task} does not exist in ai_model"
         )));
     };
-    let client = spec_of(&row, config).and_then(|spec| {
+    let client = spec_of(&row, config, id_task).and_then(|spec| {
         let settings = CallSettings {
             timeout: config.ai_timeout,
             retry: RetryPolicy {
@@ -36,12 +51,18 @@ pub fn client_for(
         };
         Client::new(&spec, settings, agent.clone())
     });
-    Ok(client.map(|client| share_pace(client, &row, config, id_task, dry_run)))
+    Ok(client.map(|client| TaskModel {
+        client: share_pace(client, &row, config, id_task, dry_run),
+        id: row.id,
+        name: row.name.clone(),
+        pricing: Pricing::from_columns(row.prices, &row.currency),
+        daily_budget: row.daily_budget,
+    }))
 }
 
 /// The model layer's view of a row; an unknown provider, an inactive model or a key
 /// that does not decrypt stops the task.
-fn spec_of(row: &ModelRow, config: &Config) -> Result<ModelSpec, String> {
+fn spec_of(row: &ModelRow, config: &Config, id_task: u32) -> Result<ModelSpec, String> {
     let provider = Provider::parse(&row.provider).ok_or_else(|| {
         format!(
             "model '{}' has unknown provider '{}' (use gemini, openai or echo)",
@@ -74,8 +95,6 @@ fn spec_of(row: &ModelRow, config: &Config) -> Result<ModelSpec, String> {
         model_name: row.model_name.clone(),
         api_url: row.api_url.clone(),
         key,
-        temperature: row.temperature,
-        max_output_tokens: row.max_output_tokens,
         timeout: row
             .timeout_s
             .filter(|&t| t > 0)
@@ -85,6 +104,15 @@ fn spec_of(row: &ModelRow, config: &Config) -> Result<ModelSpec, String> {
             Some(true) => Structured::Schema,
             Some(false) => Structured::Plain,
             None => Structured::Detect,
+        },
+        generation: Generation {
+            temperature: row.temperature,
+            max_output_tokens: row.max_output_tokens,
+            thinking_budget: row.thinking_budget,
+            reasoning_effort: row.reasoning_effort.clone(),
+            service_tier: row.service_tier.clone(),
+            // One key per task: its items share the fixed part of the prompt.
+            cache_key: Some(format!("ai-worker-task-{id_task}")),
         },
     })
 }

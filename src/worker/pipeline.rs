@@ -2,8 +2,10 @@
 //! redact → prompt → send → restore → guards. A new step is one function here.
 
 use crate::ai::prompt_builder::{self, Prompt};
-use crate::ai::{AiError, Client, Completion};
-use crate::db::task_item_repository::{Item, ItemResult};
+use crate::ai::{AiError, Client, Completion, Usage};
+use crate::db::task_item_repository::{Item, ItemResult, Spent};
+
+use super::cost::Pricing;
 use crate::privacy::{Redacted, Redactor};
 use crate::stop::StopSignal;
 
@@ -20,6 +22,8 @@ pub struct Pipeline<'a> {
     pub instruction: &'a str,
     /// Ctrl+C / SIGTERM: waits end early.
     pub stop: &'a StopSignal,
+    /// The model's prices, if it has them.
+    pub pricing: Option<&'a Pricing>,
 }
 
 /// What the executor sees and does while an item is in the pipeline.
@@ -45,26 +49,47 @@ impl Pipeline<'_> {
         Prepared { redacted, prompt }
     }
 
-    /// The result for one item: prepared, sent and checked. A text that cannot be
-    /// read fails without a call; a panic anywhere below fails this item only, with a
-    /// message that never quotes the text.
-    pub fn process(&self, item: &Item, hooks: Hooks<'_>) -> Result<ItemResult, AiError> {
+    /// The result for one item: prepared, sent and checked, with what every call
+    /// cost (failed ones too). A text that cannot be read fails without a call; a
+    /// panic anywhere below fails this item only, with a message that never quotes
+    /// the text.
+    pub fn process(&self, item: &Item, hooks: Hooks<'_>) -> Processed {
         if let Some(why) = &item.unreadable {
-            return Err(AiError::Item(why.clone()));
+            return self.processed(Usage::default(), Err(AiError::Item(why.clone())));
         }
         let text = item.text_original.as_str();
+        let mut usage = Usage::default();
         let run = std::panic::AssertUnwindSafe(|| {
             failpoint(text);
             let prepared = self.prepare(text);
             (hooks.on_prompt)(&prepared.prompt);
-            self.execute(text, &prepared, hooks.keep_alive)
+            self.execute(text, &prepared, hooks.keep_alive, &mut usage)
         });
-        std::panic::catch_unwind(run).unwrap_or_else(|panic| {
+        let outcome = std::panic::catch_unwind(run).unwrap_or_else(|panic| {
             let message = crate::logging::panic_message(panic.as_ref());
             Err(AiError::Item(format!(
                 "internal error: {message} (the item was not saved; please report this)"
             )))
-        })
+        });
+        self.processed(usage, outcome)
+    }
+
+    /// What the calls cost, priced, with the outcome.
+    fn processed(&self, usage: Usage, outcome: Result<Answer, AiError>) -> Processed {
+        let spent = Spent {
+            tokens_input: usage.input,
+            tokens_output: usage.output,
+            tokens_cached: usage.cached,
+            tokens_thinking: usage.thinking,
+            cost: self.pricing.map(|p| p.cost(&usage)),
+            reserved: 0.0,
+        };
+        let outcome = outcome.map(|answer| ItemResult {
+            text_corrected: answer.text_corrected,
+            change_summary: answer.change_summary,
+            spent,
+        });
+        Processed { spent, outcome }
     }
 
     /// Sends a prepared text and checks the answer; an answer that fails a guard is
@@ -74,20 +99,35 @@ impl Pipeline<'_> {
         text_original: &str,
         prepared: &Prepared,
         keep_alive: &mut dyn FnMut() -> bool,
-    ) -> Result<ItemResult, AiError> {
+        usage: &mut Usage,
+    ) -> Result<Answer, AiError> {
         if text_original.trim().is_empty() {
-            return Ok(ItemResult {
+            return Ok(Answer {
                 text_corrected: text_original.to_string(),
                 change_summary: EMPTY_TEXT_SUMMARY.to_string(),
-                tokens_input: 0,
-                tokens_output: 0,
             });
         }
+        let prompt = &prepared.prompt;
         self.client
-            .send(&prepared.prompt, self.stop, keep_alive, |completion| {
+            .send(prompt, self.stop, keep_alive, usage, |completion| {
                 accept(&prepared.redacted, completion, text_original)
             })
     }
+}
+
+/// One item through the pipeline: the outcome, and what its calls cost either way.
+pub struct Processed {
+    /// Tokens and cost of every call made for the item.
+    pub spent: Spent,
+    /// The result to save, or why there is none.
+    pub outcome: Result<ItemResult, AiError>,
+}
+
+/// An answer that passed every guard, personal data restored.
+#[derive(Debug)]
+struct Answer {
+    text_corrected: String,
+    change_summary: String,
 }
 
 /// Test builds only: a text containing the value of `AI_WORKER_FAILPOINT_PANIC`
@@ -108,16 +148,13 @@ const MAX_TEXT_BYTES: usize = 16_777_215;
 const MAX_SUMMARY_BYTES: usize = 65_535;
 /// Ends a summary that was cut to fit its column.
 const CUT_MARKER: &str = " [summary cut]";
-/// Largest token count an item's column holds (INT UNSIGNED).
-const MAX_ITEM_TOKENS: u64 = u32::MAX as u64;
-
 /// The guards every answer passes before it can be saved, then personal data put
 /// back. An answer that fails one is retried like any other bad answer.
 fn accept(
     redacted: &Redacted,
     completion: Completion,
     text_original: &str,
-) -> Result<ItemResult, String> {
+) -> Result<Answer, String> {
     if completion.text_corrected.trim().is_empty() && !text_original.trim().is_empty() {
         return Err(
             "the model returned an empty text_corrected for a text that is not empty".into(),
@@ -133,11 +170,9 @@ fn accept(
         ));
     }
     let change_summary = fit_summary(redacted.restore_lenient(&completion.change_summary));
-    Ok(ItemResult {
+    Ok(Answer {
         text_corrected,
         change_summary,
-        tokens_input: completion.tokens_input.min(MAX_ITEM_TOKENS),
-        tokens_output: completion.tokens_output.min(MAX_ITEM_TOKENS),
     })
 }
 
@@ -158,12 +193,10 @@ mod tests {
     use super::*;
     use crate::privacy::Redactor;
 
-    fn completion(text: &str, summary: &str, tokens: u64) -> Completion {
+    fn completion(text: &str, summary: &str, _tokens: u64) -> Completion {
         Completion {
             text_corrected: text.into(),
             change_summary: summary.into(),
-            tokens_input: tokens,
-            tokens_output: tokens,
         }
     }
 
@@ -184,7 +217,6 @@ mod tests {
         assert!(result.change_summary.len() <= MAX_SUMMARY_BYTES);
         assert!(result.change_summary.ends_with(CUT_MARKER));
         assert!(result.change_summary.starts_with("żż"));
-        assert_eq!(result.tokens_input, u64::from(u32::MAX));
         let huge = "x".repeat(MAX_TEXT_BYTES + 1);
         let err = accept(&redacted, completion(&huge, "", 1), "a").unwrap_err();
         assert!(err.contains("more than the column holds"), "{err}");

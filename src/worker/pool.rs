@@ -13,12 +13,14 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::budget::{Budget, Reservation};
 use super::claim::{Claim, Ended};
-use super::pipeline::{Hooks, Pipeline};
+use super::pipeline::{Hooks, Pipeline, Processed};
+use super::summary::Costs;
 use super::summary::DryRunItem;
 use crate::ai::AiError;
 use crate::ai::prompt_builder::Prompt;
-use crate::db::task_item_repository::{self as items, Item, ItemResult};
+use crate::db::task_item_repository::{self as items, Item, ItemResult, Spent};
 use crate::db::task_repository as tasks;
 use crate::db::{Db, DbError};
 
@@ -60,6 +62,8 @@ pub struct TaskRun<'a> {
     pub done_before: u64,
     /// Items of the task when the run started (for progress lines).
     pub total: u64,
+    /// The budgets each call is held to, if the task or its model has one.
+    pub budget: Option<Budget<'a>>,
 }
 
 /// What the pool did with one task.
@@ -75,10 +79,8 @@ pub struct Tally {
     pub lost: u64,
     /// Items taken from the source.
     pub taken: u64,
-    /// Prompt tokens.
-    pub tokens_input: u64,
-    /// Output tokens.
-    pub tokens_output: u64,
+    /// What the calls cost, saved items or not.
+    pub costs: Costs,
     /// Why the whole task must stop, if it must.
     pub task_error: Option<String>,
     /// Why the task must wait for a later run (its model's server cannot be reached).
@@ -93,16 +95,10 @@ impl Tally {
         self.ok + self.error + self.dry_run_items.len() as u64
     }
 
-    fn add(&mut self, done: Done) -> Option<DbError> {
-        match done {
-            Done::Ok {
-                tokens_input,
-                tokens_output,
-            } => {
-                self.ok += 1;
-                self.tokens_input += tokens_input;
-                self.tokens_output += tokens_output;
-            }
+    fn add(&mut self, report: Report) -> Option<DbError> {
+        self.costs.add(&report.spent);
+        match report.done {
+            Done::Ok => self.ok += 1,
             Done::Error => self.error += 1,
             Done::Released => self.released += 1,
             Done::Lost => self.lost += 1,
@@ -121,12 +117,15 @@ impl Tally {
     }
 }
 
-/// What an executor reports back for each piece of work.
+/// What an executor reports back for each piece of work, and what its calls cost.
+struct Report {
+    done: Done,
+    spent: Spent,
+}
+
+/// How a piece of work ended.
 enum Done {
-    Ok {
-        tokens_input: u64,
-        tokens_output: u64,
-    },
+    Ok,
     Error,
     Released,
     Lost,
@@ -149,7 +148,7 @@ pub fn run(
     let threads = threads.max(1);
     // Never more work in the queue than free executors, so a send never blocks.
     let (work_tx, work_rx) = mpsc::sync_channel::<Work>(threads);
-    let (done_tx, done_rx) = mpsc::channel::<Done>();
+    let (done_tx, done_rx) = mpsc::channel::<Report>();
     let work_rx = Mutex::new(work_rx);
     let abort = AtomicBool::new(false);
     let mut conns = conns.iter_mut();
@@ -202,7 +201,7 @@ impl Producer<'_, '_> {
         mut self,
         db: &mut Db,
         work_tx: &mpsc::SyncSender<Work>,
-        done_rx: &Receiver<Done>,
+        done_rx: &Receiver<Report>,
     ) -> Result<Tally, DbError> {
         let started = Instant::now();
         let mut next_progress = started + self.run.progress_every;
@@ -266,14 +265,14 @@ impl Producer<'_, '_> {
 
     /// Counts one executor's report; the first reason to stop the task is logged,
     /// once, however many threads ran into it.
-    fn count(&mut self, done: Done) {
+    fn count(&mut self, report: Report) {
         self.in_flight -= 1;
-        if let Done::StopTask(message) = &done
+        if let Done::StopTask(message) = &report.done
             && self.tally.task_error.is_none()
         {
             log::error!("[Task {}] API error: {message}", self.run.id_task);
         }
-        if let Some(err) = self.tally.add(done) {
+        if let Some(err) = self.tally.add(report) {
             self.db_error.get_or_insert(err);
         }
     }
@@ -338,7 +337,7 @@ fn execute_all(
     run: &TaskRun<'_>,
     mut db: Option<&mut Db>,
     work_rx: &Mutex<Receiver<Work>>,
-    done: &Sender<Done>,
+    done: &Sender<Report>,
     abort: &AtomicBool,
 ) {
     loop {
@@ -347,44 +346,73 @@ fn execute_all(
             rx.recv()
         };
         let Ok(work) = work else { return };
-        let outcome = match work {
-            Work::DryRun(item) => Done::DryRun(Box::new(dry_run(run, &item))),
+        let report = match work {
+            Work::DryRun(item) => dry_run(run, &item),
             Work::Claimed(claim) => match db.as_deref_mut() {
                 Some(db) => execute(run, db, claim, abort).unwrap_or_else(|err| {
                     log::error!("[Task {}] {err}", run.id_task);
-                    Done::DbFailed(err)
+                    unpaid(Done::DbFailed(err))
                 }),
-                None => Done::DbFailed(DbError::Query(
+                None => unpaid(Done::DbFailed(DbError::Query(
                     "an executor without a database connection got a claimed item".into(),
-                )),
+                ))),
             },
         };
         if matches!(
-            outcome,
+            report.done,
             Done::StopTask(_) | Done::Paused(_) | Done::DbFailed(_)
         ) {
             abort.store(true, Ordering::Relaxed);
         }
         // The producer outlives every executor; a failed send cannot happen.
-        let _ = done.send(outcome);
+        let _ = done.send(report);
     }
 }
 
-/// Runs one claimed item through the pipeline and ends its claim.
+/// A report of work that made no call.
+fn unpaid(done: Done) -> Report {
+    Report {
+        done,
+        spent: Spent::default(),
+    }
+}
+
+/// Runs one claimed item through the pipeline, within the budgets, and ends its claim.
 fn execute(
     run: &TaskRun<'_>,
     db: &mut Db,
     mut claim: Claim,
     abort: &AtomicBool,
-) -> Result<Done, DbError> {
+) -> Result<Report, DbError> {
     let id = claim.item().id;
     if run.pipeline.stop.is_raised() || abort.load(Ordering::Relaxed) {
-        return released(claim.release(db)?);
+        return release(db, claim, Spent::default(), Done::Released);
     }
     if !claim.renew_if_old(db, run.lease)? {
         log::warn!("[TaskItem {id}] Lease expired before processing; another worker took it over");
-        return Ok(Done::Lost);
+        return Ok(unpaid(Done::Lost));
     }
+    let reservation = match &run.budget {
+        Some(budget) => match budget.reserve(db, &claim)? {
+            Ok(reservation) => reservation,
+            Err(why) => {
+                return release(db, claim, Spent::default(), Done::Paused(why));
+            }
+        },
+        None => Reservation::default(),
+    };
+    let processed = process(run, db, &claim);
+    let mut spent = processed.spent;
+    spent.reserved = reservation.task;
+    if let Some(budget) = &run.budget {
+        budget.settle(db, &reservation, spent.cost.unwrap_or(0.0))?;
+    }
+    finish(run, db, claim, processed.outcome, spent)
+}
+
+/// The pipeline, with the claim kept alive through its waits.
+fn process(run: &TaskRun<'_>, db: &mut Db, claim: &Claim) -> Processed {
+    let id = claim.item().id;
     let mut keep_alive = || match claim.keep_alive(db, run.lease) {
         Ok(alive) => alive,
         Err(err) => {
@@ -396,31 +424,43 @@ fn execute(
         on_prompt: &mut |_| {},
         keep_alive: &mut keep_alive,
     };
-    let result = match run.pipeline.process(claim.item(), hooks) {
-        Ok(result) => result,
-        Err(AiError::Task(message)) => {
-            claim.release(db)?;
-            return Ok(Done::StopTask(message));
+    run.pipeline.process(claim.item(), hooks)
+}
+
+/// Ends the claim as the outcome says: saved, failed, handed back, or lost.
+fn finish(
+    run: &TaskRun<'_>,
+    db: &mut Db,
+    claim: Claim,
+    outcome: Result<ItemResult, AiError>,
+    spent: Spent,
+) -> Result<Report, DbError> {
+    let id = claim.item().id;
+    match outcome {
+        Ok(mut result) => {
+            result.spent = spent;
+            save(run, db, claim, &result)
         }
-        Err(AiError::Stopped) => return released(claim.release(db)?),
-        Err(AiError::Unreachable(message)) => {
-            claim.release(db)?;
-            return Ok(Done::Paused(message));
-        }
+        Err(AiError::Task(message)) => release(db, claim, spent, Done::StopTask(message)),
+        Err(AiError::Stopped) => release(db, claim, spent, Done::Released),
+        Err(AiError::Unreachable(message)) => release(db, claim, spent, Done::Paused(message)),
         Err(AiError::ClaimLost) => {
             log::warn!("[TaskItem {id}] {}; not called again", AiError::ClaimLost);
-            return Ok(Done::Lost);
+            Ok(Report {
+                done: Done::Lost,
+                spent,
+            })
         }
         Err(err) => {
             let message = err.to_string();
             log::error!("[TaskItem {id}] Error: {message}");
-            return Ok(match claim.fail(db, &message, run.operation_uuid)? {
+            let done = match claim.fail(db, &message, run.operation_uuid, &spent)? {
                 Ended::Done => Done::Error,
                 Ended::Lost => Done::Lost,
-            });
+            };
+            Ok(Report { done, spent })
         }
-    };
-    save(run, db, claim, &result)
+    }
 }
 
 /// Saves a result, or says why it was discarded.
@@ -429,14 +469,15 @@ fn save(
     db: &mut Db,
     claim: Claim,
     result: &ItemResult,
-) -> Result<Done, DbError> {
+) -> Result<Report, DbError> {
     let id = claim.item().id;
+    let spent = result.spent;
     match claim.complete(db, result, run.operation_uuid)? {
         Ended::Done => {
             log::info!("[TaskItem {id}] Result received, text_corrected saved");
-            Ok(Done::Ok {
-                tokens_input: result.tokens_input,
-                tokens_output: result.tokens_output,
+            Ok(Report {
+                done: Done::Ok,
+                spent,
             })
         }
         Ended::Lost => {
@@ -445,20 +486,27 @@ fn save(
                 Some(_) => "the lease expired and another worker took the item over",
             };
             log::warn!("[TaskItem {id}] Result discarded: {why}");
-            Ok(Done::Lost)
+            Ok(Report {
+                done: Done::Lost,
+                spent,
+            })
         }
     }
 }
 
-fn released(ended: Ended) -> Result<Done, DbError> {
-    Ok(match ended {
-        Ended::Done => Done::Released,
-        Ended::Lost => Done::Lost,
-    })
+/// Hands the item back (what its calls cost is still counted) and reports `done`, or
+/// a loss if another worker had taken it over.
+fn release(db: &mut Db, claim: Claim, spent: Spent, done: Done) -> Result<Report, DbError> {
+    let done = match claim.release(db, &spent)? {
+        Ended::Done => done,
+        Ended::Lost if matches!(done, Done::Released) => Done::Lost,
+        Ended::Lost => done,
+    };
+    Ok(Report { done, spent })
 }
 
 /// A dry run: the same call, reported instead of saved.
-fn dry_run(run: &TaskRun<'_>, item: &Item) -> DryRunItem {
+fn dry_run(run: &TaskRun<'_>, item: &Item) -> Report {
     let mut report = DryRunItem {
         id_task_item: item.id,
         id_task: item.id_task,
@@ -477,16 +525,19 @@ fn dry_run(run: &TaskRun<'_>, item: &Item) -> DryRunItem {
         on_prompt: &mut seen,
         keep_alive: &mut || true,
     };
-    let outcome = run.pipeline.process(item, hooks);
-    match outcome {
+    let processed = run.pipeline.process(item, hooks);
+    report.tokens_input = processed.spent.tokens_input;
+    report.tokens_output = processed.spent.tokens_output;
+    match processed.outcome {
         Ok(result) => {
             report.text_corrected = Some(result.text_corrected);
             report.change_summary = Some(result.change_summary);
-            report.tokens_input = result.tokens_input;
-            report.tokens_output = result.tokens_output;
         }
         Err(err) => report.error = Some(err.to_string()),
     }
     log::info!("[TaskItem {}] Dry run: result not saved", item.id);
-    report
+    Report {
+        done: Done::DryRun(Box::new(report)),
+        spent: processed.spent,
+    }
 }

@@ -2,8 +2,76 @@
 
 use serde_json::{Value, json};
 
+use crate::db::task_item_repository::Spent;
+
+/// Tokens and cost added up over items, a task or a run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Costs {
+    /// Input tokens billed (cached ones included).
+    pub tokens_input: u64,
+    /// Output tokens billed (thinking included).
+    pub tokens_output: u64,
+    /// Input tokens served from the provider's cache.
+    pub tokens_cached: u64,
+    /// Thinking/reasoning tokens.
+    pub tokens_thinking: u64,
+    /// The cost, if every model involved has prices.
+    pub cost: Option<f64>,
+    /// The currency of `cost` ("mixed" when models of different currencies ran).
+    pub currency: Option<String>,
+}
+
+impl Costs {
+    /// Adds one claim's spending.
+    pub fn add(&mut self, spent: &Spent) {
+        self.tokens_input += spent.tokens_input;
+        self.tokens_output += spent.tokens_output;
+        self.tokens_cached += spent.tokens_cached;
+        self.tokens_thinking += spent.tokens_thinking;
+        if let Some(cost) = spent.cost {
+            *self.cost.get_or_insert(0.0) += cost;
+        }
+    }
+
+    /// Adds a task's or a run's totals.
+    pub fn merge(&mut self, other: &Costs) {
+        self.tokens_input += other.tokens_input;
+        self.tokens_output += other.tokens_output;
+        self.tokens_cached += other.tokens_cached;
+        self.tokens_thinking += other.tokens_thinking;
+        if let Some(cost) = other.cost {
+            *self.cost.get_or_insert(0.0) += cost;
+        }
+        self.currency = match (self.currency.take(), &other.currency) {
+            (None, theirs) => theirs.clone(),
+            (Some(ours), Some(theirs)) if ours != *theirs => Some("mixed".into()),
+            (ours, _) => ours,
+        };
+    }
+
+    /// "12.3456 USD", or "unknown (a model has no prices)".
+    pub fn cost_text(&self) -> String {
+        match (&self.cost, &self.currency) {
+            (Some(cost), Some(currency)) => format!("{cost:.4} {currency}"),
+            (Some(cost), None) => format!("{cost:.4}"),
+            (None, _) => "unknown".into(),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "tokens_input": self.tokens_input,
+            "tokens_output": self.tokens_output,
+            "tokens_cached": self.tokens_cached,
+            "tokens_thinking": self.tokens_thinking,
+            "cost": self.cost,
+            "currency": self.currency,
+        })
+    }
+}
+
 /// One task's part of a run.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct TaskSummary {
     /// `id_task`.
     pub id_task: u32,
@@ -13,10 +81,8 @@ pub struct TaskSummary {
     pub items_ok: u64,
     /// Items this run marked ERROR.
     pub items_error: u64,
-    /// Prompt tokens this run spent on the task.
-    pub tokens_input: u64,
-    /// Output tokens this run spent on the task.
-    pub tokens_output: u64,
+    /// What this run's calls for the task cost.
+    pub costs: Costs,
     /// Why the task stopped or failed, if it did.
     pub message: Option<String>,
     /// The task was stopped as a whole (bad key, missing model).
@@ -47,7 +113,7 @@ pub struct DryRunItem {
 }
 
 /// The result of one run of the engine.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunSummary {
     /// The run's id, also in `task_run` and on every row it touched.
     pub operation_uuid: String,
@@ -59,10 +125,12 @@ pub struct RunSummary {
     pub items_error: u64,
     /// Items handed back to PENDING (stop requested, task stopped).
     pub items_released: u64,
-    /// Prompt tokens spent.
+    /// Prompt tokens spent (cached ones included).
     pub tokens_input: u64,
-    /// Output tokens spent.
+    /// Output tokens spent (thinking included).
     pub tokens_output: u64,
+    /// Everything the run's calls cost.
+    pub costs: Costs,
     /// Tasks touched, in order.
     pub tasks: Vec<TaskSummary>,
     /// Results of a dry run.
@@ -108,8 +176,12 @@ impl RunSummary {
             )
         } else {
             format!(
-                "Run finished: {} processed, {} failed, tokens {} in / {} out",
-                self.items_ok, self.items_error, self.tokens_input, self.tokens_output
+                "Run finished: {} processed, {} failed, tokens {} in / {} out, cost {}",
+                self.items_ok,
+                self.items_error,
+                self.tokens_input,
+                self.tokens_output,
+                self.costs.cost_text()
             )
         };
         if self.items_released > 0 {
@@ -162,8 +234,9 @@ impl RunSummary {
     pub fn add_task(&mut self, task: TaskSummary) {
         self.items_ok += task.items_ok;
         self.items_error += task.items_error;
-        self.tokens_input += task.tokens_input;
-        self.tokens_output += task.tokens_output;
+        self.costs.merge(&task.costs);
+        self.tokens_input = self.costs.tokens_input;
+        self.tokens_output = self.costs.tokens_output;
         self.tasks.push(task);
     }
 
@@ -173,15 +246,15 @@ impl RunSummary {
             .tasks
             .iter()
             .map(|t| {
-                json!({
+                let mut task = json!({
                     "id_task": t.id_task,
                     "status": t.status,
                     "items_ok": t.items_ok,
                     "items_error": t.items_error,
-                    "tokens_input": t.tokens_input,
-                    "tokens_output": t.tokens_output,
                     "message": t.message,
-                })
+                });
+                merge(&mut task, t.costs.to_json());
+                task
             })
             .collect();
         let mut doc = json!({
@@ -190,14 +263,13 @@ impl RunSummary {
             "items_ok": self.items_ok,
             "items_error": self.items_error,
             "items_released": self.items_released,
-            "tokens_input": self.tokens_input,
-            "tokens_output": self.tokens_output,
             "interrupted": self.interrupted,
             "deadlocks_retried": self.deadlocks_retried,
             "tasks": tasks,
             "message": self.message,
             "exit_code": self.exit_code(),
         });
+        merge(&mut doc, self.costs.to_json());
         if self.dry_run {
             doc["items"] = self
                 .dry_run_items
@@ -217,6 +289,13 @@ impl RunSummary {
                 .collect();
         }
         doc
+    }
+}
+
+/// Copies the fields of `extra` into the object `doc`.
+fn merge(doc: &mut Value, extra: Value) {
+    if let (Some(doc), Value::Object(extra)) = (doc.as_object_mut(), extra) {
+        doc.extend(extra);
     }
 }
 

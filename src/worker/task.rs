@@ -5,7 +5,9 @@ use crate::db::task_repository::{self as tasks, ItemCounts, Task, status as task
 use crate::db::{Db, DbError};
 use crate::privacy::Redactor;
 
+use super::budget::Budget;
 use super::claim::Claim;
+use super::model::TaskModel;
 use super::pipeline::Pipeline;
 use super::pool::{self, Source, TaskRun, Work};
 use super::summary::TaskSummary;
@@ -66,15 +68,15 @@ impl Engine<'_> {
         given: Option<Source>,
     ) -> Result<(), WorkerError> {
         let id = task.id;
-        let mut report = TaskSummary {
+        let report = TaskSummary {
             id_task: id,
             status: task_status::name(task.status_id).into(),
             ..TaskSummary::default()
         };
         let dry_run = self.plan.dry_run;
-        let client =
-            match model::client_for(db, self.config, id, task.id_ai_model, dry_run, &self.agent)? {
-                Ok(client) => client,
+        let model =
+            match model::model_for(db, self.config, id, task.id_ai_model, dry_run, &self.agent)? {
+                Ok(model) => model,
                 Err(message) => {
                     log::error!("[Task {id}] {message}");
                     return self.stop_task(db, id, given, message, report);
@@ -88,35 +90,86 @@ impl Engine<'_> {
             return self.nothing_pending(db, task, counts, report);
         }
         if !dry_run {
-            tasks::start(db, id, &self.plan.operation_uuid)?;
+            tasks::start(db, id, &self.plan.operation_uuid, counts.total())?;
         }
         log::info!(
             "[Task {id}] Started processing ({} records)",
             counts.total()
         );
-        let pipeline = Pipeline {
-            client: &client,
-            redactor: Redactor::new(self.config.pii_redaction),
-            instruction: &task.description,
-            stop: self.stop,
-        };
         let source = given.unwrap_or(if dry_run {
             Source::Peek(0)
         } else {
             Source::Claim
         });
-        let tally = self.run_pool(db, task.id, pipeline, counts, source)?;
+        self.process_task(db, task, &model, counts, source, report)
+    }
+
+    /// The pool on a started task, then what its end says: stopped, paused or done.
+    fn process_task(
+        &mut self,
+        db: &mut Db,
+        task: &Task,
+        model: &TaskModel,
+        counts: ItemCounts,
+        source: Source,
+        mut report: TaskSummary,
+    ) -> Result<(), WorkerError> {
+        self.note_missing_prices(task, model);
+        let pipeline = Pipeline {
+            client: &model.client,
+            redactor: Redactor::new(self.config.pii_redaction),
+            instruction: &task.description,
+            stop: self.stop,
+            pricing: model.pricing.as_ref(),
+        };
+        let budget = self.budget_of(task, model);
+        let tally = self.run_pool(db, task.id, pipeline, budget, counts, source)?;
         self.items_left = self.items_left.saturating_sub(tally.handled());
         report.items_ok = tally.ok;
         report.items_error = tally.error;
-        report.tokens_input = tally.tokens_input;
-        report.tokens_output = tally.tokens_output;
+        report.costs = tally.costs;
+        report.costs.currency = model.pricing.as_ref().map(|p| p.currency.clone());
         self.summary.items_released += tally.released;
         self.summary.dry_run_items.extend(tally.dry_run_items);
         if let Some(message) = tally.task_paused.filter(|_| tally.task_error.is_none()) {
-            return self.pause_task(db, id, message, report);
+            return self.pause_task(db, task.id, message, report);
         }
         self.end_task(db, task, tally.task_error, report)
+    }
+
+    /// The budgets a task's calls are held to (none in a dry run, which spends
+    /// nothing it could record).
+    fn budget_of<'m>(&self, task: &Task, model: &'m TaskModel) -> Option<Budget<'m>> {
+        let task_limited = task.max_cost.is_some();
+        let daily = model.daily_budget.map(|_| (model.id, model.name.as_str()));
+        if self.plan.dry_run || !(task_limited || daily.is_some()) {
+            return None;
+        }
+        Some(Budget {
+            pricing: model.pricing.as_ref()?,
+            instruction_chars: task.description.chars().count() as u64,
+            task_limited,
+            daily,
+        })
+    }
+
+    /// Says once per run and model that costs are unknown without prices (and that a
+    /// budget cannot hold without them).
+    fn note_missing_prices(&mut self, task: &Task, model: &TaskModel) {
+        if model.pricing.is_some() || !self.models_without_prices.insert(model.id) {
+            return;
+        }
+        let name = &model.name;
+        let budgets = task.max_cost.is_some() || model.daily_budget.is_some();
+        let consequence = if budgets {
+            "its budgets (task.max_cost, daily_budget) cannot be held either"
+        } else {
+            "costs are not computed"
+        };
+        log::warn!(
+            "[Task {}] model '{name}' has no prices: {consequence}; set them with `ai-worker model update {name} --price-input N --price-output N` (per 1 million tokens)",
+            task.id
+        );
     }
 
     /// The model's server cannot be reached: the task keeps its items PENDING and its
@@ -182,6 +235,7 @@ impl Engine<'_> {
         db: &mut Db,
         id_task: u32,
         pipeline: Pipeline<'_>,
+        budget: Option<Budget<'_>>,
         counts: ItemCounts,
         source: Source,
     ) -> Result<pool::Tally, DbError> {
@@ -197,6 +251,7 @@ impl Engine<'_> {
             progress_every: self.config.progress_every,
             done_before: counts.processed + counts.error,
             total: counts.total(),
+            budget,
         };
         let conns = &mut self.connections[..];
         pool::run(&run, db, threads, conns, source, self.items_left)
@@ -215,7 +270,7 @@ impl Engine<'_> {
         if let Some(Source::Given(work)) = given {
             for work in work {
                 if let Work::Claimed(claim) = work {
-                    claim.release(db)?;
+                    claim.release(db, &Default::default())?;
                 }
             }
         }

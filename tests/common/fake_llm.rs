@@ -218,6 +218,8 @@ impl Drop for FakeLlm {
 }
 
 fn serve_connection(stream: TcpStream, requests: &Mutex<Vec<Request>>, handler: &Handler) {
+    // Answers go out at once on a kept-alive connection (no Nagle delay).
+    let _ = stream.set_nodelay(true);
     let mut writer = match stream.try_clone() {
         Ok(w) => w,
         Err(_) => return,
