@@ -75,6 +75,9 @@ fn run_configured(cli: &Cli) -> Result<u8, AppError> {
             models::update(&config, name, changes, &key)?;
             render::model_updated(name);
         }
+        Command::Estimate { task } => {
+            render::estimate(&app::estimate::estimate(&config, *task)?, cli.json);
+        }
         Command::ModelList => render::model_list(&models::list(&config)?),
         Command::ModelRekey { old_secret_env } => {
             let old = cli::read_old_secret(old_secret_env.as_deref())?;

@@ -42,6 +42,11 @@ impl Client {
         agent: ureq::Agent,
     ) -> Result<Client, String> {
         let url = endpoint(spec)?;
+        if let (Provider::Gemini, Some(budget)) = (spec.provider, spec.generation.thinking_budget) {
+            gemini::check_thinking_budget(&spec.model_name, budget).map_err(|why| {
+                format!("model '{}': {why} (ai_model.thinking_budget)", spec.name)
+            })?;
+        }
         let needs_key = match spec.provider {
             Provider::Gemini => true,
             // A self-hosted OpenAI-compatible server (Ollama, vLLM) usually has no key.

@@ -2,6 +2,7 @@
 //! one error type they get back. The doors call nothing below this layer.
 
 mod error;
+pub mod estimate;
 pub mod models;
 pub mod setup;
 pub mod status;

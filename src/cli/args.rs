@@ -34,6 +34,10 @@ pub enum Command {
         changes: ModelChanges,
         key: KeySource,
     },
+    /// `--estimate`: what the pending items would cost.
+    Estimate {
+        task: Option<u32>,
+    },
     ModelList,
     ModelUpdate {
         name: String,
@@ -86,6 +90,9 @@ pub fn parse(mut args: pico_args::Arguments) -> Result<Cli, String> {
         Command::Version
     } else {
         match args.subcommand().map_err(arg_error)?.as_deref() {
+            None if args.contains("--estimate") => Command::Estimate {
+                task: positive(&mut args, "--task")?,
+            },
             None => Command::Run(parse_run(&mut args)?),
             Some("init-db") => Command::InitDb,
             Some("demo") => Command::Demo,

@@ -1,6 +1,7 @@
 //! What the CLI prints: run summaries as text or JSON, model tables, the demo, and
 //! errors (once, on stderr and in the log file).
 
+use ai_worker::app::estimate::TaskEstimate;
 use ai_worker::app::models::{AddedModel, KeyNote, ModelSummary, Rekeyed};
 use ai_worker::app::setup::DemoReport;
 use ai_worker::{AppError, DEMO_DB, DbConfig, RunSummary, logging};
@@ -154,5 +155,67 @@ pub fn demo(report: &DemoReport) {
     println!(
         "Done: {} processed, {} failed. Inspect the tables in database {DEMO_DB}.",
         report.summary.items_ok, report.summary.items_error
+    );
+}
+
+/// `--estimate`: per task and in total, without any call made.
+pub fn estimate(tasks: &[TaskEstimate], json: bool) {
+    if json {
+        let rows: Vec<serde_json::Value> = tasks
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "id_task": t.id_task, "name": t.name, "model": t.model, "items": t.items,
+                    "tokens_input": t.tokens_input, "tokens_output": t.tokens_output,
+                    "cost": t.cost, "currency": t.currency,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({"estimate": rows}));
+        return;
+    }
+    println!(
+        "{:<6} {:<24} {:<16} {:>8} {:>12} {:>12} {:>14}",
+        "task", "name", "model", "items", "tokens in", "tokens out", "cost"
+    );
+    let cost_of = |t: &TaskEstimate| match t.cost {
+        Some(c) => format!("{c:.4} {}", t.currency),
+        None => "no prices".into(),
+    };
+    for t in tasks {
+        println!(
+            "{:<6} {:<24} {:<16} {:>8} {:>12} {:>12} {:>14}",
+            t.id_task,
+            t.name,
+            t.model,
+            t.items,
+            t.tokens_input,
+            t.tokens_output,
+            cost_of(t)
+        );
+    }
+    let items: u64 = tasks.iter().map(|t| t.items).sum();
+    let tokens_in: u64 = tasks.iter().map(|t| t.tokens_input).sum();
+    let tokens_out: u64 = tasks.iter().map(|t| t.tokens_output).sum();
+    let mut costs: Vec<(String, f64)> = Vec::new();
+    for t in tasks {
+        if let Some(c) = t.cost {
+            match costs.iter_mut().find(|(cur, _)| *cur == t.currency) {
+                Some((_, sum)) => *sum += c,
+                None => costs.push((t.currency.clone(), c)),
+            }
+        }
+    }
+    let cost: Vec<String> = costs
+        .iter()
+        .map(|(cur, c)| format!("{c:.4} {cur}"))
+        .collect();
+    println!(
+        "Total: {items} items, about {tokens_in} tokens in and {tokens_out} out, cost {} (an estimate: about 3.5 characters a token; no model was called)",
+        if cost.is_empty() {
+            "unknown".into()
+        } else {
+            cost.join(" + ")
+        }
     );
 }

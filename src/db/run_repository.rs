@@ -1,6 +1,6 @@
 //! SQL for the `task_run` table: one row per worker run.
 
-use super::{Db, DbError};
+use super::{Db, DbError, column};
 
 /// Records the start of a run.
 pub fn insert(
@@ -19,24 +19,47 @@ pub fn insert(
     Ok(())
 }
 
+/// What a run did, as its `task_run` row records it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunTotals {
+    /// Items saved.
+    pub items_ok: u64,
+    /// Items failed.
+    pub items_error: u64,
+    /// Input tokens billed.
+    pub tokens_input: u64,
+    /// Output tokens billed.
+    pub tokens_output: u64,
+    /// What it cost, if every model had prices.
+    pub cost: Option<f64>,
+}
+
 /// Records the end of a run with its totals and a one-line message.
 pub fn finish(
     db: &mut Db,
     operation_uuid: &str,
-    items_ok: u64,
-    items_error: u64,
+    totals: &RunTotals,
     message: &str,
 ) -> Result<(), DbError> {
     db.execute(
-        "UPDATE task_run SET finished_at = NOW(), items_ok = ?, items_error = ?, message = ? \
+        "UPDATE task_run SET finished_at = NOW(), items_ok = ?, items_error = ?, \
+         tokens_input = ?, tokens_output = ?, cost = ?, message = ? \
          WHERE operation_uuid = ?",
-        (items_ok, items_error, message, operation_uuid),
+        (
+            totals.items_ok,
+            totals.items_error,
+            totals.tokens_input,
+            totals.tokens_output,
+            totals.cost,
+            message,
+            operation_uuid,
+        ),
     )?;
     Ok(())
 }
 
 /// One `task_run` row, as `GET /run/{operation_uuid}` shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RunRow {
     /// `operation_uuid`.
     pub operation_uuid: String,
@@ -56,48 +79,37 @@ pub struct RunRow {
     pub items_error: u64,
     /// `message`.
     pub message: Option<String>,
+    /// `tokens_input`, `tokens_output`.
+    pub tokens: (u64, u64),
+    /// `cost`.
+    pub cost: Option<f64>,
 }
 
 /// Reads one run by its id.
 pub fn get(db: &mut Db, operation_uuid: &str) -> Result<Option<RunRow>, DbError> {
-    type Row = (
-        String,
-        Option<String>,
-        Option<String>,
-        String,
-        Option<String>,
-        Option<u32>,
-        u64,
-        u64,
-        Option<String>,
-    );
-    let row: Option<Row> = db.query_first(
+    let row: Option<mysql::Row> = db.query_first(
         "SELECT operation_uuid, DATE_FORMAT(started_at, '%Y-%m-%d %H:%i:%s'), \
          DATE_FORMAT(finished_at, '%Y-%m-%d %H:%i:%s'), `trigger`, host, pid, items_ok, \
-         items_error, message FROM task_run WHERE operation_uuid = ?",
+         items_error, message, tokens_input, tokens_output, CAST(cost AS CHAR) \
+         FROM task_run WHERE operation_uuid = ?",
         (operation_uuid,),
     )?;
-    Ok(row.map(
-        |(
-            operation_uuid,
-            started_at,
-            finished_at,
-            trigger,
-            host,
-            pid,
-            items_ok,
-            items_error,
-            message,
-        )| RunRow {
-            operation_uuid,
-            started_at,
-            finished_at,
-            trigger,
-            host,
-            pid,
-            items_ok,
-            items_error,
-            message,
-        },
-    ))
+    let Some(row) = row else { return Ok(None) };
+    let cost: Option<String> = column(&row, 11, "task_run.cost")?;
+    Ok(Some(RunRow {
+        operation_uuid: column(&row, 0, "task_run.operation_uuid")?,
+        started_at: column(&row, 1, "task_run.started_at")?,
+        finished_at: column(&row, 2, "task_run.finished_at")?,
+        trigger: column(&row, 3, "task_run.trigger")?,
+        host: column(&row, 4, "task_run.host")?,
+        pid: column(&row, 5, "task_run.pid")?,
+        items_ok: column(&row, 6, "task_run.items_ok")?,
+        items_error: column(&row, 7, "task_run.items_error")?,
+        message: column(&row, 8, "task_run.message")?,
+        tokens: (
+            column(&row, 9, "task_run.tokens_input")?,
+            column(&row, 10, "task_run.tokens_output")?,
+        ),
+        cost: cost.and_then(|c| c.parse().ok()),
+    }))
 }

@@ -205,6 +205,57 @@ pub fn budget(db: &mut Db, id_task: u32) -> Result<(f64, f64, Option<f64>), DbEr
     ))
 }
 
+/// The pending work of a task, for `--estimate`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingWork {
+    /// `id_task`.
+    pub id_task: u32,
+    /// `name`.
+    pub name: String,
+    /// `id_ai_model`.
+    pub id_ai_model: u32,
+    /// PENDING items.
+    pub items: u64,
+    /// Characters of their texts together.
+    pub text_chars: u64,
+    /// Characters of the task's instruction.
+    pub instruction_chars: u64,
+}
+
+/// The pending items of one task, or of every NEW or IN_PROGRESS task, counted and
+/// measured in SQL (nothing is read item by item).
+pub fn pending_work(db: &mut Db, id_task: Option<u32>) -> Result<Vec<PendingWork>, DbError> {
+    type Row = (u32, Option<Vec<u8>>, u32, u64, u64, u64);
+    let rows: Vec<Row> = db.query(
+        "SELECT t.id_task, t.name, t.id_ai_model, COUNT(*), \
+         CAST(COALESCE(SUM(CHAR_LENGTH(i.text_original)), 0) AS UNSIGNED), \
+         CAST(COALESCE(CHAR_LENGTH(t.description), 0) AS UNSIGNED) \
+         FROM task t JOIN task_item i ON i.id_task = t.id_task \
+         WHERE i.status_id = ? AND ((? IS NULL AND t.status_id IN (?, ?)) OR t.id_task = ?) \
+         GROUP BY t.id_task, t.name, t.id_ai_model, t.description ORDER BY t.id_task",
+        (
+            item_status::PENDING,
+            id_task,
+            status::NEW,
+            status::IN_PROGRESS,
+            id_task,
+        ),
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id_task, name, id_ai_model, items, text_chars, instruction_chars)| PendingWork {
+                id_task,
+                name: text_of(name),
+                id_ai_model,
+                items,
+                text_chars,
+                instruction_chars,
+            },
+        )
+        .collect())
+}
+
 /// What `finish` decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finished {
@@ -319,7 +370,7 @@ pub fn insert(
 }
 
 /// A task's status and progress, as `GET /task/{id}` and `ai-worker demo` show it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Progress {
     /// `id_task`.
     pub id: u32,
@@ -343,6 +394,14 @@ pub struct Progress {
     pub operation_uuid: Option<String>,
     /// `created_at`, `started_at`, `finished_at`, `updated_at` as `YYYY-MM-DD HH:MM:SS`.
     pub times: [Option<String>; 4],
+    /// `tokens_cached`, `tokens_thinking`.
+    pub tokens_cached_thinking: (u64, u64),
+    /// `cost`, `max_cost`, and the model's `currency`.
+    pub cost: (Option<f64>, Option<f64>, String),
+}
+
+fn decimal(text: Option<String>) -> Option<f64> {
+    text.and_then(|t| t.parse().ok())
 }
 
 /// Reads a task's status, counters, token sums, timestamps and last error.
@@ -351,7 +410,9 @@ pub fn progress(db: &mut Db, id_task: u32) -> Result<Option<Progress>, DbError> 
         "SELECT id_task, name, status_id, records_total, records_processed, records_error, \
          tokens_input, tokens_output, error_message, operation_uuid, \
          DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s'), DATE_FORMAT(started_at, '%Y-%m-%d %H:%i:%s'), \
-         DATE_FORMAT(finished_at, '%Y-%m-%d %H:%i:%s'), DATE_FORMAT(updated_at, '%Y-%m-%d %H:%i:%s') \
+         DATE_FORMAT(finished_at, '%Y-%m-%d %H:%i:%s'), DATE_FORMAT(updated_at, '%Y-%m-%d %H:%i:%s'), \
+         tokens_cached, tokens_thinking, CAST(cost AS CHAR), CAST(max_cost AS CHAR), \
+         (SELECT currency FROM ai_model m WHERE m.id_ai_model = task.id_ai_model) \
          FROM task WHERE id_task = ?",
         (id_task,),
     )?;
@@ -373,5 +434,14 @@ pub fn progress(db: &mut Db, id_task: u32) -> Result<Option<Progress>, DbError> 
             column(&row, 12, "task.finished_at")?,
             column(&row, 13, "task.updated_at")?,
         ],
+        tokens_cached_thinking: (
+            column(&row, 14, "task.tokens_cached")?,
+            column(&row, 15, "task.tokens_thinking")?,
+        ),
+        cost: (
+            decimal(column(&row, 16, "task.cost")?),
+            decimal(column(&row, 17, "task.max_cost")?),
+            column::<Option<String>>(&row, 18, "ai_model.currency")?.unwrap_or_default(),
+        ),
     }))
 }

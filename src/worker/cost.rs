@@ -62,6 +62,19 @@ pub fn estimate(instruction_chars: u64, text_chars: u64) -> Usage {
     }
 }
 
+/// [`estimate`] for `items` items whose texts have `text_chars` characters together.
+pub fn estimate_many(items: u64, instruction_chars: u64, text_chars: u64) -> Usage {
+    let one = estimate(instruction_chars, 0);
+    let text = estimate(0, text_chars);
+    let empty = estimate(0, 0);
+    Usage {
+        input: items * one.input + text.input - empty.input,
+        output: items * one.output + text.output - empty.output,
+        cached: 0,
+        thinking: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -138,14 +138,15 @@ pub fn run_plan(
 /// Ends the run's `task_run` row; after a database failure on a fresh connection, so
 /// that `GET /run/{id}` never says "running" for a run that ended.
 fn close_run_row(config: &Config, db: &mut Db, summary: &RunSummary) -> Result<(), DbError> {
+    let totals = run_repository::RunTotals {
+        items_ok: summary.items_ok,
+        items_error: summary.items_error,
+        tokens_input: summary.costs.tokens_input,
+        tokens_output: summary.costs.tokens_output,
+        cost: summary.costs.cost,
+    };
     let finish = |db: &mut Db| {
-        run_repository::finish(
-            db,
-            &summary.operation_uuid,
-            summary.items_ok,
-            summary.items_error,
-            &summary.message,
-        )
+        run_repository::finish(db, &summary.operation_uuid, &totals, &summary.message)
     };
     finish(db).or_else(|first| {
         let mut fresh = Db::connect(&config.db).map_err(|_| first.clone())?;

@@ -1,0 +1,63 @@
+//! `--estimate`: what the pending items would cost, without calling a model and
+//! without writing anything.
+
+use crate::config::Config;
+use crate::db::{Db, model_repository, task_repository};
+use crate::worker::cost::{Pricing, estimate_many};
+
+use super::AppError;
+
+/// One task's estimate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskEstimate {
+    /// `id_task`.
+    pub id_task: u32,
+    /// `task.name`.
+    pub name: String,
+    /// The model's name.
+    pub model: String,
+    /// Pending items.
+    pub items: u64,
+    /// Estimated input tokens.
+    pub tokens_input: u64,
+    /// Estimated output tokens.
+    pub tokens_output: u64,
+    /// Estimated cost, if the model has prices.
+    pub cost: Option<f64>,
+    /// The model's currency.
+    pub currency: String,
+}
+
+/// The pending items of `--task ID`, or of every NEW or IN_PROGRESS task.
+pub fn estimate(config: &Config, id_task: Option<u32>) -> Result<Vec<TaskEstimate>, AppError> {
+    let mut db = Db::connect(&config.db)?;
+    let work = task_repository::pending_work(&mut db, id_task)?;
+    if let Some(id) = id_task
+        && work.is_empty()
+        && task_repository::get(&mut db, id)?.is_none()
+    {
+        return Err(AppError::NotFound(format!("task {id} does not exist")));
+    }
+    let mut out = Vec::new();
+    for w in work {
+        let model = model_repository::get(&mut db, w.id_ai_model, &config.ai_key_secret)?;
+        let usage = estimate_many(w.items, w.instruction_chars, w.text_chars);
+        let pricing = model
+            .as_ref()
+            .and_then(|m| Pricing::from_columns(m.prices, &m.currency));
+        out.push(TaskEstimate {
+            id_task: w.id_task,
+            name: w.name,
+            model: model
+                .as_ref()
+                .map_or_else(|| "(missing)".into(), |m| m.name.clone()),
+            items: w.items,
+            tokens_input: usage.input,
+            tokens_output: usage.output,
+            cost: pricing.as_ref().map(|p| p.cost(&usage)),
+            currency: model.map(|m| m.currency).unwrap_or_default(),
+        });
+    }
+    db.close();
+    Ok(out)
+}
