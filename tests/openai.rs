@@ -82,10 +82,17 @@ fn json_schema_rejected_falls_back_to_plain_json_once() {
         .filter(|r| r.json().get("response_format").is_some())
         .count();
     assert_eq!(
-        with_schema, 1,
-        "the schema is tried once, then the plain prompt is used"
+        with_schema, 2,
+        "json_schema and json_object are each tried once, then the plain prompt is used"
     );
     assert_eq!(t.task_row(task).0, 2);
+    let remembered: u8 = t.value(&format!(
+        "SELECT structured_output FROM ai_model WHERE id_ai_model = {model}"
+    ));
+    assert_eq!(
+        remembered, 0,
+        "the plain prompt is remembered for the next run"
+    );
     // A local server without a key gets no Authorization header at all.
     assert!(
         llm.requests()

@@ -1,10 +1,11 @@
 //! `Client::send`: one item's prompt to the task's model, through the run's rate gate
 //! and retry rules, dispatched to Gemini, an OpenAI-compatible server, or echo.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use super::http::{Reply, check_url, classify_status, post_json, scrub};
+use super::openai::{JsonMode, OutputLimit};
 use super::prompt_builder::{Prompt, extract_text};
 use super::retry::{Attempts, Breaker, RateGate, RetryPolicy, SharedPace};
 use super::spec::{CallSettings, Generation, ModelSpec, Provider, Structured};
@@ -14,9 +15,13 @@ use crate::stop::StopSignal;
 /// Summary the echo provider saves, so nobody mistakes it for a correction.
 pub const ECHO_SUMMARY: &str = "echo provider: no model was called";
 
-const STRUCTURED_PLAIN: u8 = 0;
-const STRUCTURED_SCHEMA: u8 = 1;
-const STRUCTURED_AUTO: u8 = 2;
+/// The output limit sent to a server of your own when the model sets none: the
+/// answer repeats the text, so twice its size plus room for the summary is plenty,
+/// and a rambling small model stops there instead of at its context window.
+fn default_output_cap(prompt: &Prompt) -> u32 {
+    let text_chars = extract_text(&prompt.user).map_or(prompt.user.len(), |t| t.chars().count());
+    (text_chars as u32 / 2).saturating_add(256)
+}
 
 /// A ready-to-use connection to one model, shared by every thread of a run.
 pub struct Client {
@@ -26,7 +31,12 @@ pub struct Client {
     key: Option<String>,
     generation: Generation,
     timeout: Duration,
-    structured: AtomicU8,
+    /// The JSON mode in use (`JsonMode` as a number) and whether it may step down.
+    json_mode: AtomicU8,
+    detect_json_mode: bool,
+    stepped_down: AtomicBool,
+    /// The model's address is a server of your own (not OpenAI's or Google's).
+    own_server: bool,
     agent: ureq::Agent,
     policy: RetryPolicy,
     gate: RateGate,
@@ -61,19 +71,26 @@ impl Client {
                 spec.provider.key_env().unwrap_or_default()
             ));
         }
-        let structured = match spec.structured {
-            Structured::Schema => STRUCTURED_SCHEMA,
-            Structured::Plain => STRUCTURED_PLAIN,
-            Structured::Detect => STRUCTURED_AUTO,
+        let (json_mode, detect_json_mode) = match spec.structured {
+            Structured::Schema => (JsonMode::Schema, false),
+            Structured::Object => (JsonMode::Object, false),
+            Structured::Plain => (JsonMode::Plain, false),
+            Structured::Detect => (JsonMode::Schema, true),
         };
+        let own_server = custom_url(spec).is_some();
+        let mut generation = spec.generation.clone();
+        generation.legacy_max_tokens = own_server;
         Ok(Client {
             provider: spec.provider,
             model_name: spec.model_name.clone(),
             url,
             key: spec.key.clone(),
-            generation: spec.generation.clone(),
+            generation,
             timeout: timeout_for(spec, settings.timeout),
-            structured: AtomicU8::new(structured),
+            json_mode: AtomicU8::new(mode_number(json_mode)),
+            detect_json_mode,
+            stepped_down: AtomicBool::new(false),
+            own_server,
             agent,
             policy: settings.retry,
             gate: RateGate::new(spec.requests_per_minute),
@@ -98,6 +115,8 @@ impl Client {
     /// `keep_alive` runs before every wait and retry (the engine renews the item's
     /// claim there); false means the item was taken over and no more calls are made.
     /// Every call's tokens are added to `spent`, whether its answer is accepted or not.
+    /// An answer that cannot be used is asked again with a note saying why (and, where
+    /// the model allows it, a little more temperature), so a retry is not a repeat.
     pub fn send<T>(
         &self,
         prompt: &Prompt,
@@ -114,21 +133,50 @@ impl Client {
             stop,
             label,
         };
+        let mut repair: Option<String> = None;
         attempts.run(keep_alive, || {
-            log::info!("[{label}] Sent prompt: {} chars", prompt.chars());
-            let completion = self.call_once(prompt, spent)?;
-            accept(completion).map_err(AiError::transient)
+            let asked = match &repair {
+                Some(why) => prompt.with_repair_note(why),
+                None => prompt.clone(),
+            };
+            log::info!("[{label}] Sent prompt: {} chars", asked.chars());
+            let answer = self
+                .call_once(&asked, spent, repair.is_some())
+                .and_then(|completion| accept(completion).map_err(AiError::BadAnswer));
+            if let Err(AiError::BadAnswer(why)) = &answer {
+                repair = Some(why.clone());
+            }
+            answer
         })
     }
 
-    fn call_once(&self, prompt: &Prompt, spent: &mut Usage) -> Result<Completion, AiError> {
+    /// The JSON mode this client stepped down to, if it did: worth remembering for
+    /// the model (`ai_model.structured_output`), so later runs do not probe again.
+    pub fn detected_json_mode(&self) -> Option<Structured> {
+        if !self.stepped_down.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(match self.json_mode() {
+            JsonMode::Schema => Structured::Schema,
+            JsonMode::Object => Structured::Object,
+            JsonMode::Plain => Structured::Plain,
+        })
+    }
+
+    fn call_once(
+        &self,
+        prompt: &Prompt,
+        spent: &mut Usage,
+        retrying: bool,
+    ) -> Result<Completion, AiError> {
+        let settings = self.settings_for(prompt, retrying);
         match self.provider {
             Provider::Echo => Ok(Completion {
                 text_corrected: extract_text(&prompt.user).unwrap_or_default().to_string(),
                 change_summary: ECHO_SUMMARY.to_string(),
             }),
             Provider::Gemini => {
-                let body = gemini::request_body(prompt, &self.generation);
+                let body = gemini::request_body(prompt, &settings);
                 let headers: Vec<(&str, &str)> = self
                     .key
                     .iter()
@@ -138,82 +186,144 @@ impl Client {
                 spent.add(gemini::usage(&reply.body));
                 gemini::parse_response(&reply.body)
             }
-            Provider::OpenAi => self.call_openai(prompt, spent),
+            Provider::OpenAi => self.call_openai(prompt, &settings, spent),
         }
     }
 
-    fn call_openai(&self, prompt: &Prompt, spent: &mut Usage) -> Result<Completion, AiError> {
+    /// The request settings for one call: a default output cap for servers of your own,
+    /// and on a retry after a bad answer a temperature step (not for OpenAI's reasoning
+    /// models, which refuse any but the default).
+    fn settings_for(&self, prompt: &Prompt, retrying: bool) -> Generation {
+        let mut settings = self.generation.clone();
+        if self.own_server && settings.max_output_tokens.is_none() {
+            settings.max_output_tokens = Some(default_output_cap(prompt));
+        }
+        let fixed_temperature =
+            self.provider == Provider::OpenAi && openai::is_reasoning_model(&self.model_name);
+        if retrying && !fixed_temperature {
+            let t = settings.temperature.unwrap_or(0.1);
+            settings.temperature = Some((t + 0.2).min(1.0));
+        }
+        settings
+    }
+
+    /// Which output limit a request with `settings` carries.
+    fn output_limit(&self, settings: &Generation) -> OutputLimit {
+        match (
+            self.generation.max_output_tokens,
+            settings.max_output_tokens,
+        ) {
+            (Some(n), _) => OutputLimit::Model(n),
+            (None, Some(n)) => OutputLimit::DefaultCap(n),
+            (None, None) => OutputLimit::Server,
+        }
+    }
+
+    fn json_mode(&self) -> JsonMode {
+        match self.json_mode.load(Ordering::Relaxed) {
+            1 => JsonMode::Schema,
+            2 => JsonMode::Object,
+            _ => JsonMode::Plain,
+        }
+    }
+
+    /// Sends an OpenAI-style request; a server that rejects the `response_format` it
+    /// was sent (with any status: llama-cpp-python answers 500) is offered the next
+    /// plainer one at once, without using up a retry.
+    fn call_openai(
+        &self,
+        prompt: &Prompt,
+        settings: &Generation,
+        spent: &mut Usage,
+    ) -> Result<Completion, AiError> {
         let bearer = self.key.as_ref().map(|k| format!("Bearer {k}"));
         let headers: Vec<(&str, &str)> = bearer
             .iter()
             .map(|b| ("Authorization", b.as_str()))
             .collect();
         loop {
-            let mode = self.structured.load(Ordering::Relaxed);
-            let body = openai::request_body(
-                &self.model_name,
-                prompt,
-                &self.generation,
-                mode != STRUCTURED_PLAIN,
-            );
-            match self.post(&body, &headers) {
-                Ok(reply) => {
-                    if mode == STRUCTURED_AUTO {
-                        self.structured.store(STRUCTURED_SCHEMA, Ordering::Relaxed);
-                    }
-                    spent.add(openai::usage(&reply.body));
-                    return openai::parse_response(&reply.body);
-                }
-                Err(AiError::Item(message))
-                    if mode == STRUCTURED_AUTO && openai::rejects_response_format(&message) =>
-                {
-                    if self
-                        .structured
-                        .compare_exchange(
-                            STRUCTURED_AUTO,
-                            STRUCTURED_PLAIN,
-                            Ordering::Relaxed,
-                            Ordering::Relaxed,
-                        )
-                        .is_ok()
-                    {
-                        log::warn!(
-                            "[OpenAI] Server rejected response_format json_schema for model {}; using a plain JSON prompt from now on (set ai_model.structured_output = 0 to skip this check)",
-                            self.model_name
-                        );
-                    }
-                }
-                Err(other) => return Err(other),
+            let mode = self.json_mode();
+            let body = openai::request_body(&self.model_name, prompt, settings, mode);
+            let reply = self.post_any(&body, &headers)?;
+            if reply.status == 200 {
+                spent.add(openai::usage(&reply.body));
+                return openai::parse_response(&reply.body, &self.output_limit(settings));
             }
+            let rejected = self.detect_json_mode && openai::rejects_response_format(&reply.body);
+            match mode.step_down().filter(|_| rejected) {
+                Some(next) => self.step_down(mode, next),
+                None => return Err(self.status_error(&reply)),
+            }
+        }
+    }
+
+    /// Moves from `from` to `next` (once, however many threads saw the rejection).
+    fn step_down(&self, from: JsonMode, next: JsonMode) {
+        let moved = self.json_mode.compare_exchange(
+            mode_number(from),
+            mode_number(next),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        if moved.is_ok() {
+            self.stepped_down.store(true, Ordering::Relaxed);
+            log::warn!(
+                "[OpenAI] The server rejected response_format {from:?} for model {}; using {next:?} from now on (remembered in ai_model.structured_output)",
+                self.model_name
+            );
         }
     }
 
     /// POSTs and turns any status but 200 into an error.
     fn post(&self, body: &serde_json::Value, headers: &[(&str, &str)]) -> Result<Reply, AiError> {
-        let reply = post_json(&self.agent, &self.url, headers, body, self.timeout).map_err(
-            |e| match e {
-                AiError::Transient {
-                    message,
-                    retry_after,
-                    rate_limited,
-                } => AiError::Transient {
-                    message: scrub(&message, self.key.as_deref()),
-                    retry_after,
-                    rate_limited,
-                },
-                AiError::Offline(message) => AiError::Offline(scrub(&message, self.key.as_deref())),
-                other => other,
-            },
-        )?;
+        let reply = self.post_any(body, headers)?;
         if reply.status == 200 {
             Ok(reply)
         } else {
-            Err(classify_status(
-                self.provider.label(),
-                &reply,
-                self.key.as_deref(),
-            ))
+            Err(self.status_error(&reply))
         }
+    }
+
+    /// POSTs; transport failures are errors (without the key), any status is a reply.
+    fn post_any(
+        &self,
+        body: &serde_json::Value,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, AiError> {
+        let key = self.key.as_deref();
+        post_json(&self.agent, &self.url, headers, body, self.timeout).map_err(|e| match e {
+            AiError::Transient {
+                message,
+                retry_after,
+                rate_limited,
+            } => AiError::Transient {
+                message: scrub(&message, key),
+                retry_after,
+                rate_limited,
+            },
+            AiError::Offline(message) => AiError::Offline(scrub(&message, key)),
+            other => other,
+        })
+    }
+
+    /// The error a reply that is not 200 means; its full body goes to the debug log.
+    fn status_error(&self, reply: &Reply) -> AiError {
+        let key = self.key.as_deref();
+        log::debug!(
+            "[{}] HTTP {} body: {}",
+            self.provider.label(),
+            reply.status,
+            scrub(&reply.body, key)
+        );
+        classify_status(self.provider.label(), reply, key)
+    }
+}
+
+fn mode_number(mode: JsonMode) -> u8 {
+    match mode {
+        JsonMode::Schema => 1,
+        JsonMode::Object => 2,
+        JsonMode::Plain => 0,
     }
 }
 

@@ -258,16 +258,14 @@ mod tests {
     }
 
     #[test]
-    fn garbage_is_transient() {
-        for body in [
-            "<html>502</html>",
-            "{}",
-            r#"{"candidates":[{"content":{"parts":[{"text":"no json"}]}}]}"#,
-        ] {
+    fn garbage_is_transient_and_a_wrong_answer_is_a_bad_answer() {
+        for body in ["<html>502</html>", "{}"] {
             assert!(
                 matches!(parse_response(body), Err(AiError::Transient { .. })),
                 "{body}"
             );
         }
+        let wrong = r#"{"candidates":[{"content":{"parts":[{"text":"no json"}]}}]}"#;
+        assert!(matches!(parse_response(wrong), Err(AiError::BadAnswer(_))));
     }
 }

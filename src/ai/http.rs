@@ -164,17 +164,18 @@ fn host_of(url: &str) -> String {
 }
 
 /// The `error.message` (and `error.status`/`error.code`) of a Gemini or OpenAI error
-/// body, or the start of the body when it is not JSON.
+/// body, or the body itself when it is not JSON: one readable line, bounded (a Python
+/// traceback gives its last line, the exception; its file paths stay out).
 pub fn error_message(body: &str) -> String {
     let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else {
-        return preview(body.trim());
+        return one_line(body);
     };
     let error = value.get("error").unwrap_or(&value);
     let message = error
         .get("message")
         .and_then(|m| m.as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| preview(body.trim()));
+        .map(one_line)
+        .unwrap_or_else(|| one_line(body));
     let kind = error
         .get("status")
         .or_else(|| error.get("code"))
@@ -183,6 +184,17 @@ pub fn error_message(body: &str) -> String {
         Some(kind) => format!("{kind}: {message}"),
         None => message,
     }
+}
+
+/// The line of a message worth storing: the exception of a traceback, else the first.
+fn one_line(text: &str) -> String {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let line = if text.contains("Traceback (most recent call last)") {
+        lines.next_back()
+    } else {
+        lines.next()
+    };
+    preview(line.unwrap_or_default())
 }
 
 /// A Gemini `google.rpc.RetryInfo` `retryDelay` in an error body, if any.
@@ -372,6 +384,23 @@ mod tests {
             transport_error(ureq::Error::Timeout(ureq::Timeout::Global), url),
             AiError::Transient { .. }
         ));
+    }
+
+    #[test]
+    fn tracebacks_give_their_last_line_and_no_paths() {
+        let body = "Traceback (most recent call last):\n  File \"/usr/lib/python3/site-packages/llama_cpp/server/app.py\", line 380, in create_chat_completion\n    raise ValueError(x)\nValueError: Input should be 'text' or 'json_object'\n";
+        let message = error_message(body);
+        assert_eq!(
+            message,
+            "ValueError: Input should be 'text' or 'json_object'"
+        );
+        let json = serde_json::json!({"error": {"message": body, "code": "500"}}).to_string();
+        let message = error_message(&json);
+        assert!(
+            !message.contains("/usr/lib") && message.contains("ValueError"),
+            "{message}"
+        );
+        assert!(error_message(&"x".repeat(5000)).chars().count() <= 201);
     }
 
     #[test]

@@ -68,6 +68,9 @@ pub enum AiError {
     /// The server cannot be reached at all (retries ran out, the name does not
     /// resolve, the breaker opened): not the item's fault; it waits for the next run.
     Unreachable(String),
+    /// The model answered, but not with something that can be saved (not our JSON, a
+    /// guard said no): retried a few times with a note saying what was wrong.
+    BadAnswer(String),
     /// This item cannot be processed (400, a safety block, the token limit, an answer
     /// that stayed wrong after every retry); other items may still work.
     Item(String),
@@ -97,6 +100,7 @@ impl fmt::Display for AiError {
         match self {
             AiError::Transient { message, .. }
             | AiError::Offline(message)
+            | AiError::BadAnswer(message)
             | AiError::Unreachable(message)
             | AiError::Item(message)
             | AiError::Task(message) => f.write_str(message),
@@ -110,32 +114,47 @@ impl fmt::Display for AiError {
 
 impl std::error::Error for AiError {}
 
-/// Reads the JSON object the prompt asks for (`text_corrected`, `change_summary`),
-/// tolerating a Markdown code fence around it, which some models add anyway.
+/// Reads the JSON object the prompt asks for (`text_corrected`, `change_summary`) out
+/// of the answer: the whole answer, or the first complete JSON object with those
+/// fields anywhere in it (small models wrap it in a code fence, "JSON:" or a sentence).
 pub fn parse_answer(text: &str) -> Result<(String, String), AiError> {
     let trimmed = text.trim();
-    let unfenced = trimmed
-        .strip_prefix("```json")
-        .or_else(|| trimmed.strip_prefix("```"))
-        .and_then(|rest| rest.trim_end().strip_suffix("```"))
-        .unwrap_or(trimmed)
-        .trim();
-    let value: serde_json::Value = serde_json::from_str(unfenced).map_err(|e| {
-        AiError::transient(format!(
-            "model answer is not the requested JSON ({e}): {}",
-            preview(trimmed)
-        ))
-    })?;
-    let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_string);
-    match (field("text_corrected"), field("change_summary")) {
-        (Some(text), Some(summary)) => Ok((text, summary)),
-        (Some(text), None) if value.get("change_summary").is_none_or(|v| v.is_null()) => {
-            Ok((text, String::new()))
+    let mut first_error = None;
+    for (start, _) in trimmed.match_indices('{') {
+        let mut values =
+            serde_json::Deserializer::from_str(&trimmed[start..]).into_iter::<serde_json::Value>();
+        match values.next() {
+            Some(Ok(value)) => {
+                if let Some(found) = fields(&value) {
+                    return Ok(found);
+                }
+            }
+            Some(Err(e)) => {
+                first_error.get_or_insert_with(|| e.to_string());
+            }
+            None => {}
         }
-        _ => Err(AiError::transient(format!(
-            "model answer lacks the string field text_corrected or change_summary: {}",
-            preview(trimmed)
-        ))),
+    }
+    let why = match first_error {
+        Some(e) if !trimmed.contains("text_corrected") => format!("not the requested JSON ({e})"),
+        _ if trimmed.contains('{') => {
+            "without the string field text_corrected or change_summary".to_string()
+        }
+        _ => "not the requested JSON (no JSON object in it)".to_string(),
+    };
+    Err(AiError::BadAnswer(format!(
+        "model answer {why}: {}",
+        preview(trimmed)
+    )))
+}
+
+/// `text_corrected` and `change_summary` of an answer object (a missing or null
+/// summary is an empty one).
+fn fields(value: &serde_json::Value) -> Option<(String, String)> {
+    let text = value.get("text_corrected")?.as_str()?.to_string();
+    match value.get("change_summary") {
+        None | Some(serde_json::Value::Null) => Some((text, String::new())),
+        Some(summary) => Some((text, summary.as_str()?.to_string())),
     }
 }
 
@@ -171,10 +190,28 @@ mod tests {
             "{\"text\": \"x\"}",
             "{\"text_corrected\": 5, \"change_summary\": \"x\"}",
             "",
+            "{\"text_corrected\": \"cut",
         ] {
             assert!(
-                matches!(parse_answer(bad), Err(AiError::Transient { .. })),
+                matches!(parse_answer(bad), Err(AiError::BadAnswer(_))),
                 "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn finds_the_object_in_prose_around_it() {
+        let object = r#"{"text_corrected":"Ala ma kota.","change_summary":"kropka"}"#;
+        for wrapped in [
+            format!("JSON: {object}"),
+            format!("Here is the corrected text:\n{object}\nI hope this helps!"),
+            format!("```\n{object}\n```"),
+            format!("{{\"note\": 1}} and then {object}"),
+        ] {
+            assert_eq!(
+                parse_answer(&wrapped).unwrap(),
+                ("Ala ma kota.".into(), "kropka".into()),
+                "{wrapped}"
             );
         }
     }

@@ -34,14 +34,13 @@ pub fn request_body(
     model_name: &str,
     prompt: &Prompt,
     settings: &Generation,
-    structured: bool,
+    mode: JsonMode,
 ) -> Value {
     let reasoning = is_reasoning_model(model_name);
     let role = if reasoning { "developer" } else { "system" };
-    let system = if structured {
-        prompt.system.clone()
-    } else {
-        format!("{}{PLAIN_JSON_HINT}", prompt.system)
+    let system = match mode {
+        JsonMode::Schema => prompt.system.clone(),
+        JsonMode::Object | JsonMode::Plain => format!("{}{PLAIN_JSON_HINT}", prompt.system),
     };
     let mut body = json!({
         "model": model_name.trim(),
@@ -50,14 +49,21 @@ pub fn request_body(
             {"role": "user", "content": prompt.user}
         ]
     });
-    if structured {
-        body["response_format"] = response_format();
+    match mode {
+        JsonMode::Schema => body["response_format"] = response_format(),
+        JsonMode::Object => body["response_format"] = json!({"type": "json_object"}),
+        JsonMode::Plain => {}
     }
     if let Some(t) = settings.temperature {
         body["temperature"] = json!(t);
     }
     if let Some(m) = settings.max_output_tokens {
         body["max_completion_tokens"] = json!(m);
+        // Servers other than OpenAI's (llama.cpp, vLLM, Ollama, LM Studio) read the
+        // older field and ignore the newer one.
+        if settings.legacy_max_tokens {
+            body["max_tokens"] = json!(m);
+        }
     }
     let extras = [
         ("reasoning_effort", &settings.reasoning_effort),
@@ -91,15 +97,64 @@ fn response_format() -> Value {
     })
 }
 
-/// Whether a 400 answer says the server does not support `response_format`.
+/// Which output limit a request carried, to say which one cut an answer off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputLimit {
+    /// `ai_model.max_output_tokens`.
+    Model(u32),
+    /// The default cap ai-worker sends to a server of your own when the model has none.
+    DefaultCap(u32),
+    /// None was sent: the server's own limit applied.
+    Server,
+}
+
+impl OutputLimit {
+    fn explain(self) -> String {
+        match self {
+            OutputLimit::Model(n) => format!(
+                "at ai_model.max_output_tokens ({n}; reasoning counts towards it): raise it"
+            ),
+            OutputLimit::DefaultCap(n) => format!(
+                "at {n} tokens, the cap ai-worker sends when ai_model.max_output_tokens is NULL (twice the text and some room): set max_output_tokens higher"
+            ),
+            OutputLimit::Server => "at the server's own limit (its context window or default output length; ai_model.max_output_tokens is NULL): set max_output_tokens, or give the server a larger context".into(),
+        }
+    }
+}
+
+/// How a request asks for JSON, from the strictest to the plainest: a server that
+/// rejects one is offered the next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonMode {
+    /// `response_format: json_schema` (strict).
+    Schema,
+    /// `response_format: json_object`.
+    Object,
+    /// No `response_format`: the instruction asks for JSON.
+    Plain,
+}
+
+impl JsonMode {
+    /// The next plainer mode, if any.
+    pub fn step_down(self) -> Option<JsonMode> {
+        match self {
+            JsonMode::Schema => Some(JsonMode::Object),
+            JsonMode::Object => Some(JsonMode::Plain),
+            JsonMode::Plain => None,
+        }
+    }
+}
+
+/// Whether an error answer (any status) says the server does not support the
+/// `response_format` it was sent.
 pub fn rejects_response_format(body: &str) -> bool {
     let lower = body.to_ascii_lowercase();
     lower.contains("response_format") || lower.contains("json_schema")
 }
 
-/// Reads a 200 response: content, refusal, finish reason and usage
-/// (`completion_tokens` already includes reasoning tokens).
-pub fn parse_response(body: &str) -> Result<Completion, AiError> {
+/// Reads a 200 response: content, refusal and finish reason. `limit` says which
+/// output limit the request carried, for the message when the answer was cut off.
+pub fn parse_response(body: &str, limit: &OutputLimit) -> Result<Completion, AiError> {
     let value: Value = serde_json::from_str(body).map_err(|_| {
         AiError::transient(format!(
             "malformed response body from OpenAI-compatible server (not JSON): {}",
@@ -124,9 +179,10 @@ pub fn parse_response(body: &str) -> Result<Completion, AiError> {
     }
     match choice.get("finish_reason").and_then(Value::as_str) {
         Some("length") => {
-            return Err(AiError::Item(
-                "the answer was cut off at the output token limit (finish_reason length): raise ai_model.max_output_tokens (reasoning counts towards it)".into(),
-            ));
+            return Err(AiError::Item(format!(
+                "the answer was cut off (finish_reason length) {}",
+                limit.explain()
+            )));
         }
         Some("content_filter") => {
             return Err(AiError::Item(
@@ -182,7 +238,7 @@ mod tests {
             cache_key: Some("ai-worker-task-7".into()),
             ..Generation::default()
         };
-        let body = request_body("gpt-5", &prompt(), &settings, true);
+        let body = request_body("gpt-5", &prompt(), &settings, JsonMode::Schema);
         assert_eq!(body["messages"][0]["role"], "developer");
         assert_eq!(body["max_completion_tokens"], 500);
         assert!(body.get("max_tokens").is_none());
@@ -204,8 +260,20 @@ mod tests {
             temperature: Some(0.1),
             ..Generation::default()
         };
-        let body = request_body("llama3.1", &prompt(), &settings, false);
+        let body = request_body("llama3.1", &prompt(), &settings, JsonMode::Plain);
         assert!(body.get("service_tier").is_none() && body.get("prompt_cache_key").is_none());
+        let object = request_body("llama3.1", &prompt(), &settings, JsonMode::Object);
+        assert_eq!(object["response_format"], json!({"type": "json_object"}));
+        let capped = Generation {
+            max_output_tokens: Some(300),
+            legacy_max_tokens: true,
+            ..Generation::default()
+        };
+        let limited = request_body("local", &prompt(), &capped, JsonMode::Plain);
+        assert_eq!(
+            (&limited["max_tokens"], &limited["max_completion_tokens"]),
+            (&json!(300), &json!(300))
+        );
         assert_eq!(body["messages"][0]["role"], "system");
         assert!(body.get("response_format").is_none());
         assert!(
@@ -221,7 +289,7 @@ mod tests {
     fn parses_content_and_usage() {
         let body = r#"{"choices":[{"message":{"content":"{\"text_corrected\":\"A\",\"change_summary\":\"B\"}"},"finish_reason":"stop"}],
             "usage":{"prompt_tokens":12,"completion_tokens":30,"completion_tokens_details":{"reasoning_tokens":20}}}"#;
-        let c = parse_response(body).unwrap();
+        let c = parse_response(body, &OutputLimit::Server).unwrap();
         let u = usage(body);
         assert_eq!(
             (c.text_corrected.as_str(), u.input, u.output, u.thinking),
@@ -232,15 +300,22 @@ mod tests {
     #[test]
     fn refusal_length_and_filter_are_item_errors() {
         let refusal = r#"{"choices":[{"message":{"content":null,"refusal":"I can't help"},"finish_reason":"stop"}]}"#;
-        assert!(matches!(parse_response(refusal), Err(AiError::Item(m)) if m.contains("refused")));
+        assert!(
+            matches!(parse_response(refusal, &OutputLimit::Server), Err(AiError::Item(m)) if m.contains("refused"))
+        );
         let length = r#"{"choices":[{"message":{"content":"{\"text_"},"finish_reason":"length"}]}"#;
-        assert!(matches!(parse_response(length), Err(AiError::Item(m)) if m.contains("length")));
+        assert!(
+            matches!(parse_response(length, &OutputLimit::Server), Err(AiError::Item(m)) if m.contains("length") && m.contains("context window"))
+        );
+        assert!(
+            matches!(parse_response(length, &OutputLimit::Model(50)), Err(AiError::Item(m)) if m.contains("max_output_tokens (50"))
+        );
         let filter = r#"{"choices":[{"message":{"content":""},"finish_reason":"content_filter"}]}"#;
         assert!(
-            matches!(parse_response(filter), Err(AiError::Item(m)) if m.contains("content_filter"))
+            matches!(parse_response(filter, &OutputLimit::Server), Err(AiError::Item(m)) if m.contains("content_filter"))
         );
         assert!(matches!(
-            parse_response("nope"),
+            parse_response("nope", &OutputLimit::Server),
             Err(AiError::Transient { .. })
         ));
     }

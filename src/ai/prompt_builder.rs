@@ -23,6 +23,19 @@ pub struct Prompt {
 }
 
 impl Prompt {
+    /// The prompt again, with a note after the text saying why the last answer could
+    /// not be used (a retry that repeats the same request gets the same answer).
+    pub fn with_repair_note(&self, why: &str) -> Prompt {
+        let why: String = why.chars().take(300).collect();
+        Prompt {
+            system: self.system.clone(),
+            user: format!(
+                "{}\n\nYour previous answer could not be used: {why}\nAnswer again with only the JSON object with the two string fields text_corrected and change_summary.",
+                self.user
+            ),
+        }
+    }
+
     /// Characters sent, for the `[Gemini] Sent prompt: N chars` log line.
     pub fn chars(&self) -> usize {
         self.system.chars().count() + self.user.chars().count()

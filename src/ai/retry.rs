@@ -258,7 +258,12 @@ impl Attempts<'_> {
             if failure.offline {
                 self.breaker.failed(&failure.message);
             }
-            if retry >= self.policy.max_retries || self.breaker.is_open() {
+            let limit = if failure.bad_answer {
+                self.policy.max_retries.min(MAX_BAD_ANSWER_RETRIES)
+            } else {
+                self.policy.max_retries
+            };
+            if retry >= limit || self.breaker.is_open() {
                 return Err(failure.give_up(retry + 1));
             }
             let delay = failure
@@ -297,6 +302,10 @@ impl Attempts<'_> {
     }
 }
 
+/// Answers that cannot be saved tried again at most this often (a model that gave a
+/// wrong answer at temperature 0 tends to give it again): fewer than transport retries.
+pub const MAX_BAD_ANSWER_RETRIES: u32 = 2;
+
 /// A failed attempt worth retrying.
 struct Failure {
     message: String,
@@ -304,6 +313,8 @@ struct Failure {
     rate_limited: bool,
     /// The server could not be reached (counts towards the breaker).
     offline: bool,
+    /// The model answered, wrongly: retried at once, with a note, a few times only.
+    bad_answer: bool,
 }
 
 impl Failure {
@@ -319,12 +330,21 @@ impl Failure {
                 retry_after,
                 rate_limited,
                 offline: false,
+                bad_answer: false,
             }),
             AiError::Offline(message) => Ok(Failure {
                 message,
                 retry_after: None,
                 rate_limited: false,
                 offline: true,
+                bad_answer: false,
+            }),
+            AiError::BadAnswer(message) => Ok(Failure {
+                message,
+                retry_after: Some(Duration::ZERO),
+                rate_limited: false,
+                offline: false,
+                bad_answer: true,
             }),
             other => Err(other),
         }

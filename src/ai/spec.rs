@@ -46,14 +46,16 @@ impl Provider {
     }
 }
 
-/// How a model asks for JSON answers (`ai_model.structured_output`).
+/// How a model asks for JSON answers (`ai_model.structured_output`: 1, 2, 0, NULL).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Structured {
-    /// A strict JSON schema (`response_format: json_schema`).
+    /// A strict JSON schema (`response_format: json_schema`), 1.
     Schema,
-    /// A plain "answer with JSON" instruction.
+    /// `response_format: json_object`, 2.
+    Object,
+    /// A plain "answer with JSON" instruction, 0.
     Plain,
-    /// Try the schema; step down on the first rejection.
+    /// NULL: try the schema; step down on each rejection (and remember what worked).
     Detect,
 }
 
@@ -97,6 +99,8 @@ pub struct Generation {
     /// OpenAI `prompt_cache_key`: the same for every item of a task, so that the
     /// provider's prompt cache can serve the fixed part of the prompt.
     pub cache_key: Option<String>,
+    /// Also send the output limit as `max_tokens` (servers other than OpenAI's).
+    pub legacy_max_tokens: bool,
 }
 
 impl std::fmt::Debug for ModelSpec {

@@ -436,13 +436,14 @@ fn optional_count(
     }
 }
 
-fn structured(value: &str) -> Result<Option<bool>, String> {
+fn structured(value: &str) -> Result<Option<u8>, String> {
     match value.trim().to_ascii_lowercase().as_str() {
-        "schema" | "1" => Ok(Some(true)),
-        "plain" | "0" => Ok(Some(false)),
+        "schema" | "1" => Ok(Some(1)),
+        "object" | "2" => Ok(Some(2)),
+        "plain" | "0" => Ok(Some(0)),
         "auto" | "none" => Ok(None),
         _ => Err(format!(
-            "--structured-output must be schema, plain or auto, not '{value}'"
+            "--structured-output must be schema, object, plain or auto, not '{value}'"
         )),
     }
 }

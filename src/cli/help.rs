@@ -24,6 +24,8 @@ OPTIONS:
   --dry-run          call the model and print results, write nothing to the database
   --retry-failed     put the failed (ERROR) items of --task ID, or of every task, back
                      to pending first, with their attempts reset
+  --estimate         print what the pending items of --task ID (or of every task) would
+                     cost, without calling a model or writing anything
   --concurrency N    parallel model calls (default WORKER_CONCURRENCY, 4)
   --json             print one JSON summary on stdout
   --env-file PATH    read configuration from PATH instead of .env
@@ -106,7 +108,7 @@ OPTIONS:
   --rpm N            requests per minute, for every worker process together
   --api-key-env VAR  read the key from VAR (default GEMINI_API_KEY / OPENAI_API_KEY)
   --key-stdin        read the key from standard input
-The other settings (temperature, output limit, ...) are set with `model update`.
+It also takes every setting of `model update` (prices, budgets, levers, ...).
 ";
 
 const MODEL_UPDATE: &str = "\
@@ -129,6 +131,14 @@ CHANGES:
   --api-key-env VAR          store the key found in VAR, encrypted
   --key-stdin                store the key read from standard input, encrypted
   --no-key                   remove the stored key (the environment's is used)
+  --price-input P|none       price per 1 million input tokens
+  --price-cached-input P|none  per 1 million cached input tokens (default: price-input)
+  --price-output P|none      per 1 million output tokens (thinking included)
+  --currency CUR             USD, EUR, PLN, ... (default USD)
+  --daily-budget B|none      the most the model may spend per UTC day, all workers
+  --thinking-budget N|none   Gemini: 0 off, -1 dynamic, or tokens (checked by model)
+  --reasoning-effort E|none  OpenAI: minimal, low, medium or high
+  --service-tier T|none      OpenAI: flex (half price, slower), auto, default, priority
 ";
 
 const MODEL_LIST: &str = "\

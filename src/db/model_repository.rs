@@ -37,8 +37,9 @@ pub struct ModelRow {
     pub timeout_s: Option<u32>,
     /// `requests_per_minute`.
     pub requests_per_minute: Option<u32>,
-    /// `structured_output`: 1 = JSON schema, 0 = plain JSON prompt, NULL = detect.
-    pub structured_output: Option<bool>,
+    /// `structured_output`: 1 = JSON schema, 2 = JSON object, 0 = plain JSON prompt,
+    /// NULL = detect.
+    pub structured_output: Option<u8>,
     /// `is_active`.
     pub is_active: bool,
     /// `price_input`, `price_cached_input`, `price_output` per 1 million tokens.
@@ -103,7 +104,7 @@ pub fn get(db: &mut Db, id_ai_model: u32, secret: &str) -> Result<Option<ModelRo
         max_output_tokens: column(&row, 8, "ai_model.max_output_tokens")?,
         timeout_s: column(&row, 9, "ai_model.timeout_s")?,
         requests_per_minute: column(&row, 10, "ai_model.requests_per_minute")?,
-        structured_output: structured.map(|v| v != 0),
+        structured_output: structured,
         is_active: active != 0,
         prices: [
             decimal(&row, 13, "ai_model.price_input")?,
@@ -239,7 +240,7 @@ pub struct ModelChanges {
     /// `requests_per_minute`.
     pub requests_per_minute: Option<Option<u32>>,
     /// `structured_output`.
-    pub structured_output: Option<Option<bool>>,
+    pub structured_output: Option<Option<u8>>,
     /// `price_input`, `price_cached_input`, `price_output`.
     pub prices: [Option<Option<f64>>; 3],
     /// `currency`.
@@ -307,6 +308,16 @@ pub fn update(
     let sql = format!("UPDATE ai_model SET {} WHERE name = ?", sets.join(", "));
     db.execute(&sql, params)?;
     Ok(true)
+}
+
+/// Remembers how a model's server takes JSON requests (found out by a run).
+pub fn set_structured_output(db: &mut Db, id_ai_model: u32, value: u8) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE ai_model SET structured_output = ? WHERE id_ai_model = ? \
+         AND structured_output IS NULL",
+        (value, id_ai_model),
+    )?;
+    Ok(())
 }
 
 /// The `column = ?` assignments and their values for what `changes` sets.

@@ -101,8 +101,9 @@ fn spec_of(row: &ModelRow, config: &Config, id_task: u32) -> Result<ModelSpec, S
             .map(|t| std::time::Duration::from_secs(t.into())),
         requests_per_minute: row.requests_per_minute,
         structured: match row.structured_output {
-            Some(true) => Structured::Schema,
-            Some(false) => Structured::Plain,
+            Some(0) => Structured::Plain,
+            Some(2) => Structured::Object,
+            Some(_) => Structured::Schema,
             None => Structured::Detect,
         },
         generation: Generation {
@@ -113,8 +114,23 @@ fn spec_of(row: &ModelRow, config: &Config, id_task: u32) -> Result<ModelSpec, S
             service_tier: row.service_tier.clone(),
             // One key per task: its items share the fixed part of the prompt.
             cache_key: Some(format!("ai-worker-task-{id_task}")),
+            legacy_max_tokens: false,
         },
     })
+}
+
+/// Remembers the JSON mode a client found the model's server accepts, so the next
+/// run does not probe again (`ai_model.structured_output`: 1 schema, 2 object, 0 plain).
+pub fn remember_json_mode(db: &mut Db, model: &TaskModel) -> Result<(), DbError> {
+    let Some(mode) = model.client.detected_json_mode() else {
+        return Ok(());
+    };
+    let value = match mode {
+        Structured::Plain => 0,
+        Structured::Object => 2,
+        Structured::Schema | Structured::Detect => 1,
+    };
+    model_repository::set_structured_output(db, model.id, value)
 }
 
 /// Gives a pacing client the request slots every worker process shares (dry runs

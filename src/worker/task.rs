@@ -124,6 +124,9 @@ impl Engine<'_> {
         };
         let budget = self.budget_of(task, model);
         let tally = self.run_pool(db, task.id, pipeline, budget, counts, source)?;
+        if !self.plan.dry_run {
+            model::remember_json_mode(db, model)?;
+        }
         self.items_left = self.items_left.saturating_sub(tally.handled());
         report.items_ok = tally.ok;
         report.items_error = tally.error;
