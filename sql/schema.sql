@@ -179,3 +179,12 @@ CREATE TABLE IF NOT EXISTS ai_model_spend (
   PRIMARY KEY (id_ai_model, day),
   CONSTRAINT fk_ai_model_spend_model FOREIGN KEY (id_ai_model) REFERENCES ai_model (id_ai_model) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- The review loop (second round): the panel writes review_status and review_comment;
+-- `ai-worker rework` sends REJECTED items again with the comment, `ai-worker export`
+-- writes ACCEPTED results back to their source and records how that went.
+ALTER TABLE task_item ADD COLUMN review_comment TEXT NULL;
+ALTER TABLE task_item ADD COLUMN export_status TINYINT UNSIGNED NOT NULL DEFAULT 0;
+ALTER TABLE task_item ADD COLUMN exported_at DATETIME NULL;
+ALTER TABLE task_item ADD COLUMN export_error TEXT NULL;
+ALTER TABLE task_item ADD INDEX idx_task_item_review (review_status, export_status, id_task);

@@ -68,6 +68,48 @@ pub struct Config {
     pub rust_log: Option<String>,
     /// `LOG_FILE`: a file to append log lines to (`{date}` allowed), as `--log-file`.
     pub log_file: Option<String>,
+    /// `EXPORT_ALLOW`: the only source columns `ai-worker export` may write.
+    pub export_allow: Vec<ExportTarget>,
+    /// `SOURCE_DB_*`: where the source tables live; `None` = the worker's database.
+    pub source_db: Option<DbConfig>,
+}
+
+/// A source column `ai-worker export` may write: `table.column[:pk]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportTarget {
+    /// The table (letters, digits, `_`).
+    pub table: String,
+    /// The column the text goes into.
+    pub column: String,
+    /// The primary key column `source_id` names (default `id`).
+    pub pk: String,
+}
+
+impl ExportTarget {
+    /// Reads `table.column[:pk]`; every part must be a plain identifier.
+    pub fn parse(spec: &str) -> Option<ExportTarget> {
+        let (target, pk) = match spec.trim().split_once(':') {
+            Some((target, pk)) => (target, pk.trim()),
+            None => (spec.trim(), "id"),
+        };
+        let (table, column) = target.split_once('.')?;
+        let (table, column) = (table.trim(), column.trim());
+        [table, column, pk]
+            .iter()
+            .all(|part| is_identifier(part))
+            .then(|| ExportTarget {
+                table: table.into(),
+                column: column.into(),
+                pk: pk.into(),
+            })
+    }
+}
+
+/// `^[A-Za-z0-9_]+$`, at most 64 characters: safe to put between backquotes.
+pub fn is_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// A configuration problem the user has to fix (exit code 2).
@@ -125,6 +167,7 @@ const SECRET_KEYS: &[&str] = &[
     "SERVE_TOKEN",
     "GEMINI_API_KEY",
     "OPENAI_API_KEY",
+    "SOURCE_DB_PASSWORD",
 ];
 
 /// A loaded configuration and where it came from, for the user to see.
@@ -204,7 +247,6 @@ impl Config {
         };
         validate_identifier("DB_NAME", &db.name)?;
         let config = Config {
-            db,
             ai_key_secret: get("AI_KEY_SECRET").unwrap_or_default(),
             batch_size: parse_num(&get, "WORKER_BATCH_SIZE", 10, 1, 1000)? as u32,
             max_items: parse_num(&get, "WORKER_MAX_ITEMS", 100, 1, 100_000_000)? as u32,
@@ -229,10 +271,55 @@ impl Config {
             openai_api_key: get("OPENAI_API_KEY"),
             rust_log: get("RUST_LOG"),
             log_file: get("LOG_FILE"),
+            export_allow: parse_export_allow(&get)?,
+            source_db: source_db(&get, file, env, &db)?,
+            db,
         };
         Ok(config)
     }
 
+    /// Where `ai-worker export` writes: `SOURCE_DB_*`, or the worker's own database.
+    pub fn source_db(&self) -> &DbConfig {
+        self.source_db.as_ref().unwrap_or(&self.db)
+    }
+}
+
+/// `SOURCE_DB_*`, each key defaulting to its `DB_*` value; `None` when none is set.
+fn source_db(
+    get: &impl Fn(&str) -> Option<String>,
+    file: &HashMap<String, String>,
+    env: &HashMap<String, String>,
+    db: &DbConfig,
+) -> Result<Option<DbConfig>, ConfigError> {
+    let keys = [
+        "SOURCE_DB_HOST",
+        "SOURCE_DB_PORT",
+        "SOURCE_DB_USER",
+        "SOURCE_DB_NAME",
+    ];
+    if keys.iter().all(|k| get(k).is_none()) {
+        return Ok(None);
+    }
+    let source = DbConfig {
+        host: get("SOURCE_DB_HOST").unwrap_or_else(|| db.host.clone()),
+        port: parse_num(&get, "SOURCE_DB_PORT", u64::from(db.port), 1, 65_535)? as u16,
+        user: get("SOURCE_DB_USER").unwrap_or_else(|| db.user.clone()),
+        password: match get("SOURCE_DB_USER") {
+            Some(_) => env
+                .get("SOURCE_DB_PASSWORD")
+                .or_else(|| file.get("SOURCE_DB_PASSWORD"))
+                .cloned()
+                .unwrap_or_default(),
+            None => db.password.clone(),
+        },
+        name: get("SOURCE_DB_NAME").unwrap_or_else(|| db.name.clone()),
+        timeout: db.timeout,
+    };
+    validate_identifier("SOURCE_DB_NAME", &source.name)?;
+    Ok(Some(source))
+}
+
+impl Config {
     /// The configuration with every default, for tests and library callers that set
     /// fields themselves.
     pub fn defaults() -> Config {
@@ -240,6 +327,26 @@ impl Config {
         Config::from_sources(&HashMap::new(), &HashMap::new())
             .unwrap_or_else(|e| unreachable!("default configuration is invalid: {e}"))
     }
+}
+
+/// `EXPORT_ALLOW`: comma-separated `table.column[:pk]`.
+fn parse_export_allow(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Vec<ExportTarget>, ConfigError> {
+    let Some(value) = get("EXPORT_ALLOW") else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .filter(|part| !part.trim().is_empty())
+        .map(|part| {
+            ExportTarget::parse(part).ok_or_else(|| ConfigError::Invalid {
+                key: "EXPORT_ALLOW",
+                value: part.trim().to_string(),
+                expected: "table.column or table.column:pk, letters, digits and _ only",
+            })
+        })
+        .collect()
 }
 
 /// Finds `.env` in the current folder, else beside the executable.

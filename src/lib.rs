@@ -25,7 +25,7 @@ mod worker;
 
 pub use app::AppError;
 pub use app::setup::DEMO_DB;
-pub use config::{Config, ConfigError, DbConfig, MAX_CONCURRENCY};
+pub use config::{Config, ConfigError, DbConfig, ExportTarget, MAX_CONCURRENCY};
 pub use privacy::{Redacted, Redactor};
 pub use serve::{MAX_BACKGROUND_RUNS, MAX_RUNS, RunRequest, ServeError, Server, parse_run_request};
 pub use stop::StopSignal;

@@ -75,6 +75,14 @@ fn run_configured(cli: &Cli) -> Result<u8, AppError> {
             models::update(&config, name, changes, &key)?;
             render::model_updated(name);
         }
+        Command::Rework { task } => {
+            render::reworked(&app::review::rework(&config, *task)?, cli.json);
+        }
+        Command::Export { task, dry_run } => {
+            let exported = app::review::export(&config, *task, *dry_run)?;
+            render::exported(&exported, cli.json);
+            return Ok(exported.exit_code());
+        }
         Command::Estimate { task } => {
             render::estimate(&app::estimate::estimate(&config, *task)?, cli.json);
         }

@@ -57,6 +57,24 @@ pub fn build(task_description: &str, text: &str) -> Prompt {
     }
 }
 
+/// Builds the prompt for an item a reviewer rejected: the task's instruction, the
+/// rejected version and the reviewer's reason, then the original text (all redacted).
+pub fn build_rework(task_description: &str, text: &str, rejected: &str, reason: &str) -> Prompt {
+    let mut prompt = build(task_description, text);
+    let (head, tail) = prompt
+        .user
+        .split_once("\n\n<text>\n")
+        .map(|(h, t)| (h.to_string(), t.to_string()))
+        .unwrap_or_default();
+    prompt.user = format!(
+        "{head}\n\nA reviewer rejected an earlier version of this work.\n\
+         Rejected version:\n<rejected>\n{rejected}\n</rejected>\n\
+         The reviewer's reason:\n<reason>\n{reason}\n</reason>\n\
+         Do the task again on the original text below, taking the reason into account.\n\n<text>\n{tail}"
+    );
+    prompt
+}
+
 /// The text between the markers of a user message built by `build` (used by the echo
 /// provider and by test servers).
 pub fn extract_text(user: &str) -> Option<&str> {
@@ -76,6 +94,20 @@ mod tests {
         assert!(p.system.contains("change_summary"));
         assert!(p.system.contains("[EMAIL_1]"));
         assert!(p.user.contains("Popraw błędy."));
+        assert_eq!(extract_text(&p.user), Some("Ala ma kota"));
+    }
+
+    #[test]
+    fn a_rework_prompt_carries_the_rejected_version_and_the_reason() {
+        let p = build_rework(
+            "Popraw.",
+            "Ala ma kota",
+            "Ala ma psa",
+            "Zmieniono znaczenie.",
+        );
+        assert!(p.user.starts_with("Task instruction:\nPopraw."));
+        assert!(p.user.contains("<rejected>\nAla ma psa\n</rejected>"));
+        assert!(p.user.contains("<reason>\nZmieniono znaczenie.\n</reason>"));
         assert_eq!(extract_text(&p.user), Some("Ala ma kota"));
     }
 

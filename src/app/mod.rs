@@ -4,6 +4,7 @@
 mod error;
 pub mod estimate;
 pub mod models;
+pub mod review;
 pub mod setup;
 pub mod status;
 

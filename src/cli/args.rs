@@ -34,6 +34,15 @@ pub enum Command {
         changes: ModelChanges,
         key: KeySource,
     },
+    /// `rework`: REJECTED results back to PENDING.
+    Rework {
+        task: Option<u32>,
+    },
+    /// `export`: ACCEPTED results back to their source rows.
+    Export {
+        task: Option<u32>,
+        dry_run: bool,
+    },
     /// `--estimate`: what the pending items would cost.
     Estimate {
         task: Option<u32>,
@@ -89,19 +98,7 @@ pub fn parse(mut args: pico_args::Arguments) -> Result<Cli, String> {
     } else if flag_version {
         Command::Version
     } else {
-        match args.subcommand().map_err(arg_error)?.as_deref() {
-            None if args.contains("--estimate") => Command::Estimate {
-                task: positive(&mut args, "--task")?,
-            },
-            None => Command::Run(parse_run(&mut args)?),
-            Some("init-db") => Command::InitDb,
-            Some("demo") => Command::Demo,
-            Some("serve") => Command::Serve {
-                bind: args.opt_value_from_str("--bind").map_err(arg_error)?,
-            },
-            Some("model") => parse_model(&mut args)?,
-            Some(other) => return Err(format!("unknown command '{other}'")),
-        }
+        parse_command(&mut args)?
     };
     if let Some(extra) = args.finish().first() {
         let extra = extra.to_string_lossy();
@@ -118,6 +115,30 @@ pub fn parse(mut args: pico_args::Arguments) -> Result<Cli, String> {
         json,
         log_level,
         shown_args: String::new(),
+    })
+}
+
+/// The command and its own flags.
+fn parse_command(args: &mut pico_args::Arguments) -> Result<Command, String> {
+    Ok(match args.subcommand().map_err(arg_error)?.as_deref() {
+        None if args.contains("--estimate") => Command::Estimate {
+            task: positive(args, "--task")?,
+        },
+        None => Command::Run(parse_run(args)?),
+        Some("init-db") => Command::InitDb,
+        Some("demo") => Command::Demo,
+        Some("serve") => Command::Serve {
+            bind: args.opt_value_from_str("--bind").map_err(arg_error)?,
+        },
+        Some("model") => parse_model(args)?,
+        Some("rework") => Command::Rework {
+            task: positive(args, "--task")?,
+        },
+        Some("export") => Command::Export {
+            task: positive(args, "--task")?,
+            dry_run: args.contains("--dry-run"),
+        },
+        Some(other) => return Err(format!("unknown command '{other}'")),
     })
 }
 
@@ -166,6 +187,8 @@ fn help_topic(args: &mut pico_args::Arguments) -> &'static str {
         (Some("init-db"), _) => "init-db",
         (Some("demo"), _) => "demo",
         (Some("serve"), _) => "serve",
+        (Some("rework"), _) => "rework",
+        (Some("export"), _) => "export",
         (Some("model"), Some("add")) => "model add",
         (Some("model"), Some("update")) => "model update",
         (Some("model"), Some("list")) => "model list",

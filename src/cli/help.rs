@@ -14,6 +14,8 @@ USAGE:
                       [--api-url URL] [--rpm N] [--api-key-env VAR | --key-stdin]
   ai-worker model update NAME [--api-url URL] [--active 1|0] [--key-stdin] ...
   ai-worker model list       models without their keys
+  ai-worker rework [--task ID]             rejected results back to pending, with notes
+  ai-worker export [--task ID] [--dry-run] accepted results back to their source rows
   ai-worker model rekey --old-secret-env VAR | --old-secret-stdin
                              re-encrypt stored keys from the old secret to AI_KEY_SECRET
 
@@ -157,6 +159,28 @@ USAGE:
   ai-worker model rekey --old-secret-env VAR | --old-secret-stdin
 ";
 
+const REWORK: &str = "\
+ai-worker rework: results a reviewer REJECTED (task_item.review_status = 2) go back to
+pending; the next run sends each with the original text, the rejected version and the
+reviewer's reason (task_item.review_comment), and its new result replaces the old one.
+
+USAGE:
+  ai-worker rework [--task ID] [--json]
+";
+
+const EXPORT: &str = "\
+ai-worker export: results a reviewer ACCEPTED (task_item.review_status = 1) are written
+back to their source rows (source_table, source_column, source_id), only where the
+source still holds text_original: a row changed since is never overwritten (conflict).
+Only EXPORT_ALLOW targets are written; SOURCE_DB_* names the source database.
+
+USAGE:
+  ai-worker export [--task ID] [--dry-run] [--json]
+
+OPTIONS:
+  --dry-run   check every item against its source row, write nothing
+";
+
 /// The help text for a command (`model add`), or the program's for anything else.
 pub fn for_topic(topic: &str) -> &'static str {
     match topic {
@@ -168,6 +192,8 @@ pub fn for_topic(topic: &str) -> &'static str {
         "model update" => MODEL_UPDATE,
         "model list" => MODEL_LIST,
         "model rekey" => MODEL_REKEY,
+        "rework" => REWORK,
+        "export" => EXPORT,
         _ => HELP,
     }
 }

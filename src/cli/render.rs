@@ -3,6 +3,7 @@
 
 use ai_worker::app::estimate::TaskEstimate;
 use ai_worker::app::models::{AddedModel, KeyNote, ModelSummary, Rekeyed};
+use ai_worker::app::review::{Exported, Reworked};
 use ai_worker::app::setup::DemoReport;
 use ai_worker::{AppError, DEMO_DB, DbConfig, RunSummary, logging};
 
@@ -218,4 +219,35 @@ pub fn estimate(tasks: &[TaskEstimate], json: bool) {
             cost.join(" + ")
         }
     );
+}
+
+/// `rework`: how many results go back, from which tasks.
+pub fn reworked(done: &Reworked, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"items": done.items, "tasks": done.tasks})
+        );
+        return;
+    }
+    let tasks: Vec<String> = done.tasks.iter().map(u32::to_string).collect();
+    match done.items {
+        0 => println!("No rejected results to rework"),
+        n => println!(
+            "{n} rejected results back to pending (tasks {}); the next run sends them with the reviewers' notes",
+            tasks.join(", ")
+        ),
+    }
+}
+
+/// `export`: what was written back, and each item that was not.
+pub fn exported(done: &Exported, json: bool) {
+    if json {
+        println!("{}", done.to_json());
+        return;
+    }
+    for (id, why) in &done.problems {
+        println!("[TaskItem {id}] {why}");
+    }
+    println!("{}", done.message());
 }

@@ -3,8 +3,10 @@
 
 pub mod model_repository;
 pub mod pace_repository;
+pub mod review_repository;
 pub mod run_repository;
 pub mod schema;
+pub mod source_repository;
 pub mod spend_repository;
 pub mod task_item_repository;
 pub mod task_repository;

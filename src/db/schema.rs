@@ -57,9 +57,33 @@ pub fn apply(db: &mut Db) -> Result<(), DbError> {
         {
             continue;
         }
+        if let Some((table, index)) = added_index(&statement)
+            && has_index(db, table, index)?
+        {
+            continue;
+        }
         db.execute_text(&statement)?;
     }
     Ok(())
+}
+
+/// The table and index of an `ALTER TABLE t ADD INDEX i (...)` statement.
+fn added_index(statement: &str) -> Option<(&str, &str)> {
+    let mut words = statement.split_whitespace();
+    let head: Vec<&str> = words.by_ref().take(5).collect();
+    match head.as_slice() {
+        ["ALTER", "TABLE", table, "ADD", "INDEX"] => Some((table, words.next()?)),
+        _ => None,
+    }
+}
+
+fn has_index(db: &mut Db, table: &str, index: &str) -> Result<bool, DbError> {
+    let found: Option<u8> = db.query_first(
+        "SELECT 1 FROM information_schema.STATISTICS \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND INDEX_NAME = ? LIMIT 1",
+        (table, index),
+    )?;
+    Ok(found.is_some())
 }
 
 /// The table and column of an `ALTER TABLE t ADD COLUMN c ...` statement.

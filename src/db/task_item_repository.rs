@@ -33,6 +33,9 @@ pub struct Item {
     /// Why `text_original` cannot be sent as it is stored (bytes that are not UTF-8);
     /// such an item fails without a model call.
     pub unreadable: Option<String>,
+    /// For an item sent again after a reviewer rejected it: the rejected version and
+    /// the reviewer's reason (`text_corrected`, `review_comment`).
+    pub rejected: Option<(String, String)>,
     /// Claims so far, this one included.
     pub attempts: u32,
 }
@@ -112,9 +115,16 @@ impl Spent {
 
 /// `text_original` is read as bytes: MariaDB stores byte sequences that are not UTF-8
 /// (an encoded surrogate, for example) in a `utf8mb4` column, and a panel may allow NULL.
-type ItemRow = (u32, u32, Option<Vec<u8>>, u32);
+type ItemRow = (
+    u32,
+    u32,
+    Option<Vec<u8>>,
+    u32,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+);
 
-fn to_item((id, id_task, text, attempts): ItemRow) -> Item {
+fn to_item((id, id_task, text, attempts, corrected, comment): ItemRow) -> Item {
     let (text_original, unreadable) = match String::from_utf8(text.unwrap_or_default()) {
         Ok(text) => (text, None),
         Err(e) => {
@@ -128,11 +138,17 @@ fn to_item((id, id_task, text, attempts): ItemRow) -> Item {
             )
         }
     };
+    let lossy = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
+    let rejected = match (corrected, comment) {
+        (Some(corrected), Some(comment)) => Some((lossy(corrected), lossy(comment))),
+        _ => None,
+    };
     Item {
         id,
         id_task,
         text_original,
         unreadable,
+        rejected,
         attempts,
     }
 }
@@ -174,7 +190,8 @@ pub fn claim_pending(
         return Ok(Vec::new());
     }
     let rows: Vec<ItemRow> = db.query(
-        "SELECT id_task_item, id_task, text_original, attempts FROM task_item \
+        "SELECT id_task_item, id_task, text_original, attempts, text_corrected, review_comment \
+         FROM task_item \
          WHERE claim_token = ? ORDER BY id_task_item",
         (claim_token,),
     )?;
@@ -190,7 +207,8 @@ pub fn peek_pending(
     limit: u32,
 ) -> Result<Vec<Item>, DbError> {
     let rows: Vec<ItemRow> = db.query(
-        "SELECT id_task_item, id_task, text_original, attempts FROM task_item \
+        "SELECT id_task_item, id_task, text_original, attempts, text_corrected, review_comment \
+         FROM task_item \
          FORCE INDEX (idx_task_item_task_status) \
          WHERE id_task = ? AND status_id = ? AND id_task_item > ? \
          ORDER BY id_task_item LIMIT ?",
@@ -227,7 +245,8 @@ pub fn get_state(db: &mut Db, id_task_item: u32) -> Result<Option<ItemState>, Db
 /// Reads one item for processing without claiming it (dry run of `--task-item`).
 pub fn get(db: &mut Db, id_task_item: u32) -> Result<Option<Item>, DbError> {
     let row: Option<ItemRow> = db.query_first(
-        "SELECT id_task_item, id_task, text_original, attempts FROM task_item \
+        "SELECT id_task_item, id_task, text_original, attempts, text_corrected, review_comment \
+         FROM task_item \
          WHERE id_task_item = ?",
         (id_task_item,),
     )?;
@@ -279,7 +298,8 @@ pub fn claim_one(
         return Ok(None);
     }
     let row: Option<ItemRow> = db.query_first(
-        "SELECT id_task_item, id_task, text_original, attempts FROM task_item \
+        "SELECT id_task_item, id_task, text_original, attempts, text_corrected, review_comment \
+         FROM task_item \
          WHERE id_task_item = ? AND claim_token = ?",
         (id_task_item, claim_token),
     )?;

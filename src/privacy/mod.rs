@@ -34,6 +34,7 @@ impl Redactor {
         if !self.enabled {
             return Redacted {
                 text: text.to_string(),
+                enabled: false,
                 values: Vec::new(),
             };
         }
@@ -45,6 +46,8 @@ impl Redactor {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Redacted {
     text: String,
+    /// Redaction was on (`PII_REDACTION`).
+    enabled: bool,
     /// (placeholder, original value, occurrences in `text`).
     values: Vec<(String, String, usize)>,
 }
@@ -99,6 +102,27 @@ impl Redacted {
             return Err(PlaceholderError(problems.join(", ")));
         }
         Ok(self.restore_lenient(answer))
+    }
+
+    /// Another text shown to the model beside this one (a rejected version, a
+    /// reviewer's note): values this text had become the same placeholders, any other
+    /// personal data found becomes `[PII]`, which the answer need not keep.
+    pub fn mask_other(&self, other: &str) -> String {
+        if !self.enabled {
+            return other.to_string();
+        }
+        let mut out = other.to_string();
+        let mut values: Vec<&(String, String, usize)> = self.values.iter().collect();
+        values.sort_by_key(|(_, v, _)| std::cmp::Reverse(v.len()));
+        for (placeholder, value, _) in values {
+            out = out.replace(value.as_str(), placeholder);
+        }
+        let rest = redact(&out);
+        let mut masked = rest.text().to_string();
+        for (placeholder, _, _) in &rest.values {
+            masked = masked.replace(placeholder.as_str(), "[PII]");
+        }
+        masked
     }
 
     /// Puts the original values back wherever a placeholder appears, without checks
@@ -174,7 +198,11 @@ pub fn redact(text: &str) -> Redacted {
         pos = hit.end;
     }
     out.push_str(&text[pos..]);
-    Redacted { text: out, values }
+    Redacted {
+        text: out,
+        enabled: true,
+        values,
+    }
 }
 
 #[cfg(test)]

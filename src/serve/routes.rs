@@ -26,6 +26,8 @@ pub(super) fn route(shared: &Arc<Shared>, request: &Request) -> (u16, Value) {
     match (method, segments.as_slice()) {
         ("GET", ["health"]) => health(shared),
         ("POST", ["task", "run"]) => task_run(shared, &request.body),
+        ("POST", ["task", "rework"]) => task_rework(shared, &request.body),
+        ("POST", ["task", "export"]) => task_export(shared, &request.body),
         ("GET", ["task", "run"]) => error(405, "use POST on /task/run"),
         ("GET", ["task", id]) => match id.parse::<u32>() {
             Ok(id) => task_status(&shared.config, id),
@@ -35,10 +37,12 @@ pub(super) fn route(shared: &Arc<Shared>, request: &Request) -> (u16, Value) {
             ),
         },
         ("GET", ["run", uuid]) => run_status(&shared.config, uuid),
-        (_, ["health"]) | (_, ["task", "run"]) | (_, ["task", _]) | (_, ["run", _]) => error(
-            405,
-            format!("method {method} is not allowed on {}", request.path),
-        ),
+        (_, ["health"] | ["task", "run" | "rework" | "export"] | ["task", _] | ["run", _]) => {
+            error(
+                405,
+                format!("method {method} is not allowed on {}", request.path),
+            )
+        }
         _ => error(404, format!("no such endpoint: {}", request.path)),
     }
 }
@@ -176,4 +180,59 @@ fn task_run(shared: &Arc<Shared>, body: &[u8]) -> (u16, Value) {
         202,
         json!({"operation_uuid": operation_uuid, "status": "started"}),
     )
+}
+
+/// `POST /task/rework` `{"task": 42}` (optional): REJECTED results back to PENDING.
+fn task_rework(shared: &Arc<Shared>, body: &[u8]) -> (u16, Value) {
+    let fields = match review_fields(body, &["task"]) {
+        Ok(fields) => fields,
+        Err(m) => return error(400, m),
+    };
+    match app::review::rework(&shared.config, fields.0) {
+        Ok(done) => (200, json!({"items": done.items, "tasks": done.tasks})),
+        Err(e) => app_error(&e),
+    }
+}
+
+/// `POST /task/export` `{"task": 42, "dry_run": false}` (both optional).
+fn task_export(shared: &Arc<Shared>, body: &[u8]) -> (u16, Value) {
+    let (task, dry_run) = match review_fields(body, &["task", "dry_run"]) {
+        Ok(fields) => fields,
+        Err(m) => return error(400, m),
+    };
+    match app::review::export(&shared.config, task, dry_run) {
+        Ok(done) => (200, done.to_json()),
+        Err(e) => app_error(&e),
+    }
+}
+
+/// `task` and `dry_run` of a small JSON body (empty = every default); other fields
+/// than `allowed` are refused by name.
+fn review_fields(body: &[u8], allowed: &[&str]) -> Result<(Option<u32>, bool), String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok((None, false));
+    }
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("body is not valid JSON: {e}"))?;
+    let object = value.as_object().ok_or("body must be a JSON object")?;
+    if let Some(unknown) = object.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(format!(
+            "unknown field '{unknown}' (allowed: {})",
+            allowed.join(", ")
+        ));
+    }
+    let task = match object.get("task") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .filter(|&n| n > 0 && n <= u64::from(u32::MAX))
+                .ok_or("field 'task' must be a positive whole number or null")? as u32,
+        ),
+    };
+    let dry_run = match object.get("dry_run") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err("field 'dry_run' must be true or false".into()),
+    };
+    Ok((task, dry_run))
 }

@@ -42,10 +42,19 @@ struct Prepared {
 }
 
 impl Pipeline<'_> {
-    /// Redacts the text and builds its prompt.
-    fn prepare(&self, text_original: &str) -> Prepared {
-        let redacted = self.redactor.redact(text_original);
-        let prompt = prompt_builder::build(self.instruction, redacted.text());
+    /// Redacts the text and builds its prompt (with the rejected version and the
+    /// reviewer's reason for an item sent again after review).
+    fn prepare(&self, item: &Item) -> Prepared {
+        let redacted = self.redactor.redact(&item.text_original);
+        let prompt = match &item.rejected {
+            None => prompt_builder::build(self.instruction, redacted.text()),
+            Some((rejected, reason)) => prompt_builder::build_rework(
+                self.instruction,
+                redacted.text(),
+                &redacted.mask_other(rejected),
+                &redacted.mask_other(reason),
+            ),
+        };
         Prepared { redacted, prompt }
     }
 
@@ -61,7 +70,7 @@ impl Pipeline<'_> {
         let mut usage = Usage::default();
         let run = std::panic::AssertUnwindSafe(|| {
             failpoint(text);
-            let prepared = self.prepare(text);
+            let prepared = self.prepare(item);
             (hooks.on_prompt)(&prepared.prompt);
             self.execute(text, &prepared, hooks.keep_alive, &mut usage)
         });
