@@ -372,3 +372,33 @@ fn the_estimate_calls_nothing_writes_nothing_and_prices_the_pending_items() {
     let out = t.run_bin(&["--estimate", "--task", "999999"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn init_db_adds_this_rounds_columns_to_an_older_database() {
+    let mut t = TestDb::new();
+    // A database made by an older ai-worker: without the new columns and index.
+    t.conn_exec("ALTER TABLE task DROP COLUMN cost, DROP COLUMN max_cost");
+    t.conn_exec("ALTER TABLE task_item DROP INDEX idx_task_item_review, DROP COLUMN review_comment");
+    t.conn_exec("DROP TABLE ai_model_spend");
+    ai_worker::db::schema::init_db(&t.config.db).unwrap();
+    let columns: u64 = t.value(
+        "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+         AND ((TABLE_NAME = 'task' AND COLUMN_NAME IN ('cost', 'max_cost')) \
+         OR (TABLE_NAME = 'task_item' AND COLUMN_NAME = 'review_comment'))",
+    );
+    assert_eq!(columns, 3);
+    let index: u64 = t.value(
+        "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() \
+         AND INDEX_NAME = 'idx_task_item_review'",
+    );
+    assert!(index > 0);
+    let spend: u64 = t.value(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() \
+         AND TABLE_NAME = 'ai_model_spend'",
+    );
+    assert_eq!(spend, 1);
+    // And a second init-db changes nothing.
+    let before = t.checksum();
+    ai_worker::db::schema::init_db(&t.config.db).unwrap();
+    assert_eq!(t.checksum(), before);
+}

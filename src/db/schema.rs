@@ -48,17 +48,12 @@ pub fn init_db(cfg: &DbConfig) -> Result<(), DbError> {
 }
 
 /// Applies the schema to the database `db` is connected to. An `ALTER TABLE t ADD
-/// COLUMN c ...` runs only when `t` lacks `c`, so a second run changes nothing and a
-/// database made by an older ai-worker gets what is new.
+/// COLUMN c ...` (or `ADD INDEX i ...`) runs only when `t` lacks `c` (or `i`), so a
+/// second run changes nothing and a database made by an older ai-worker gets what is new.
 pub fn apply(db: &mut Db) -> Result<(), DbError> {
     for statement in statements(SCHEMA_SQL) {
-        if let Some((table, column)) = added_column(&statement)
-            && has_column(db, table, column)?
-        {
-            continue;
-        }
-        if let Some((table, index)) = added_index(&statement)
-            && has_index(db, table, index)?
+        if let Some(addition) = addition(&statement)
+            && exists(db, &addition)?
         {
             continue;
         }
@@ -67,41 +62,37 @@ pub fn apply(db: &mut Db) -> Result<(), DbError> {
     Ok(())
 }
 
-/// The table and index of an `ALTER TABLE t ADD INDEX i (...)` statement.
-fn added_index(statement: &str) -> Option<(&str, &str)> {
+/// What an `ALTER TABLE t ADD COLUMN c ...` or `ADD INDEX i ...` statement adds.
+#[derive(Debug, PartialEq, Eq)]
+struct Addition<'a> {
+    table: &'a str,
+    /// `COLUMN` or `INDEX`.
+    kind: &'a str,
+    name: &'a str,
+}
+
+fn addition(statement: &str) -> Option<Addition<'_>> {
     let mut words = statement.split_whitespace();
     let head: Vec<&str> = words.by_ref().take(5).collect();
     match head.as_slice() {
-        ["ALTER", "TABLE", table, "ADD", "INDEX"] => Some((table, words.next()?)),
+        ["ALTER", "TABLE", table, "ADD", kind @ ("COLUMN" | "INDEX")] => Some(Addition {
+            table,
+            kind,
+            name: words.next()?,
+        }),
         _ => None,
     }
 }
 
-fn has_index(db: &mut Db, table: &str, index: &str) -> Result<bool, DbError> {
-    let found: Option<u8> = db.query_first(
-        "SELECT 1 FROM information_schema.STATISTICS \
-         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND INDEX_NAME = ? LIMIT 1",
-        (table, index),
-    )?;
-    Ok(found.is_some())
-}
-
-/// The table and column of an `ALTER TABLE t ADD COLUMN c ...` statement.
-fn added_column(statement: &str) -> Option<(&str, &str)> {
-    let mut words = statement.split_whitespace();
-    let head: Vec<&str> = words.by_ref().take(5).collect();
-    match head.as_slice() {
-        ["ALTER", "TABLE", table, "ADD", "COLUMN"] => Some((table, words.next()?)),
-        _ => None,
-    }
-}
-
-fn has_column(db: &mut Db, table: &str, column: &str) -> Result<bool, DbError> {
-    let found: Option<u8> = db.query_first(
+fn exists(db: &mut Db, addition: &Addition<'_>) -> Result<bool, DbError> {
+    let sql = if addition.kind == "COLUMN" {
         "SELECT 1 FROM information_schema.COLUMNS \
-         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?",
-        (table, column),
-    )?;
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ? LIMIT 1"
+    } else {
+        "SELECT 1 FROM information_schema.STATISTICS \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND INDEX_NAME = ? LIMIT 1"
+    };
+    let found: Option<u8> = db.query_first(sql, (addition.table, addition.name))?;
     Ok(found.is_some())
 }
 
@@ -119,9 +110,22 @@ mod tests {
                 .count(),
             9
         );
-        let added: Vec<_> = stmts.iter().filter_map(|s| added_column(s)).collect();
-        assert!(added.contains(&("ai_model", "price_input")), "{added:?}");
-        assert!(added.contains(&("task_item", "cost")), "{added:?}");
+        let added: Vec<_> = stmts
+            .iter()
+            .filter_map(|s| addition(s).map(|a| (a.table, a.kind, a.name)))
+            .collect();
+        assert!(
+            added.contains(&("ai_model", "COLUMN", "price_input")),
+            "{added:?}"
+        );
+        assert!(
+            added.contains(&("task_item", "COLUMN", "cost")),
+            "{added:?}"
+        );
+        assert!(
+            added.contains(&("task_item", "INDEX", "idx_task_item_review")),
+            "{added:?}"
+        );
         assert_eq!(
             stmts
                 .iter()
