@@ -378,7 +378,7 @@ fn init_db_adds_this_rounds_columns_to_an_older_database() {
     let mut t = TestDb::new();
     // A database made by an older ai-worker: without the new columns and index.
     t.conn_exec("ALTER TABLE task DROP COLUMN cost, DROP COLUMN max_cost");
-    t.conn_exec("ALTER TABLE task_item DROP INDEX idx_task_item_review, DROP COLUMN review_comment");
+    t.conn_exec("ALTER TABLE task_item DROP COLUMN review_comment");
     t.conn_exec("DROP TABLE ai_model_spend");
     ai_worker::db::schema::init_db(&t.config.db).unwrap();
     let columns: u64 = t.value(
