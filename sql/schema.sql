@@ -188,3 +188,11 @@ ALTER TABLE task_item ADD COLUMN export_status TINYINT UNSIGNED NOT NULL DEFAULT
 ALTER TABLE task_item ADD COLUMN exported_at DATETIME NULL;
 ALTER TABLE task_item ADD COLUMN export_error TEXT NULL;
 ALTER TABLE task_item ADD INDEX idx_task_item_review (review_status, export_status, id_task);
+
+-- Long texts and markup (second round).
+-- The longest text sent in one call; a longer one is split at paragraph, then sentence
+-- boundaries and its parts sent as separate calls. NULL = 8000 characters.
+ALTER TABLE ai_model ADD COLUMN max_chunk_chars INT UNSIGNED NULL;
+-- Guards a task switches off, comma separated: markup (no masking, no check), length
+-- (a translation into a much wordier language). NULL = every guard on.
+ALTER TABLE task ADD COLUMN skip_guards VARCHAR(255) NULL;

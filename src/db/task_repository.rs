@@ -41,10 +41,12 @@ pub struct Task {
     pub status_id: u8,
     /// `max_cost`: the task's budget, if the panel set one.
     pub max_cost: Option<f64>,
+    /// `skip_guards`: the guards this task switches off (`markup`, `length`).
+    pub skip_guards: Vec<String>,
 }
 
 const TASK_COLUMNS: &str =
-    "id_task, id_ai_model, name, description, status_id, CAST(max_cost AS CHAR)";
+    "id_task, id_ai_model, name, description, status_id, CAST(max_cost AS CHAR), skip_guards";
 
 /// `name` and `description` are read as bytes: a NULL (a panel that altered the
 /// column) reads as empty, and bytes that are not UTF-8 as U+FFFD (the instruction is
@@ -56,13 +58,14 @@ type TaskRow = (
     Option<Vec<u8>>,
     u8,
     Option<String>,
+    Option<Vec<u8>>,
 );
 
 fn text_of(bytes: Option<Vec<u8>>) -> String {
     String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned()
 }
 
-fn to_task((id, id_ai_model, name, description, status_id, max_cost): TaskRow) -> Task {
+fn to_task((id, id_ai_model, name, description, status_id, max_cost, skip): TaskRow) -> Task {
     Task {
         id,
         id_ai_model,
@@ -70,6 +73,11 @@ fn to_task((id, id_ai_model, name, description, status_id, max_cost): TaskRow) -
         description: text_of(description),
         status_id,
         max_cost: max_cost.and_then(|m| m.parse().ok()),
+        skip_guards: text_of(skip)
+            .split(',')
+            .map(|g| g.trim().to_ascii_lowercase())
+            .filter(|g| !g.is_empty())
+            .collect(),
     }
 }
 

@@ -6,39 +6,56 @@
 
 mod checksums;
 mod detect;
+mod markup;
 
 use std::collections::HashMap;
 use std::fmt;
 
 use detect::{Hit, find_emails, find_numbers};
 
-/// The kinds of personal data detected, in placeholder spelling.
+/// The kinds of values masked, in placeholder spelling: personal data, then markup.
 pub const KINDS: &[&str] = &[
-    "EMAIL", "PHONE", "PESEL", "NIP", "REGON", "IBAN", "CARD", "IP",
+    "EMAIL", "PHONE", "PESEL", "NIP", "REGON", "IBAN", "CARD", "IP", "URL", "TAG", "CODE",
 ];
 
-/// Replaces personal data when enabled (`PII_REDACTION`), passes text through when not.
+/// Replaces personal data when enabled (`PII_REDACTION`), and markup that must come
+/// back unchanged (code, tags with attributes, URLs) unless a task switches that off.
 #[derive(Clone, Copy, Debug)]
 pub struct Redactor {
     enabled: bool,
+    markup: bool,
 }
 
 impl Redactor {
-    /// A redactor; `enabled = false` sends texts as they are.
+    /// A redactor; `enabled = false` sends personal data as it is.
     pub fn new(enabled: bool) -> Redactor {
-        Redactor { enabled }
+        Redactor {
+            enabled,
+            markup: false,
+        }
+    }
+
+    /// Also masks markup (`true`), or not.
+    pub fn with_markup(self, markup: bool) -> Redactor {
+        Redactor { markup, ..self }
     }
 
     /// Replaces every detected value by its placeholder.
     pub fn redact(&self, text: &str) -> Redacted {
-        if !self.enabled {
+        if !self.enabled && !self.markup {
             return Redacted {
                 text: text.to_string(),
                 enabled: false,
                 values: Vec::new(),
             };
         }
-        redact(text)
+        let mut hits = if self.markup { markup::find_markup(text) } else { Vec::new() };
+        if self.enabled {
+            let outside = |h: &Hit| !hits.iter().any(|m| h.start < m.end && m.start < h.end);
+            let personal: Vec<Hit> = personal_data(text).into_iter().filter(outside).collect();
+            hits.extend(personal);
+        }
+        replace(text, hits, self.enabled)
     }
 }
 
@@ -158,8 +175,13 @@ fn placeholders_in(text: &str) -> Vec<String> {
     found
 }
 
-/// Replaces every detected value in `text`.
+/// Replaces every detected piece of personal data in `text`.
 pub fn redact(text: &str) -> Redacted {
+    replace(text, personal_data(text), true)
+}
+
+/// E-mail addresses, and numbers that are not part of one.
+fn personal_data(text: &str) -> Vec<Hit> {
     let emails = find_emails(text);
     let numbers: Vec<Hit> = find_numbers(text)
         .into_iter()
@@ -167,6 +189,11 @@ pub fn redact(text: &str) -> Redacted {
         .collect();
     let mut hits = emails;
     hits.extend(numbers);
+    hits
+}
+
+/// Replaces each hit by its placeholder (the same value, the same placeholder).
+fn replace(text: &str, mut hits: Vec<Hit>, enabled: bool) -> Redacted {
     hits.sort_by_key(|h| h.start);
     let mut out = String::with_capacity(text.len());
     let mut values: Vec<(String, String, usize)> = Vec::new();
@@ -200,7 +227,7 @@ pub fn redact(text: &str) -> Redacted {
     out.push_str(&text[pos..]);
     Redacted {
         text: out,
-        enabled: true,
+        enabled,
         values,
     }
 }

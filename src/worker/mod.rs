@@ -9,6 +9,7 @@
 mod budget;
 pub mod claim;
 pub mod cost;
+pub mod guards;
 mod model;
 pub mod pace;
 pub mod pipeline;

@@ -6,6 +6,7 @@ use crate::ai::{AiError, Client, Completion, Usage};
 use crate::db::task_item_repository::{Item, ItemResult, Spent};
 
 use super::cost::Pricing;
+use super::guards::{Bounds, check_all};
 use crate::privacy::{Redacted, Redactor};
 use crate::stop::StopSignal;
 
@@ -24,6 +25,10 @@ pub struct Pipeline<'a> {
     pub stop: &'a StopSignal,
     /// The model's prices, if it has them.
     pub pricing: Option<&'a Pricing>,
+    /// The guards the task switches off.
+    pub skip_guards: &'a [String],
+    /// How much the task's texts may grow or shrink.
+    pub bounds: Bounds,
 }
 
 /// What the executor sees and does while an item is in the pipeline.
@@ -120,7 +125,16 @@ impl Pipeline<'_> {
         self.client
             .send(prompt, self.stop, keep_alive, usage, |completion| {
                 accept(&prepared.redacted, completion, text_original)
+                    .and_then(|answer| self.guard(text_original, answer))
             })
+    }
+}
+
+impl Pipeline<'_> {
+    /// The guards the task has not switched off, on the text as it will be saved.
+    fn guard(&self, sent: &str, answer: Answer) -> Result<Answer, String> {
+        check_all(self.skip_guards, &self.bounds, sent, &answer.text_corrected)?;
+        Ok(answer)
     }
 }
 
@@ -165,9 +179,7 @@ fn accept(
     text_original: &str,
 ) -> Result<Answer, String> {
     if completion.text_corrected.trim().is_empty() && !text_original.trim().is_empty() {
-        return Err(
-            "the model returned an empty text_corrected for a text that is not empty".into(),
-        );
+        return Err("the model returned an empty text_corrected for a text that is not empty".into());
     }
     let text_corrected = redacted
         .restore(&completion.text_corrected)

@@ -11,7 +11,7 @@ use super::model::TaskModel;
 use super::pipeline::Pipeline;
 use super::pool::{self, Source, TaskRun, Work};
 use super::summary::TaskSummary;
-use super::{Engine, WorkerError, model};
+use super::{Engine, WorkerError, guards, model};
 
 impl Engine<'_> {
     /// `--task-item`: claims the one item (or reads it, in a dry run) and runs its task
@@ -115,12 +115,15 @@ impl Engine<'_> {
         mut report: TaskSummary,
     ) -> Result<(), WorkerError> {
         self.note_missing_prices(task, model);
+        let mask_markup = !task.skip_guards.iter().any(|g| g == "markup");
         let pipeline = Pipeline {
             client: &model.client,
-            redactor: Redactor::new(self.config.pii_redaction),
+            redactor: Redactor::new(self.config.pii_redaction).with_markup(mask_markup),
             instruction: &task.description,
             stop: self.stop,
             pricing: model.pricing.as_ref(),
+            skip_guards: &task.skip_guards,
+            bounds: guards::bounds_for(&task.description),
         };
         let budget = self.budget_of(task, model);
         let tally = self.run_pool(db, task.id, pipeline, budget, counts, source)?;

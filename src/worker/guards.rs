@@ -1,0 +1,236 @@
+//! The checks every answer passes before it is saved. Each has one shape: the text
+//! sent and the text received in, what is wrong out. A task can switch one off
+//! (`task.skip_guards`), for example `length` for a translation into a wordier
+//! language.
+
+/// What a task is doing, which decides how much a text may grow or shrink.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bounds {
+    /// Smallest answer length, as a share of the original's characters.
+    pub min_ratio: f64,
+    /// Largest answer length, as a multiple of the original's characters.
+    pub max_ratio: f64,
+}
+
+/// Proofreading keeps the text's length within these bounds.
+pub const PROOFREAD: Bounds = Bounds {
+    min_ratio: 0.5,
+    max_ratio: 2.0,
+};
+/// Translation between European languages stays within these.
+pub const TRANSLATE: Bounds = Bounds {
+    min_ratio: 0.3,
+    max_ratio: 3.0,
+};
+
+/// Texts shorter than this are not held to a length ratio (a word may become three).
+const RATIO_FROM_CHARS: usize = 40;
+
+/// One check.
+pub struct Guard {
+    /// Its name, as `task.skip_guards` spells it.
+    pub name: &'static str,
+    /// The check: `Err` says what is wrong with the answer.
+    pub check: fn(&Bounds, &str, &str) -> Result<(), String>,
+}
+
+/// Every guard, in the order they run.
+pub const GUARDS: &[Guard] = &[
+    Guard {
+        name: "empty",
+        check: not_empty,
+    },
+    Guard {
+        name: "markup",
+        check: markup_kept,
+    },
+    Guard {
+        name: "length",
+        check: length_sane,
+    },
+];
+
+/// Runs the guards a task has not switched off.
+pub fn check_all(skip: &[String], bounds: &Bounds, sent: &str, received: &str) -> Result<(), String> {
+    for guard in GUARDS.iter().filter(|g| !skip.iter().any(|s| s == g.name)) {
+        (guard.check)(bounds, sent, received)?;
+    }
+    Ok(())
+}
+
+/// Whether a task's instruction asks for a translation (else it is proofreading).
+pub fn bounds_for(instruction: &str) -> Bounds {
+    let lower = instruction.to_lowercase();
+    let translates = ["translat", "tłumacz", "przetłumacz", "übersetz", "tradu"]
+        .iter()
+        .any(|w| lower.contains(w));
+    if translates { TRANSLATE } else { PROOFREAD }
+}
+
+fn not_empty(_: &Bounds, sent: &str, received: &str) -> Result<(), String> {
+    if received.trim().is_empty() && !sent.trim().is_empty() {
+        return Err("the model returned an empty text_corrected for a text that is not empty".into());
+    }
+    Ok(())
+}
+
+fn length_sane(bounds: &Bounds, sent: &str, received: &str) -> Result<(), String> {
+    let (a, b) = (sent.chars().count(), received.chars().count());
+    if a < RATIO_FROM_CHARS {
+        return Ok(());
+    }
+    let ratio = b as f64 / a as f64;
+    if ratio < bounds.min_ratio || ratio > bounds.max_ratio {
+        return Err(format!(
+            "the answer is {b} characters for a text of {a} ({ratio:.2} times), outside {}-{} (cut short or padded?)",
+            bounds.min_ratio, bounds.max_ratio
+        ));
+    }
+    Ok(())
+}
+
+/// Tags, entities, Markdown headings and list markers come back the same and in the
+/// same order (tags with attributes, URLs and code are masked before sending and
+/// cannot change at all).
+fn markup_kept(_: &Bounds, sent: &str, received: &str) -> Result<(), String> {
+    compare("tag", &tags(sent), &tags(received))?;
+    compare("entity", &entities(sent), &entities(received))?;
+    compare("heading", &line_marks(sent, heading), &line_marks(received, heading))?;
+    compare("list item", &line_marks(sent, list_marker), &line_marks(received, list_marker))?;
+    compare("link", &links(sent), &links(received))
+}
+
+/// Names the first difference between what was sent and what came back.
+fn compare(what: &str, sent: &[String], received: &[String]) -> Result<(), String> {
+    let Some(i) = (0..sent.len().max(received.len())).find(|&i| sent.get(i) != received.get(i))
+    else {
+        return Ok(());
+    };
+    let problem = match (sent.get(i), received.get(i)) {
+        (Some(expected), got) if !received[i..].contains(expected) || got.is_none() => {
+            format!("{what} {expected} missing")
+        }
+        (_, Some(extra)) if !sent[i..].contains(extra) => format!("{what} {extra} added"),
+        (Some(expected), _) => format!("{what} {expected} moved"),
+        (None, Some(extra)) => format!("{what} {extra} added"),
+        (None, None) => return Ok(()),
+    };
+    Err(format!("{problem} (markup must come back unchanged)"))
+}
+
+/// HTML tags in order: `<p>`, `</b>`, `<br/>` (with attributes they are masked).
+fn tags(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (start, _) in text.match_indices('<') {
+        let rest = &text[start + 1..];
+        let name = rest.trim_start_matches('/');
+        if !name.starts_with(|c: char| c.is_ascii_alphabetic()) && !rest.starts_with("!--") {
+            continue;
+        }
+        if let Some(end) = rest.find('>').filter(|&e| !rest[..e].contains('<')) {
+            out.push(format!("<{}>", &rest[..end]));
+        }
+    }
+    out
+}
+
+/// HTML entities in order: `&amp;`, `&nbsp;`, `&#8211;`.
+fn entities(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (start, _) in text.match_indices('&') {
+        let rest = &text[start + 1..];
+        let len = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '#')
+            .count();
+        if len > 0 && len <= 10 && rest[len..].starts_with(';') {
+            out.push(format!("&{};", &rest[..len]));
+        }
+    }
+    out
+}
+
+/// The Markdown mark at the start of each line where `mark` finds one.
+fn line_marks(text: &str, mark: fn(&str) -> Option<String>) -> Vec<String> {
+    text.lines().filter_map(|l| mark(l.trim_start())).collect()
+}
+
+fn heading(line: &str) -> Option<String> {
+    let level = line.chars().take_while(|&c| c == '#').count();
+    ((1..=6).contains(&level) && line[level..].starts_with(' ')).then(|| "#".repeat(level))
+}
+
+fn list_marker(line: &str) -> Option<String> {
+    for bullet in ["- ", "* ", "+ "] {
+        if line.starts_with(bullet) {
+            return Some(bullet.trim().to_string());
+        }
+    }
+    let digits = line.chars().take_while(char::is_ascii_digit).count();
+    (digits > 0 && line[digits..].starts_with(". ")).then(|| format!("{}.", &line[..digits]))
+}
+
+/// Markdown links and images, by their targets (`](...)`), in order.
+fn links(text: &str) -> Vec<String> {
+    text.match_indices("](")
+        .filter_map(|(at, _)| {
+            let rest = &text[at + 2..];
+            rest.find(')').map(|end| format!("({})", &rest[..end]))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(sent: &str, received: &str) -> Result<(), String> {
+        check_all(&[], &PROOFREAD, sent, received)
+    }
+
+    #[test]
+    fn html_and_markdown_that_survive_pass() {
+        let cases = [
+            (
+                "<p>Nasz <b>nowy</b> produkt&nbsp;jest świetny. [TAG_1]Kup teraz</a></p>",
+                "<p>Nasz <b>nowy</b> produkt&nbsp;jest świetny. [TAG_1]Kup teraz</a></p>",
+            ),
+            (
+                "# Nagłówek\n\nTekst z błendem.\n\n## Podsekcja\n\n- punkt pierwszy\n- punkt drugi\n1. krok",
+                "# Nagłówek\n\nTekst z błędem.\n\n## Podsekcja\n\n- punkt pierwszy\n- punkt drugi\n1. krok",
+            ),
+            ("See [the docs]([URL_1]) now.", "See [the documentation]([URL_1]) now."),
+        ];
+        for (sent, received) in cases {
+            assert_eq!(check(sent, received), Ok(()), "{sent}");
+        }
+    }
+
+    #[test]
+    fn markup_that_changed_is_named() {
+        let cases = [
+            ("<p>Tekst <b>ważny</b> tutaj i dalej jeszcze trochę</p>", "<p>Tekst ważny tutaj i dalej jeszcze trochę</p>", "tag <b> missing"),
+            ("<p>Tekst pierwszy</p><p>Tekst drugi i trzeci</p>", "<p>Tekst pierwszy</p><p>Tekst drugi i trzeci", "tag </p> missing"),
+            ("Cena&nbsp;100 zł za sztukę, dostawa gratis", "Cena 100 zł za sztukę, dostawa gratis", "entity &nbsp; missing"),
+            ("## Dostawa\n\nWysyłamy w 24 godziny od zamówienia.", "Dostawa\n\nWysyłamy w 24 godziny od zamówienia.", "heading ## missing"),
+            ("- jeden element listy\n- drugi element listy", "- jeden element listy\ndrugi element listy", "list item - missing"),
+            ("Read [this]([URL_1]) and [that]([URL_2]) please.", "Read [this]([URL_1]) and that please.", "link ([URL_2]) missing"),
+        ];
+        for (sent, received, needle) in cases {
+            let err = check(sent, received).unwrap_err();
+            assert!(err.contains(needle), "{sent} -> {err}");
+        }
+    }
+
+    #[test]
+    fn length_is_held_to_the_tasks_bounds_and_can_be_skipped() {
+        let text = "To jest dość długi tekst, który ma ponad czterdzieści znaków.";
+        assert!(check(text, "To jest").unwrap_err().contains("cut short"));
+        assert_eq!(check_all(&["length".into()], &PROOFREAD, text, "To jest"), Ok(()));
+        assert_eq!(check("Krótki.", "Krótki tekst dłuższy niż dwa razy."), Ok(()));
+        assert_eq!(bounds_for("Przetłumacz na angielski."), TRANSLATE);
+        assert_eq!(bounds_for("Popraw błędy."), PROOFREAD);
+        assert!(check("", "").is_ok());
+        assert!(check("Ala ma kota", "  ").unwrap_err().contains("empty"));
+    }
+}
