@@ -175,9 +175,57 @@ fn processes(latency: Duration) {
     }
 }
 
+/// A 1 MB text at 200 ms model latency, with and without parts (library call).
+fn chunks() {
+    println!("| chunking | parts (calls) | concurrency | seconds |");
+    println!("|---|---|---|---|");
+    let latency = Duration::from_millis(200);
+    let llm =
+        FakeLlm::start(move |req, _| gemini_ok(&req.item_text(), "ok", 10, 5, 0).delayed(latency));
+    let sentence = "To jest zdanie testowe numer sto dwadzieścia, z kilkoma słowami. ";
+    let paragraph = sentence.repeat(12);
+    let mut text = String::new();
+    while text.len() < 1_000_000 {
+        text.push_str(&paragraph);
+        text.push_str("\n\n");
+    }
+    for (label, max_chunk) in [
+        ("none (one call)", 10_000_000u64),
+        ("8,000 characters", 8000),
+    ] {
+        let (mut conn, model) = fresh("gemini", Some(&llm.base_url));
+        conn.exec_drop(
+            "UPDATE ai_model SET max_chunk_chars = ?, max_output_tokens = 1000000 WHERE id_ai_model = ?",
+            (max_chunk, model),
+        )
+        .unwrap();
+        conn.exec_drop(
+            "INSERT INTO task (id_ai_model, name, description) VALUES (?, 'b', 'Popraw.')",
+            (model,),
+        )
+        .unwrap();
+        let task = conn.last_insert_id();
+        conn.exec_drop(
+            "INSERT INTO task_item (id_task, text_original) VALUES (?, ?)",
+            (task, &text),
+        )
+        .unwrap();
+        let before = llm.requests().len();
+        let started = Instant::now();
+        let ok = run_binary(task, 1, 8);
+        let secs = started.elapsed().as_secs_f64();
+        let calls = llm.requests().len() - before;
+        println!(
+            "| {label} | {calls} | 8 | {secs:.1} |{}",
+            if ok > 0.0 { "" } else { " (failed)" }
+        );
+    }
+}
+
 fn main() {
     let what = std::env::args().nth(1).unwrap_or_default();
     match what.as_str() {
+        "chunks" => chunks(),
         "claims" => claim_times(),
         "size" => big_against_small(),
         "processes" => processes(Duration::from_millis(50)),

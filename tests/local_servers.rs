@@ -77,7 +77,7 @@ fn servers_of_your_own_get_max_tokens_and_a_default_cap() {
     t.task(model, &[text.as_str()]);
     run(&t.config, &opts(), &StopSignal::new()).unwrap();
     let body = llm.requests()[0].json();
-    let cap = text.chars().count() as u64 / 2 + 256;
+    let cap = text.chars().count() as u64 / 2 + 512;
     assert_eq!(body["max_tokens"], cap, "{body}");
     assert_eq!(body["max_completion_tokens"], cap);
     t.conn_exec(&format!(

@@ -16,11 +16,12 @@ use crate::stop::StopSignal;
 pub const ECHO_SUMMARY: &str = "echo provider: no model was called";
 
 /// The output limit sent to a server of your own when the model sets none: the
-/// answer repeats the text, so twice its size plus room for the summary is plenty,
+/// answer repeats the text, so about twice its tokens plus room for the JSON and the
+/// summary is plenty,
 /// and a rambling small model stops there instead of at its context window.
 fn default_output_cap(prompt: &Prompt) -> u32 {
     let text_chars = extract_text(&prompt.user).map_or(prompt.user.len(), |t| t.chars().count());
-    (text_chars as u32 / 2).saturating_add(256)
+    (text_chars as u32 / 2).saturating_add(512)
 }
 
 /// A ready-to-use connection to one model, shared by every thread of a run.

@@ -356,6 +356,7 @@ fn parse_changes(args: &mut pico_args::Arguments) -> Result<ModelChanges, String
             })
             .transpose()?,
         daily_budget: price(args, "--daily-budget")?,
+        max_chunk_chars: optional_count(args, "--max-chunk-chars")?,
     })
 }
 

@@ -141,6 +141,7 @@ CHANGES:
   --thinking-budget N|none   Gemini: 0 off, -1 dynamic, or tokens (checked by model)
   --reasoning-effort E|none  OpenAI: minimal, low, medium or high
   --service-tier T|none      OpenAI: flex (half price, slower), auto, default, priority
+  --max-chunk-chars N|none   texts longer than this go out in parts (default 8000)
 ";
 
 const MODEL_LIST: &str = "\

@@ -54,6 +54,8 @@ pub struct ModelRow {
     pub service_tier: Option<String>,
     /// `daily_budget`.
     pub daily_budget: Option<f64>,
+    /// `max_chunk_chars`.
+    pub max_chunk_chars: Option<u32>,
 }
 
 impl std::fmt::Debug for ModelRow {
@@ -77,8 +79,8 @@ pub fn get(db: &mut Db, id_ai_model: u32, secret: &str) -> Result<Option<ModelRo
          CAST(temperature AS CHAR), max_output_tokens, timeout_s, requests_per_minute, \
          structured_output, is_active, CAST(price_input AS CHAR), \
          CAST(price_cached_input AS CHAR), CAST(price_output AS CHAR), currency, \
-         thinking_budget, reasoning_effort, service_tier, CAST(daily_budget AS CHAR) \
-         FROM ai_model WHERE id_ai_model = ?",
+         thinking_budget, reasoning_effort, service_tier, CAST(daily_budget AS CHAR), \
+         max_chunk_chars FROM ai_model WHERE id_ai_model = ?",
         (secret, id_ai_model),
     )?;
     let Some(row) = row else {
@@ -116,6 +118,7 @@ pub fn get(db: &mut Db, id_ai_model: u32, secret: &str) -> Result<Option<ModelRo
         reasoning_effort: column(&row, 18, "ai_model.reasoning_effort")?,
         service_tier: column(&row, 19, "ai_model.service_tier")?,
         daily_budget: decimal(&row, 20, "ai_model.daily_budget")?,
+        max_chunk_chars: column(&row, 21, "ai_model.max_chunk_chars")?,
     }))
 }
 
@@ -253,6 +256,8 @@ pub struct ModelChanges {
     pub service_tier: Option<Option<String>>,
     /// `daily_budget`.
     pub daily_budget: Option<Option<f64>>,
+    /// `max_chunk_chars`.
+    pub max_chunk_chars: Option<Option<u32>>,
 }
 
 /// What `ai-worker model update` does with the key.
@@ -350,6 +355,7 @@ fn assignments(c: &ModelChanges) -> Vec<(&'static str, mysql::Value)> {
     );
     set("service_tier = ?", c.service_tier.clone().map(Into::into));
     set("daily_budget = ?", c.daily_budget.map(Into::into));
+    set("max_chunk_chars = ?", c.max_chunk_chars.map(Into::into));
     out
 }
 

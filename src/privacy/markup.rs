@@ -26,15 +26,25 @@ fn code_spans(text: &str) -> Vec<Hit> {
     let mut at = 0;
     while let Some(found) = text[at..].find('`') {
         let start = at + found;
-        let fence = if text[start..].starts_with("```") { "```" } else { "`" };
+        let fence = if text[start..].starts_with("```") {
+            "```"
+        } else {
+            "`"
+        };
         let body = start + fence.len();
-        let Some(close) = text[body..].find(fence) else { break };
+        let Some(close) = text[body..].find(fence) else {
+            break;
+        };
         let end = body + close + fence.len();
         if fence == "`" && text[start..end].contains('\n') {
             at = body;
             continue;
         }
-        hits.push(Hit { start, end, kind: "CODE" });
+        hits.push(Hit {
+            start,
+            end,
+            kind: "CODE",
+        });
         at = end;
     }
     hits
@@ -50,13 +60,21 @@ fn tags_with_attributes(text: &str) -> Vec<Hit> {
             .take_while(|b| b.is_ascii_alphanumeric())
             .count();
         let after_name = start + 1 + name_len;
-        if name_len == 0 || !bytes.get(after_name).is_some_and(|b| b.is_ascii_whitespace()) {
+        if name_len == 0
+            || !bytes
+                .get(after_name)
+                .is_some_and(|b| b.is_ascii_whitespace())
+        {
             continue;
         }
         if let Some(close) = text[after_name..].find('>') {
             let end = after_name + close + 1;
             if !text[start + 1..end - 1].contains('<') {
-                hits.push(Hit { start, end, kind: "TAG" });
+                hits.push(Hit {
+                    start,
+                    end,
+                    kind: "TAG",
+                });
             }
         }
     }
@@ -69,14 +87,21 @@ fn urls(text: &str) -> Vec<Hit> {
     let mut hits = Vec::new();
     for scheme in ["https://", "http://"] {
         for (start, _) in text.match_indices(scheme) {
-            if scheme == "http://" && text[..start].ends_with('s') && text[start - 1..].starts_with("https") {
+            if scheme == "http://"
+                && text[..start].ends_with('s')
+                && text[start - 1..].starts_with("https")
+            {
                 continue;
             }
             let len = text[start..]
                 .find(|c: char| c.is_whitespace() || "<>\"'()[]{}".contains(c))
                 .unwrap_or(text.len() - start);
             let trimmed = text[start..start + len].trim_end_matches(['.', ',', ';', ':', '!', '?']);
-            hits.push(Hit { start, end: start + trimmed.len(), kind: "URL" });
+            hits.push(Hit {
+                start,
+                end: start + trimmed.len(),
+                kind: "URL",
+            });
         }
     }
     hits.sort_by_key(|h| h.start);
@@ -88,7 +113,10 @@ mod tests {
     use super::*;
 
     fn found(text: &str) -> Vec<(&str, &str)> {
-        find_markup(text).iter().map(|h| (h.kind, &text[h.start..h.end])).collect()
+        find_markup(text)
+            .iter()
+            .map(|h| (h.kind, &text[h.start..h.end]))
+            .collect()
     }
 
     #[test]
@@ -97,13 +125,23 @@ mod tests {
             found(r#"Zobacz <a href="https://sklep.pl/p?id=1">ofertę</a>."#),
             vec![("TAG", r#"<a href="https://sklep.pl/p?id=1">"#)]
         );
-        assert_eq!(found("Więcej na https://example.com/a/b."), vec![("URL", "https://example.com/a/b")]);
+        assert_eq!(
+            found("Więcej na https://example.com/a/b."),
+            vec![("URL", "https://example.com/a/b")]
+        );
         assert_eq!(
             found("Run `cargo test` or:\n```\nmake all\n```\n"),
             vec![("CODE", "`cargo test`"), ("CODE", "```\nmake all\n```")]
         );
-        assert_eq!(found("<p>Tekst <b>pogrubiony</b></p>"), vec![], "bare tags are checked, not masked");
-        assert_eq!(found("[link](http://a.pl/x)"), vec![("URL", "http://a.pl/x")]);
+        assert_eq!(
+            found("<p>Tekst <b>pogrubiony</b></p>"),
+            vec![],
+            "bare tags are checked, not masked"
+        );
+        assert_eq!(
+            found("[link](http://a.pl/x)"),
+            vec![("URL", "http://a.pl/x")]
+        );
         assert_eq!(found("a < b and c > d"), vec![]);
     }
 }

@@ -49,7 +49,11 @@ impl Redactor {
                 values: Vec::new(),
             };
         }
-        let mut hits = if self.markup { markup::find_markup(text) } else { Vec::new() };
+        let mut hits = if self.markup {
+            markup::find_markup(text)
+        } else {
+            Vec::new()
+        };
         if self.enabled {
             let outside = |h: &Hit| !hits.iter().any(|m| h.start < m.end && m.start < h.end);
             let personal: Vec<Hit> = personal_data(text).into_iter().filter(outside).collect();
@@ -77,7 +81,7 @@ impl fmt::Display for PlaceholderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "the model's answer changed the personal-data placeholders ({}); the text was not saved to avoid altering personal data",
+            "the model's answer changed the placeholders of personal data or markup ({}); the text was not saved, so nothing was altered",
             self.0
         )
     }
@@ -100,12 +104,19 @@ impl Redacted {
     /// placeholder came back exactly as often as it was sent and none was invented.
     pub fn restore(&self, answer: &str) -> Result<String, PlaceholderError> {
         let mut problems = Vec::new();
-        for (placeholder, _, sent) in &self.values {
+        for (placeholder, value, sent) in &self.values {
             let got = answer.matches(placeholder.as_str()).count();
+            // Markup may be named (it is no personal data); personal data never is.
+            let (shown, lost) = match placeholder.trim_start_matches('[').split('_').next() {
+                Some("TAG") => (format!("tag {}", crate::ai::preview(value)), "missing"),
+                Some("URL") => (format!("link {}", crate::ai::preview(value)), "missing"),
+                Some("CODE") => (format!("code {}", crate::ai::preview(value)), "missing"),
+                _ => (placeholder.clone(), "lost"),
+            };
             if got < *sent {
-                problems.push(format!("{placeholder} lost"));
+                problems.push(format!("{shown} {lost}"));
             } else if got > *sent {
-                problems.push(format!("{placeholder} duplicated"));
+                problems.push(format!("{shown} duplicated"));
             }
         }
         for found in placeholders_in(answer) {

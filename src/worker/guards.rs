@@ -51,7 +51,12 @@ pub const GUARDS: &[Guard] = &[
 ];
 
 /// Runs the guards a task has not switched off.
-pub fn check_all(skip: &[String], bounds: &Bounds, sent: &str, received: &str) -> Result<(), String> {
+pub fn check_all(
+    skip: &[String],
+    bounds: &Bounds,
+    sent: &str,
+    received: &str,
+) -> Result<(), String> {
     for guard in GUARDS.iter().filter(|g| !skip.iter().any(|s| s == g.name)) {
         (guard.check)(bounds, sent, received)?;
     }
@@ -69,7 +74,9 @@ pub fn bounds_for(instruction: &str) -> Bounds {
 
 fn not_empty(_: &Bounds, sent: &str, received: &str) -> Result<(), String> {
     if received.trim().is_empty() && !sent.trim().is_empty() {
-        return Err("the model returned an empty text_corrected for a text that is not empty".into());
+        return Err(
+            "the model returned an empty text_corrected for a text that is not empty".into(),
+        );
     }
     Ok(())
 }
@@ -95,8 +102,16 @@ fn length_sane(bounds: &Bounds, sent: &str, received: &str) -> Result<(), String
 fn markup_kept(_: &Bounds, sent: &str, received: &str) -> Result<(), String> {
     compare("tag", &tags(sent), &tags(received))?;
     compare("entity", &entities(sent), &entities(received))?;
-    compare("heading", &line_marks(sent, heading), &line_marks(received, heading))?;
-    compare("list item", &line_marks(sent, list_marker), &line_marks(received, list_marker))?;
+    compare(
+        "heading",
+        &line_marks(sent, heading),
+        &line_marks(received, heading),
+    )?;
+    compare(
+        "list item",
+        &line_marks(sent, list_marker),
+        &line_marks(received, list_marker),
+    )?;
     compare("link", &links(sent), &links(received))
 }
 
@@ -199,7 +214,10 @@ mod tests {
                 "# Nagłówek\n\nTekst z błendem.\n\n## Podsekcja\n\n- punkt pierwszy\n- punkt drugi\n1. krok",
                 "# Nagłówek\n\nTekst z błędem.\n\n## Podsekcja\n\n- punkt pierwszy\n- punkt drugi\n1. krok",
             ),
-            ("See [the docs]([URL_1]) now.", "See [the documentation]([URL_1]) now."),
+            (
+                "See [the docs]([URL_1]) now.",
+                "See [the documentation]([URL_1]) now.",
+            ),
         ];
         for (sent, received) in cases {
             assert_eq!(check(sent, received), Ok(()), "{sent}");
@@ -209,12 +227,36 @@ mod tests {
     #[test]
     fn markup_that_changed_is_named() {
         let cases = [
-            ("<p>Tekst <b>ważny</b> tutaj i dalej jeszcze trochę</p>", "<p>Tekst ważny tutaj i dalej jeszcze trochę</p>", "tag <b> missing"),
-            ("<p>Tekst pierwszy</p><p>Tekst drugi i trzeci</p>", "<p>Tekst pierwszy</p><p>Tekst drugi i trzeci", "tag </p> missing"),
-            ("Cena&nbsp;100 zł za sztukę, dostawa gratis", "Cena 100 zł za sztukę, dostawa gratis", "entity &nbsp; missing"),
-            ("## Dostawa\n\nWysyłamy w 24 godziny od zamówienia.", "Dostawa\n\nWysyłamy w 24 godziny od zamówienia.", "heading ## missing"),
-            ("- jeden element listy\n- drugi element listy", "- jeden element listy\ndrugi element listy", "list item - missing"),
-            ("Read [this]([URL_1]) and [that]([URL_2]) please.", "Read [this]([URL_1]) and that please.", "link ([URL_2]) missing"),
+            (
+                "<p>Tekst <b>ważny</b> tutaj i dalej jeszcze trochę</p>",
+                "<p>Tekst ważny tutaj i dalej jeszcze trochę</p>",
+                "tag <b> missing",
+            ),
+            (
+                "<p>Tekst pierwszy</p><p>Tekst drugi i trzeci</p>",
+                "<p>Tekst pierwszy</p><p>Tekst drugi i trzeci",
+                "tag </p> missing",
+            ),
+            (
+                "Cena&nbsp;100 zł za sztukę, dostawa gratis",
+                "Cena 100 zł za sztukę, dostawa gratis",
+                "entity &nbsp; missing",
+            ),
+            (
+                "## Dostawa\n\nWysyłamy w 24 godziny od zamówienia.",
+                "Dostawa\n\nWysyłamy w 24 godziny od zamówienia.",
+                "heading ## missing",
+            ),
+            (
+                "- jeden element listy\n- drugi element listy",
+                "- jeden element listy\ndrugi element listy",
+                "list item - missing",
+            ),
+            (
+                "Read [this]([URL_1]) and [that]([URL_2]) please.",
+                "Read [this]([URL_1]) and that please.",
+                "link ([URL_2]) missing",
+            ),
         ];
         for (sent, received, needle) in cases {
             let err = check(sent, received).unwrap_err();
@@ -226,8 +268,14 @@ mod tests {
     fn length_is_held_to_the_tasks_bounds_and_can_be_skipped() {
         let text = "To jest dość długi tekst, który ma ponad czterdzieści znaków.";
         assert!(check(text, "To jest").unwrap_err().contains("cut short"));
-        assert_eq!(check_all(&["length".into()], &PROOFREAD, text, "To jest"), Ok(()));
-        assert_eq!(check("Krótki.", "Krótki tekst dłuższy niż dwa razy."), Ok(()));
+        assert_eq!(
+            check_all(&["length".into()], &PROOFREAD, text, "To jest"),
+            Ok(())
+        );
+        assert_eq!(
+            check("Krótki.", "Krótki tekst dłuższy niż dwa razy."),
+            Ok(())
+        );
         assert_eq!(bounds_for("Przetłumacz na angielski."), TRANSLATE);
         assert_eq!(bounds_for("Popraw błędy."), PROOFREAD);
         assert!(check("", "").is_ok());

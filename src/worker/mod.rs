@@ -7,6 +7,7 @@
 //! only way to end an item.
 
 mod budget;
+pub mod chunks;
 pub mod claim;
 pub mod cost;
 pub mod guards;

@@ -22,7 +22,13 @@ pub struct TaskModel {
     pub pricing: Option<Pricing>,
     /// `ai_model.daily_budget`.
     pub daily_budget: Option<f64>,
+    /// Texts longer than this go out in parts.
+    pub max_chunk_chars: usize,
 }
+
+/// The chunk limit when `ai_model.max_chunk_chars` is NULL: small enough that the
+/// answer (the text again) fits the output limit of every model worth using.
+pub const DEFAULT_CHUNK_CHARS: usize = 8000;
 
 /// The model of a task, or why the task cannot run (the message is stored in
 /// `task.error_message`).
@@ -57,6 +63,9 @@ pub fn model_for(
         name: row.name.clone(),
         pricing: Pricing::from_columns(row.prices, &row.currency),
         daily_budget: row.daily_budget,
+        max_chunk_chars: row
+            .max_chunk_chars
+            .map_or(DEFAULT_CHUNK_CHARS, |n| (n as usize).max(100)),
     }))
 }
 

@@ -5,6 +5,7 @@ use crate::ai::prompt_builder::{self, Prompt};
 use crate::ai::{AiError, Client, Completion, Usage};
 use crate::db::task_item_repository::{Item, ItemResult, Spent};
 
+use super::chunks::{self, Part};
 use super::cost::Pricing;
 use super::guards::{Bounds, check_all};
 use crate::privacy::{Redacted, Redactor};
@@ -29,6 +30,8 @@ pub struct Pipeline<'a> {
     pub skip_guards: &'a [String],
     /// How much the task's texts may grow or shrink.
     pub bounds: Bounds,
+    /// Texts longer than this go out in parts (`ai_model.max_chunk_chars`).
+    pub max_chunk_chars: usize,
 }
 
 /// What the executor sees and does while an item is in the pipeline.
@@ -49,9 +52,9 @@ struct Prepared {
 impl Pipeline<'_> {
     /// Redacts the text and builds its prompt (with the rejected version and the
     /// reviewer's reason for an item sent again after review).
-    fn prepare(&self, item: &Item) -> Prepared {
-        let redacted = self.redactor.redact(&item.text_original);
-        let prompt = match &item.rejected {
+    fn prepare(&self, text: &str, rejected: Option<&(String, String)>) -> Prepared {
+        let redacted = self.redactor.redact(text);
+        let prompt = match rejected {
             None => prompt_builder::build(self.instruction, redacted.text()),
             Some((rejected, reason)) => prompt_builder::build_rework(
                 self.instruction,
@@ -68,14 +71,28 @@ impl Pipeline<'_> {
     /// panic anywhere below fails this item only, with a message that never quotes
     /// the text.
     pub fn process(&self, item: &Item, hooks: Hooks<'_>) -> Processed {
+        self.process_text(item, &item.text_original, hooks)
+    }
+
+    /// The parts an item's text goes out in: one, unless it is longer than the
+    /// model's chunk limit (an item sent again after review goes out whole).
+    pub fn parts(&self, item: &Item) -> Vec<Part> {
+        if item.unreadable.is_some() || item.rejected.is_some() {
+            return chunks::split(&item.text_original, usize::MAX);
+        }
+        chunks::split(&item.text_original, self.max_chunk_chars)
+    }
+
+    /// [`Pipeline::process`] for one part of an item's text.
+    pub fn process_text(&self, item: &Item, text: &str, hooks: Hooks<'_>) -> Processed {
         if let Some(why) = &item.unreadable {
             return self.processed(Usage::default(), Err(AiError::Item(why.clone())));
         }
-        let text = item.text_original.as_str();
+        let whole = text.len() == item.text_original.len();
         let mut usage = Usage::default();
         let run = std::panic::AssertUnwindSafe(|| {
             failpoint(text);
-            let prepared = self.prepare(item);
+            let prepared = self.prepare(text, item.rejected.as_ref().filter(|_| whole));
             (hooks.on_prompt)(&prepared.prompt);
             self.execute(text, &prepared, hooks.keep_alive, &mut usage)
         });
@@ -86,6 +103,34 @@ impl Pipeline<'_> {
             )))
         });
         self.processed(usage, outcome)
+    }
+
+    /// The parts' results as one: texts joined with the original separators, summaries
+    /// one per line, costs added; the first part that failed fails the whole.
+    pub fn join(&self, parts: &[Part], processed: Vec<Processed>) -> Processed {
+        let mut spent = Spent::default();
+        let (mut texts, mut summaries) = (Vec::new(), Vec::new());
+        let mut failure = None;
+        for (i, part) in processed.into_iter().enumerate() {
+            add_spent(&mut spent, &part.spent);
+            match part.outcome {
+                Ok(result) => {
+                    texts.push(result.text_corrected);
+                    summaries.push(result.change_summary);
+                }
+                Err(err) if failure.is_none() => failure = Some(of_part(err, i + 1, parts.len())),
+                Err(_) => {}
+            }
+        }
+        let outcome = match failure {
+            Some(err) => Err(err),
+            None => Ok(ItemResult {
+                text_corrected: chunks::join(&texts, parts),
+                change_summary: fit_summary(summaries.join("\n")),
+                spent,
+            }),
+        };
+        Processed { spent, outcome }
     }
 
     /// What the calls cost, priced, with the outcome.
@@ -138,6 +183,25 @@ impl Pipeline<'_> {
     }
 }
 
+/// A part's error, saying which part it was; an error that stops the task or the run
+/// keeps its kind.
+fn of_part(err: AiError, part: usize, of: usize) -> AiError {
+    match err {
+        AiError::Item(m) => AiError::Item(format!("part {part} of {of}: {m}")),
+        other => other,
+    }
+}
+
+fn add_spent(total: &mut Spent, part: &Spent) {
+    total.tokens_input += part.tokens_input;
+    total.tokens_output += part.tokens_output;
+    total.tokens_cached += part.tokens_cached;
+    total.tokens_thinking += part.tokens_thinking;
+    if let Some(cost) = part.cost {
+        *total.cost.get_or_insert(0.0) += cost;
+    }
+}
+
 /// One item through the pipeline: the outcome, and what its calls cost either way.
 pub struct Processed {
     /// Tokens and cost of every call made for the item.
@@ -179,7 +243,9 @@ fn accept(
     text_original: &str,
 ) -> Result<Answer, String> {
     if completion.text_corrected.trim().is_empty() && !text_original.trim().is_empty() {
-        return Err("the model returned an empty text_corrected for a text that is not empty".into());
+        return Err(
+            "the model returned an empty text_corrected for a text that is not empty".into(),
+        );
     }
     let text_corrected = redacted
         .restore(&completion.text_corrected)

@@ -64,6 +64,8 @@ pub struct TaskRun<'a> {
     pub total: u64,
     /// The budgets each call is held to, if the task or its model has one.
     pub budget: Option<Budget<'a>>,
+    /// One permit per call in flight, as many as the run's concurrency.
+    pub permits: Permits,
 }
 
 /// What the pool did with one task.
@@ -410,9 +412,37 @@ fn execute(
     finish(run, db, claim, processed.outcome, spent)
 }
 
-/// The pipeline, with the claim kept alive through its waits.
+/// The pipeline, with the claim kept alive through its waits. A long text goes out in
+/// parts, each in a thread of its own; every call holds one of the run's permits, so
+/// the run never has more calls in flight than its concurrency.
 fn process(run: &TaskRun<'_>, db: &mut Db, claim: &Claim) -> Processed {
-    let id = claim.item().id;
+    let item = claim.item();
+    let parts = run.pipeline.parts(item);
+    if parts.len() > 1 {
+        log::info!(
+            "[TaskItem {}] Long text: sent in {} parts",
+            item.id,
+            parts.len()
+        );
+        let processed = std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .iter()
+                .map(|part| {
+                    scope.spawn(|| {
+                        let _permit = run.permits.acquire();
+                        let hooks = Hooks {
+                            on_prompt: &mut |_| {},
+                            keep_alive: &mut || true,
+                        };
+                        run.pipeline.process_text(item, &part.text, hooks)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(joined).collect()
+        });
+        return run.pipeline.join(&parts, processed);
+    }
+    let id = item.id;
     let mut keep_alive = || match claim.keep_alive(db, run.lease) {
         Ok(alive) => alive,
         Err(err) => {
@@ -424,7 +454,57 @@ fn process(run: &TaskRun<'_>, db: &mut Db, claim: &Claim) -> Processed {
         on_prompt: &mut |_| {},
         keep_alive: &mut keep_alive,
     };
-    run.pipeline.process(claim.item(), hooks)
+    let _permit = run.permits.acquire();
+    run.pipeline.process(item, hooks)
+}
+
+/// A part's thread's result (the pipeline catches panics itself; this is the last
+/// line).
+fn joined(handle: std::thread::ScopedJoinHandle<'_, Processed>) -> Processed {
+    handle.join().unwrap_or_else(|_| Processed {
+        spent: Spent::default(),
+        outcome: Err(AiError::Item("internal error in a part's thread".into())),
+    })
+}
+
+/// Permits for model calls: as many as the run's concurrency, shared by its executors
+/// and the parts of long texts.
+pub struct Permits {
+    free: Mutex<usize>,
+    returned: std::sync::Condvar,
+}
+
+/// One call's permit, given back when dropped.
+pub struct Permit<'a>(&'a Permits);
+
+impl Permits {
+    /// `n` permits.
+    pub fn new(n: usize) -> Permits {
+        Permits {
+            free: Mutex::new(n.max(1)),
+            returned: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Waits for a free permit.
+    pub fn acquire(&self) -> Permit<'_> {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        while *free == 0 {
+            free = self
+                .returned
+                .wait(free)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *free -= 1;
+        Permit(self)
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        self.0.returned.notify_one();
+    }
 }
 
 /// Ends the claim as the outcome says: saved, failed, handed back, or lost.

@@ -124,6 +124,7 @@ impl Engine<'_> {
             pricing: model.pricing.as_ref(),
             skip_guards: &task.skip_guards,
             bounds: guards::bounds_for(&task.description),
+            max_chunk_chars: model.max_chunk_chars,
         };
         let budget = self.budget_of(task, model);
         let tally = self.run_pool(db, task.id, pipeline, budget, counts, source)?;
@@ -258,6 +259,7 @@ impl Engine<'_> {
             done_before: counts.processed + counts.error,
             total: counts.total(),
             budget,
+            permits: pool::Permits::new(self.plan.concurrency),
         };
         let conns = &mut self.connections[..];
         pool::run(&run, db, threads, conns, source, self.items_left)
