@@ -68,6 +68,8 @@ pub struct Config {
     pub rust_log: Option<String>,
     /// `LOG_FILE`: a file to append log lines to (`{date}` allowed), as `--log-file`.
     pub log_file: Option<String>,
+    /// `METRICS_FILE`: where a run writes its metrics (as `--metrics-file`).
+    pub metrics_file: Option<String>,
     /// `EXPORT_ALLOW`: the only source columns `ai-worker export` may write.
     pub export_allow: Vec<ExportTarget>,
     /// `SOURCE_DB_*`: where the source tables live; `None` = the worker's database.
@@ -271,6 +273,7 @@ impl Config {
             openai_api_key: get("OPENAI_API_KEY"),
             rust_log: get("RUST_LOG"),
             log_file: get("LOG_FILE"),
+            metrics_file: get("METRICS_FILE"),
             export_allow: parse_export_allow(&get)?,
             source_db: source_db(&get, file, env, &db)?,
             db,

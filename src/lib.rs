@@ -16,6 +16,7 @@ pub mod app;
 mod config;
 pub mod db;
 pub mod logging;
+pub mod metrics;
 mod privacy;
 mod random;
 mod serve;

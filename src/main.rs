@@ -38,27 +38,63 @@ fn run(cli: Cli) -> Result<u8, AppError> {
 fn run_configured(cli: &Cli) -> Result<u8, AppError> {
     let config = cli::configure(cli)?;
     match &cli.command {
-        Command::Run(options) => return run_engine(&config, options, cli.json),
+        Command::Run {
+            options,
+            metrics_file,
+        } => {
+            let code = run_engine(&config, options, cli.json);
+            let path = metrics_file
+                .clone()
+                .or(config.metrics_file.clone().map(Into::into));
+            cli::write_metrics(path.as_deref());
+            return code;
+        }
         Command::InitDb => {
             setup::init_db(&config.db)?;
             render::database_ready(&config.db);
         }
-        Command::Demo => {
-            let report = setup::demo(&config, &cli::stop_on_ctrl_c())?;
-            render::demo(&report);
-            return Ok(report.summary.exit_code());
-        }
+        Command::Demo => return run_demo(&config),
         Command::Serve { bind } => {
             let bind = bind.as_deref().unwrap_or(&config.serve_bind);
             Server::bind(&config, bind, cli::stop_on_ctrl_c())?.run();
         }
+        Command::Rework { task } => {
+            render::reworked(&app::review::rework(&config, *task)?, cli.json);
+        }
+        Command::Export { task, dry_run } => {
+            let exported = app::review::export(&config, *task, *dry_run)?;
+            render::exported(&exported, cli.json);
+            return Ok(exported.exit_code());
+        }
+        Command::Estimate { task } => {
+            render::estimate(&app::estimate::estimate(&config, *task)?, cli.json);
+        }
+        Command::ModelAdd { .. }
+        | Command::ModelUpdate { .. }
+        | Command::ModelList
+        | Command::ModelRekey { .. } => run_model_command(&config, &cli.command)?,
+        Command::Help(_) | Command::Version => {}
+    }
+    Ok(0)
+}
+
+/// The demo: its results, then its exit code.
+fn run_demo(config: &Config) -> Result<u8, AppError> {
+    let report = setup::demo(config, &cli::stop_on_ctrl_c())?;
+    render::demo(&report);
+    Ok(report.summary.exit_code())
+}
+
+/// The `model` commands.
+fn run_model_command(config: &Config, command: &Command) -> Result<(), AppError> {
+    match command {
         Command::ModelAdd {
             model,
             changes,
             key,
         } => {
             let key = cli::read_key(key, &model.provider)?;
-            let added = models::add(&config, model, changes, key.as_deref())?;
+            let added = models::add(config, model, changes, key.as_deref())?;
             render::model_added(&model.name, &added);
         }
         Command::ModelUpdate {
@@ -72,28 +108,17 @@ fn run_configured(cli: &Cli) -> Result<u8, AppError> {
                 (None, true) => KeyChange::Remove,
                 (None, false) => KeyChange::Keep,
             };
-            models::update(&config, name, changes, &key)?;
+            models::update(config, name, changes, &key)?;
             render::model_updated(name);
         }
-        Command::Rework { task } => {
-            render::reworked(&app::review::rework(&config, *task)?, cli.json);
-        }
-        Command::Export { task, dry_run } => {
-            let exported = app::review::export(&config, *task, *dry_run)?;
-            render::exported(&exported, cli.json);
-            return Ok(exported.exit_code());
-        }
-        Command::Estimate { task } => {
-            render::estimate(&app::estimate::estimate(&config, *task)?, cli.json);
-        }
-        Command::ModelList => render::model_list(&models::list(&config)?),
+        Command::ModelList => render::model_list(&models::list(config)?),
         Command::ModelRekey { old_secret_env } => {
             let old = cli::read_old_secret(old_secret_env.as_deref())?;
-            render::rekeyed(&models::rekey(&config, &old)?);
+            render::rekeyed(&models::rekey(config, &old)?);
         }
-        Command::Help(_) | Command::Version => {}
+        _ => {}
     }
-    Ok(0)
+    Ok(())
 }
 
 /// A run of the engine; with `--json`, its failure is a JSON document too.

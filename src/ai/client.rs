@@ -292,7 +292,13 @@ impl Client {
         headers: &[(&str, &str)],
     ) -> Result<Reply, AiError> {
         let key = self.key.as_deref();
-        post_json(&self.agent, &self.url, headers, body, self.timeout).map_err(|e| match e {
+        let label = self.provider.label();
+        let reply = post_json(&self.agent, &self.url, headers, body, self.timeout);
+        match &reply {
+            Ok(r) => crate::metrics::request(label, &r.status.to_string()),
+            Err(_) => crate::metrics::request(label, "error"),
+        }
+        reply.map_err(|e| match e {
             AiError::Transient {
                 message,
                 retry_after,

@@ -281,6 +281,7 @@ impl Attempts<'_> {
 
     /// Waits before retry number `retry`: every thread when rate limited, else this one.
     fn wait(&self, failure: &Failure, delay: Duration, retry: u32) -> Result<(), AiError> {
+        crate::metrics::retry(self.label, failure.rate_limited);
         log::warn!(
             "[{}] {}; retry {retry}/{} in {:.1}s{}",
             self.label,

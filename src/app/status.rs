@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::db::{Db, run_repository, task_repository};
+use crate::db::{Db, overview_repository as overview, run_repository, task_repository};
 
 pub use run_repository::RunRow;
 pub use task_repository::Progress;
@@ -71,4 +71,81 @@ fn with_db<T>(
     let result = f(&mut db);
     db.close();
     result
+}
+
+/// The metrics of this process with the queue read from the database.
+pub fn metrics(config: &Config) -> Result<String, AppError> {
+    let (counts, oldest) = with_db(config, |db| Ok(overview::queue(db)?))?;
+    let name = |status: u8| match status {
+        0 => "pending",
+        1 => "processed",
+        2 => "processing",
+        _ => "error",
+    };
+    let mut items: Vec<(&'static str, u64)> = Vec::new();
+    for status in 0..=3u8 {
+        let count = counts
+            .iter()
+            .filter(|(s, _)| name(*s) == name(status))
+            .map(|(_, n)| n)
+            .sum();
+        items.push((name(status), count));
+    }
+    let queue = crate::metrics::Queue {
+        items,
+        oldest_pending_seconds: oldest,
+    };
+    Ok(crate::metrics::render(Some(&queue)))
+}
+
+/// What the status page shows: recent tasks with progress, throughput and ETA,
+/// recent runs, and each model's failures of the last day.
+pub fn overview(config: &Config) -> Result<serde_json::Value, AppError> {
+    with_db(config, |db| {
+        let tasks: Vec<serde_json::Value> = overview::recent_tasks(db, 50)?
+            .iter()
+            .map(task_json)
+            .collect();
+        let runs: Vec<serde_json::Value> = overview::recent_runs(db, 20)?
+            .into_iter()
+            .map(|(uuid, trigger, started, finished, ok, error, message)| {
+                serde_json::json!({"operation_uuid": uuid, "trigger": trigger, "started_at": started,
+                    "finished_at": finished, "items_ok": ok, "items_error": error, "message": message,
+                    "running": finished.is_none()})
+            })
+            .collect();
+        let models: Vec<serde_json::Value> = overview::model_failures(db)?
+            .into_iter()
+            .map(|(model, failed, last)| serde_json::json!({"model": model, "failed_last_day": failed, "last_error": last}))
+            .collect();
+        let rate_limited: Vec<serde_json::Value> = crate::metrics::rate_limited()
+            .into_iter()
+            .map(|(provider, count)| serde_json::json!({"provider": provider, "count": count}))
+            .collect();
+        Ok(
+            serde_json::json!({"tasks": tasks, "runs": runs, "models": models,
+            "rate_limited_since_start": rate_limited}),
+        )
+    })
+}
+
+fn task_json(t: &overview::TaskLine) -> serde_json::Value {
+    let (total, processed, failed) = t.records;
+    let done = processed + failed;
+    let rate_per_min = match t.ages.0 {
+        Some(secs) if secs > 0 && done > 0 && t.status_id == 1 => {
+            Some(done as f64 * 60.0 / secs as f64)
+        }
+        _ => None,
+    };
+    let eta_seconds = rate_per_min
+        .filter(|r| *r > 0.0)
+        .map(|r| (total.saturating_sub(done) as f64 / r * 60.0).round());
+    serde_json::json!({
+        "id_task": t.id, "name": t.name, "model": t.model, "status": task_status_name(t.status_id),
+        "records_total": total, "records_processed": processed, "records_error": failed,
+        "records_pending": total.saturating_sub(done), "tokens_input": t.tokens.0,
+        "tokens_output": t.tokens.1, "cost": t.cost.0, "currency": t.cost.1,
+        "error_message": t.error_message, "items_per_minute": rate_per_min, "eta_seconds": eta_seconds,
+    })
 }

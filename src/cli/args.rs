@@ -23,7 +23,11 @@ pub enum Command {
     /// `--help`, for a command ("model add") or the whole program ("").
     Help(&'static str),
     Version,
-    Run(RunOptions),
+    Run {
+        options: RunOptions,
+        /// `--metrics-file PATH`: the run's metrics for node_exporter.
+        metrics_file: Option<PathBuf>,
+    },
     InitDb,
     Demo,
     Serve {
@@ -124,7 +128,12 @@ fn parse_command(args: &mut pico_args::Arguments) -> Result<Command, String> {
         None if args.contains("--estimate") => Command::Estimate {
             task: positive(args, "--task")?,
         },
-        None => Command::Run(parse_run(args)?),
+        None => Command::Run {
+            metrics_file: args
+                .opt_value_from_os_str("--metrics-file", |s| Ok::<_, String>(PathBuf::from(s)))
+                .map_err(arg_error)?,
+            options: parse_run(args)?,
+        },
         Some("init-db") => Command::InitDb,
         Some("demo") => Command::Demo,
         Some("serve") => Command::Serve {
@@ -545,7 +554,7 @@ mod tests {
         .unwrap();
         assert!(c.json);
         match c.command {
-            Command::Run(o) => {
+            Command::Run { options: o, .. } => {
                 assert_eq!(
                     (o.task, o.max_items, o.concurrency, o.dry_run),
                     (Some(42), Some(10), Some(8), true)

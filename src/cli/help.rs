@@ -30,6 +30,7 @@ OPTIONS:
                      cost, without calling a model or writing anything
   --concurrency N    parallel model calls (default WORKER_CONCURRENCY, 4)
   --json             print one JSON summary on stdout
+  --metrics-file PATH  write the run's metrics there (Prometheus textfile format)
   --env-file PATH    read configuration from PATH instead of .env
   --log-file PATH    also append log lines and errors to PATH; {date} in it becomes
                      today's date (UTC), e.g. --log-file logs/ai-worker-{date}.log

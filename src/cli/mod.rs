@@ -168,3 +168,12 @@ fn read_secret_from_stdin(what: &str) -> Result<String, AppError> {
     }
     Ok(value)
 }
+
+/// Writes the run's metrics to `--metrics-file` / `METRICS_FILE`, if one is named (a
+/// file that cannot be written is a warning: the run itself went as it went).
+pub fn write_metrics(path: Option<&Path>) {
+    let Some(path) = path else { return };
+    if let Err(e) = ai_worker::metrics::write_file(path) {
+        log::warn!("cannot write the metrics file {}: {e}", path.display());
+    }
+}

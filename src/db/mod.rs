@@ -2,6 +2,7 @@
 //! that hold every SQL statement of the worker (explicit, parameterised SQL only).
 
 pub mod model_repository;
+pub mod overview_repository;
 pub mod pace_repository;
 pub mod review_repository;
 pub mod run_repository;

@@ -268,6 +268,16 @@ fn handle_connection(shared: &Arc<Shared>, mut stream: TcpStream, request_deadli
     let started = Instant::now();
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let (status, body, label) = match read_one(shared, &stream, started, request_deadline) {
+        Ok(request) if routes::is_page(&request) => {
+            let (status, content_type, text) = routes::page(shared, &request);
+            let _ = respond_raw(&mut stream, status, content_type, &text);
+            let label = format!("{} {}", request.method, request.path);
+            log::info!(
+                "[HTTP] {label} {status} {}ms",
+                started.elapsed().as_millis()
+            );
+            return;
+        }
         Ok(request) => {
             let label = format!("{} {}", request.method, request.path);
             let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -324,9 +334,18 @@ fn read_one(
 
 /// Writes a JSON response and closes the connection.
 fn respond(stream: &mut TcpStream, status: u16, body: &Value) -> std::io::Result<()> {
-    let text = body.to_string();
+    respond_raw(stream, status, "application/json", &body.to_string())
+}
+
+/// Writes a response of any content type and closes the connection.
+fn respond_raw(
+    stream: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    text: &str,
+) -> std::io::Result<()> {
     let mut head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n",
         reason(status),
         text.len()
     );

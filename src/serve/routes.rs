@@ -25,6 +25,10 @@ pub(super) fn route(shared: &Arc<Shared>, request: &Request) -> (u16, Value) {
     let method = request.method.as_str();
     match (method, segments.as_slice()) {
         ("GET", ["health"]) => health(shared),
+        ("GET", ["api", "overview"]) => match status::overview(&shared.config) {
+            Ok(body) => (200, body),
+            Err(e) => app_error(&e),
+        },
         ("POST", ["task", "run"]) => task_run(shared, &request.body),
         ("POST", ["task", "rework"]) => task_rework(shared, &request.body),
         ("POST", ["task", "export"]) => task_export(shared, &request.body),
@@ -44,6 +48,34 @@ pub(super) fn route(shared: &Arc<Shared>, request: &Request) -> (u16, Value) {
             )
         }
         _ => error(404, format!("no such endpoint: {}", request.path)),
+    }
+}
+
+/// The status page, compiled into the binary.
+const STATUS_PAGE: &str = include_str!("status.html");
+
+/// Whether the request asks for something that is not JSON: the status page or the
+/// metrics.
+pub(super) fn is_page(request: &Request) -> bool {
+    request.method == "GET" && matches!(request.path.as_str(), "/" | "/metrics")
+}
+
+/// `GET /` (the page itself holds no data, so it needs no token; it asks for one)
+/// and `GET /metrics` (Prometheus text, token required like everything else).
+pub(super) fn page(shared: &Arc<Shared>, request: &Request) -> (u16, &'static str, String) {
+    if request.path == "/" {
+        return (200, "text/html; charset=utf-8", STATUS_PAGE.to_string());
+    }
+    if !authorized(&shared.config, request) {
+        return (
+            401,
+            "text/plain; charset=utf-8",
+            "missing or wrong bearer token\n".into(),
+        );
+    }
+    match status::metrics(&shared.config) {
+        Ok(text) => (200, "text/plain; version=0.0.4; charset=utf-8", text),
+        Err(e) => (503, "text/plain; charset=utf-8", format!("{e}\n")),
     }
 }
 

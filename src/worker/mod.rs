@@ -130,6 +130,14 @@ pub fn run_plan(
         }
     }
     db.close();
+    let result_label = match (&result, summary.exit_code()) {
+        (Err(_), _) => "error",
+        (Ok(()), 0) => "ok",
+        (Ok(()), _) => "failed",
+    };
+    if !plan.dry_run {
+        crate::metrics::run(&plan.trigger, result_label);
+    }
     // A failed run's message is the error, which the door shows once.
     if result.is_ok() {
         log::info!("{}", summary.message);

@@ -66,6 +66,8 @@ pub struct TaskRun<'a> {
     pub budget: Option<Budget<'a>>,
     /// One permit per call in flight, as many as the run's concurrency.
     pub permits: Permits,
+    /// The model's name, for the metrics.
+    pub model: &'a str,
 }
 
 /// What the pool did with one task.
@@ -348,6 +350,7 @@ fn execute_all(
             rx.recv()
         };
         let Ok(work) = work else { return };
+        let started = std::time::Instant::now();
         let report = match work {
             Work::DryRun(item) => dry_run(run, &item),
             Work::Claimed(claim) => match db.as_deref_mut() {
@@ -366,8 +369,29 @@ fn execute_all(
         ) {
             abort.store(true, Ordering::Relaxed);
         }
+        count_metrics(run, &report, started.elapsed().as_secs_f64());
         // The producer outlives every executor; a failed send cannot happen.
         let _ = done.send(report);
+    }
+}
+
+/// Adds an item's end, tokens and cost to the process's metrics.
+fn count_metrics(run: &TaskRun<'_>, report: &Report, seconds: f64) {
+    let status = match report.done {
+        Done::Ok => "processed",
+        Done::Error => "error",
+        Done::Released | Done::StopTask(_) | Done::Paused(_) => "released",
+        Done::Lost => "lost",
+        Done::DryRun(_) | Done::DbFailed(_) => return,
+    };
+    crate::metrics::item(status, run.model, seconds);
+    let spent = &report.spent;
+    crate::metrics::tokens("input", spent.tokens_input);
+    crate::metrics::tokens("cached", spent.tokens_cached);
+    crate::metrics::tokens("output", spent.tokens_output);
+    crate::metrics::tokens("thinking", spent.tokens_thinking);
+    if let (Some(cost), Some(pricing)) = (spent.cost, run.pipeline.pricing) {
+        crate::metrics::cost(&pricing.currency, cost);
     }
 }
 

@@ -127,7 +127,7 @@ impl Engine<'_> {
             max_chunk_chars: model.max_chunk_chars,
         };
         let budget = self.budget_of(task, model);
-        let tally = self.run_pool(db, task.id, pipeline, budget, counts, source)?;
+        let tally = self.run_pool(db, task.id, &model.name, pipeline, budget, counts, source)?;
         if !self.plan.dry_run {
             model::remember_json_mode(db, model)?;
         }
@@ -188,6 +188,12 @@ impl Engine<'_> {
         message: String,
         mut report: TaskSummary,
     ) -> Result<(), WorkerError> {
+        let reason = if message.contains("budget") {
+            "budget"
+        } else {
+            "unreachable"
+        };
+        crate::metrics::task_paused(reason);
         let message = format!("{message}; the items stay pending and the next run tries again");
         log::error!("[Task {id}] {message}");
         if !self.plan.dry_run {
@@ -237,10 +243,12 @@ impl Engine<'_> {
     }
 
     /// Runs the pool on a task with as many threads as the plan and the items left allow.
+    #[allow(clippy::too_many_arguments)]
     fn run_pool(
         &mut self,
         db: &mut Db,
         id_task: u32,
+        model_name: &str,
         pipeline: Pipeline<'_>,
         budget: Option<Budget<'_>>,
         counts: ItemCounts,
@@ -260,6 +268,7 @@ impl Engine<'_> {
             total: counts.total(),
             budget,
             permits: pool::Permits::new(self.plan.concurrency),
+            model: model_name,
         };
         let conns = &mut self.connections[..];
         pool::run(&run, db, threads, conns, source, self.items_left)

@@ -1,0 +1,334 @@
+//! Watching it work: `/metrics` parsed by Prometheus's own Python parser, a metrics
+//! file a cron run leaves behind, and the status page rendered by headless Chromium.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::sync::Arc;
+
+use ai_worker::{Server, StopSignal};
+use common::fake_llm::{FakeLlm, gemini_error, gemini_ok};
+use common::{TestDb, output_text};
+
+/// Whether a tool the test needs is here; in CI (CI=true) it must be.
+fn available(what: &str, check: &mut Command) -> bool {
+    let ok = check.output().is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").is_err(),
+            "{what} is missing in CI: .ci/run installs it"
+        );
+        eprintln!("skipped: {what} is not installed here");
+    }
+    ok
+}
+
+fn prometheus_parser() -> bool {
+    available(
+        "Python prometheus_client",
+        Command::new("python3").args(["-c", "import prometheus_client"]),
+    )
+}
+
+/// Parses metrics with prometheus_client; returns the metric family names.
+fn parse_metrics(text: &str) -> Vec<String> {
+    let script = "import sys\nfrom prometheus_client.parser import text_string_to_metric_families\n\
+                  for f in text_string_to_metric_families(sys.stdin.read()):\n    print(f.name, f.type, len(f.samples))";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the parser refused the metrics: {}\n{text}",
+        output_text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        out.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default(),
+    )
+}
+
+fn start(config: &ai_worker::Config) -> (SocketAddr, Arc<StopSignal>) {
+    let stop = Arc::new(StopSignal::new());
+    let server = Server::bind(config, "127.0.0.1:0", Arc::clone(&stop)).unwrap();
+    let addr = server.local_addr().unwrap();
+    std::thread::spawn(move || server.run());
+    (addr, stop)
+}
+
+#[test]
+fn metrics_parse_with_a_real_prometheus_parser_and_need_the_token() {
+    let mut t = TestDb::new();
+    let llm = FakeLlm::start(|req, _| {
+        if req.item_text() == "zły" {
+            gemini_error(429, "RESOURCE_EXHAUSTED", "slow down")
+        } else {
+            gemini_ok(&req.item_text(), "ok", 10, 5, 2)
+        }
+    });
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let (task, _) = t.task(model, &["dobry", "zły", "też dobry"]);
+    let mut config = t.config.clone();
+    config.serve_token = Some("tok".into());
+    let (addr, stop) = start(&config);
+    let (status, _) = http(
+        addr,
+        "POST",
+        "/task/run",
+        Some("tok"),
+        &format!(r#"{{"task":{task}}}"#),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(http(addr, "GET", "/metrics", None, "").0, 401);
+    let (status, text) = http(addr, "GET", "/metrics", Some("tok"), "");
+    assert_eq!(status, 200, "{text}");
+    for needle in [
+        "ai_worker_items_total{status=\"processed\"",
+        "ai_worker_model_requests_total{provider=\"Gemini\",code=\"429\"}",
+        "ai_worker_rate_limited_total{provider=\"Gemini\"}",
+        "ai_worker_tokens_total{kind=\"thinking\"}",
+        "ai_worker_queue_items{status=\"error\"} 1",
+        "ai_worker_item_duration_seconds_count",
+        "ai_worker_runs_total{trigger=\"http\",result=\"failed\"} 1",
+    ] {
+        assert!(text.contains(needle), "{needle} not in:\n{text}");
+    }
+    if prometheus_parser() {
+        let families = parse_metrics(&text);
+        for name in [
+            "ai_worker_items counter",
+            "ai_worker_item_duration_seconds histogram",
+            "ai_worker_queue_items gauge",
+        ] {
+            assert!(
+                families.iter().any(|f| f.starts_with(name)),
+                "{name}: {families:?}"
+            );
+        }
+    }
+    stop.raise();
+}
+
+#[test]
+fn a_cron_run_leaves_a_metrics_file_that_keeps_the_last_success() {
+    let mut t = TestDb::new();
+    let llm = FakeLlm::start(|req, _| {
+        if req.item_text() == "zły" {
+            gemini_error(400, "INVALID_ARGUMENT", "bad")
+        } else {
+            gemini_ok(&req.item_text(), "ok", 10, 5, 0)
+        }
+    });
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let (good, _) = t.task(model, &["dobry"]);
+    let dir = std::env::temp_dir().join(format!("aiw-metrics-{}", t.config.db.name));
+    let file = dir.join("textfile").join("ai_worker.prom");
+    let out = t.run_bin(&[
+        "--task",
+        &good.to_string(),
+        "--metrics-file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let success = |text: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("ai_worker_last_success_timestamp_seconds "))
+            .unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let first = success(&text);
+    assert!(first > 1.7e9, "{text}");
+    assert!(
+        !dir.join("textfile").join("ai_worker.prom.tmp").exists(),
+        "written atomically"
+    );
+    if prometheus_parser() {
+        parse_metrics(&text);
+    }
+    // A failed run rewrites the file and keeps the last success it had.
+    let (bad, _) = t.task(model, &["zły"]);
+    let out = t
+        .bin_command(&["--task", &bad.to_string()])
+        .env("METRICS_FILE", file.to_str().unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("ai_worker_runs_total{trigger=\"cli\",result=\"failed\"} 1"),
+        "{text}"
+    );
+    assert_eq!(success(&text), first);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn chromium() -> bool {
+    available("chromium", Command::new("chromium").arg("--version"))
+}
+
+/// The page's DOM after its scripts ran, as headless Chromium renders it.
+fn rendered(url: &str) -> String {
+    let profile = std::env::temp_dir().join(format!("aiw-chromium-{}", std::process::id()));
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--dump-dom", url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn the_status_page_shows_the_tasks_in_a_real_browser() {
+    if !chromium() {
+        return;
+    }
+    let mut t = TestDb::new();
+    let llm = FakeLlm::start(|req, _| {
+        if req.item_text().starts_with("zły") {
+            gemini_error(400, "INVALID_ARGUMENT", "nie da się")
+        } else {
+            gemini_ok(&req.item_text(), "ok", 10, 5, 0)
+        }
+    });
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let (done, _) = t.task(model, &["a", "b", "zły 1"]);
+    let (waiting, _) = t.task(model, &["c", "d", "e", "f"]);
+    t.conn_exec(&format!(
+        "UPDATE task SET name = 'Opisy produktów' WHERE id_task = {done}"
+    ));
+    t.conn_exec(&format!(
+        "UPDATE task SET name = 'Artykuły bloga' WHERE id_task = {waiting}"
+    ));
+    let mut config = t.config.clone();
+    config.serve_token = Some("sekret".into());
+    let (addr, stop) = start(&config);
+    assert_eq!(
+        http(
+            addr,
+            "POST",
+            "/task/run",
+            Some("sekret"),
+            &format!(r#"{{"task":{done}}}"#)
+        )
+        .0,
+        200
+    );
+
+    let page = rendered(&format!("http://{addr}/"));
+    assert!(
+        page.contains("401") && page.contains("needs its token"),
+        "asks for the token:\n{page}"
+    );
+    assert!(
+        !page.contains("Opisy produktów"),
+        "no data without the token"
+    );
+
+    let url = format!("http://{addr}/#token=sekret");
+    let page = rendered(&url);
+    assert!(
+        page.contains("Opisy produktów") && page.contains("Artykuły bloga"),
+        "{page}"
+    );
+    assert!(
+        page.contains("2 processed, 1 failed, 0 pending of 3"),
+        "{page}"
+    );
+    assert!(
+        page.contains("0 processed, 0 failed, 4 pending of 4"),
+        "{page}"
+    );
+    assert!(
+        page.contains("INVALID_ARGUMENT: nie da się"),
+        "the model's last error: {page}"
+    );
+
+    // A run finishes; the page shows it on its next refresh.
+    assert_eq!(
+        http(
+            addr,
+            "POST",
+            "/task/run",
+            Some("sekret"),
+            &format!(r#"{{"task":{waiting}}}"#)
+        )
+        .0,
+        200
+    );
+    let page = rendered(&url);
+    assert!(
+        page.contains("4 processed, 0 failed, 0 pending of 4"),
+        "{page}"
+    );
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
+    let profile = std::env::temp_dir().join(format!("aiw-chromium-shot-{}", std::process::id()));
+    let status = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=5000",
+            "--window-size=900,1100",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    println!("status page screenshot (CI artifact): {}", shot.display());
+    stop.raise();
+}
