@@ -1,4 +1,4 @@
-//! The `model add`, `model list` and `model rekey` use cases. Nothing here prints:
+//! The `model add`, `model update`, `model list` and `model rekey` use cases. Nothing here prints:
 //! the doors render what these return.
 
 use crate::ai::Provider;
