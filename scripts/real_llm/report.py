@@ -2,6 +2,7 @@
 BENCHMARKS.md: items OK and failed by cause, calls per item, tokens recorded against
 the server's own usage, items/s, and whether the second task probed the JSON mode."""
 import collections
+import re
 import json
 import subprocess
 import sys
@@ -20,7 +21,13 @@ first = [l for l in lines if l["task"] == "ai-worker-task-1"]
 second = [l for l in lines if l["task"] == "ai-worker-task-2"]
 items = query("SELECT status_id, COALESCE(error_message, '') FROM task_item WHERE id_task = 1")
 ok = sum(1 for s, _ in items if s == "1")
-causes = collections.Counter(m.split(":")[0][:80] for s, m in items if s == "3")
+def cause(message):
+    """The kind of failure: the first clause, numbers and placeholders blanked."""
+    first = re.split(r"[:(\[]", message)[0].strip()
+    return re.sub(r"\d+(\.\d+)?", "N", first)[:70]
+
+
+causes = collections.Counter(cause(m) for s, m in items if s == "3")
 tin, tout = query("SELECT tokens_input, tokens_output FROM task WHERE id_task = 1")[0]
 server_in = sum(l["prompt_tokens"] for l in first)
 server_out = sum(l["completion_tokens"] for l in first)

@@ -51,7 +51,11 @@ pub fn request_body(
     });
     match mode {
         JsonMode::Schema => body["response_format"] = response_format(),
-        JsonMode::Object => body["response_format"] = json!({"type": "json_object"}),
+        // llama.cpp's and llama-cpp-python's servers constrain the answer to a
+        // `schema` given with json_object; other servers ignore the extra key.
+        JsonMode::Object => {
+            body["response_format"] = json!({"type": "json_object", "schema": answer_schema()})
+        }
         JsonMode::Plain => {}
     }
     if let Some(t) = settings.temperature {
@@ -81,19 +85,20 @@ pub fn request_body(
 fn response_format() -> Value {
     json!({
         "type": "json_schema",
-        "json_schema": {
-            "name": "correction",
-            "strict": true,
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "text_corrected": {"type": "string"},
-                    "change_summary": {"type": "string"}
-                },
-                "required": ["text_corrected", "change_summary"],
-                "additionalProperties": false
-            }
-        }
+        "json_schema": {"name": "correction", "strict": true, "schema": answer_schema()}
+    })
+}
+
+/// The JSON schema of the answer object the prompt asks for.
+fn answer_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "text_corrected": {"type": "string"},
+            "change_summary": {"type": "string"}
+        },
+        "required": ["text_corrected", "change_summary"],
+        "additionalProperties": false
     })
 }
 
@@ -263,7 +268,11 @@ mod tests {
         let body = request_body("llama3.1", &prompt(), &settings, JsonMode::Plain);
         assert!(body.get("service_tier").is_none() && body.get("prompt_cache_key").is_none());
         let object = request_body("llama3.1", &prompt(), &settings, JsonMode::Object);
-        assert_eq!(object["response_format"], json!({"type": "json_object"}));
+        assert_eq!(object["response_format"]["type"], "json_object");
+        assert_eq!(
+            object["response_format"]["schema"]["required"],
+            json!(["text_corrected", "change_summary"])
+        );
         let capped = Generation {
             max_output_tokens: Some(300),
             legacy_max_tokens: true,
