@@ -140,8 +140,10 @@ fn big_against_small() {
 }
 
 fn processes(latency: Duration) {
-    println!("| processes x threads | items | items/s | failed processes | deadlocks retried |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| processes x threads | items | items/s | failed processes | deadlocks retried | counters exact |"
+    );
+    println!("|---|---|---|---|---|---|");
     let llm =
         FakeLlm::start(move |req, _| gemini_ok(&req.item_text(), "ok", 10, 5, 0).delayed(latency));
     for (procs, threads) in [(1u32, 32u32), (8, 4), (1, 64), (16, 4)] {
@@ -171,8 +173,28 @@ fn processes(latency: Duration) {
             deadlocks += summary["deadlocks_retried"].as_u64().unwrap_or(0);
         }
         let rate = items as f64 / started.elapsed().as_secs_f64();
-        println!("| {procs} x {threads} | {items} | {rate:.0} | {failed} | {deadlocks} |");
+        let exact = counters_exact(&mut conn, t, items);
+        println!(
+            "| {procs} x {threads} | {items} | {rate:.0} | {failed} | {deadlocks} | {exact} |"
+        );
     }
+}
+
+/// Whether every item was done once and the task's counters say exactly that.
+fn counters_exact(conn: &mut mysql::Conn, task: u64, items: u64) -> bool {
+    let done: Option<u64> = conn
+        .exec_first(
+            "SELECT COUNT(*) FROM task_item WHERE id_task = ? AND status_id = ?",
+            (task, ai_worker::db::task_item_repository::status::PROCESSED),
+        )
+        .unwrap();
+    let counters: Option<(u64, u64, u64)> = conn
+        .exec_first(
+            "SELECT records_total, records_processed, records_error FROM task WHERE id_task = ?",
+            (task,),
+        )
+        .unwrap();
+    done == Some(items) && counters == Some((items, items, 0))
 }
 
 /// A 1 MB text at 200 ms model latency, with and without parts (library call).
