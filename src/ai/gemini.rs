@@ -140,11 +140,7 @@ pub fn parse_response(body: &str) -> Result<Completion, AiError> {
                 .collect()
         })
         .unwrap_or_default();
-    let (text_corrected, change_summary) = parse_answer(&text)?;
-    Ok(Completion {
-        text_corrected,
-        change_summary,
-    })
+    parse_answer(&text)
 }
 
 /// The tokens a 200 response says were billed (`usageMetadata`): thinking tokens are

@@ -117,7 +117,7 @@ impl std::error::Error for AiError {}
 /// Reads the JSON object the prompt asks for (`text_corrected`, `change_summary`) out
 /// of the answer: the whole answer, or the first complete JSON object with those
 /// fields anywhere in it (small models wrap it in a code fence, "JSON:" or a sentence).
-pub fn parse_answer(text: &str) -> Result<(String, String), AiError> {
+pub fn parse_answer(text: &str) -> Result<Completion, AiError> {
     let trimmed = text.trim();
     let mut first_error = None;
     for (start, _) in trimmed.match_indices('{') {
@@ -148,14 +148,18 @@ pub fn parse_answer(text: &str) -> Result<(String, String), AiError> {
     )))
 }
 
-/// `text_corrected` and `change_summary` of an answer object (a missing or null
+/// The `text_corrected` and `change_summary` of an answer object (a missing or null
 /// summary is an empty one).
-fn fields(value: &serde_json::Value) -> Option<(String, String)> {
-    let text = value.get("text_corrected")?.as_str()?.to_string();
-    match value.get("change_summary") {
-        None | Some(serde_json::Value::Null) => Some((text, String::new())),
-        Some(summary) => Some((text, summary.as_str()?.to_string())),
-    }
+fn fields(value: &serde_json::Value) -> Option<Completion> {
+    let text_corrected = value.get("text_corrected")?.as_str()?.to_string();
+    let change_summary = match value.get("change_summary") {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(summary) => summary.as_str()?.to_string(),
+    };
+    Some(Completion {
+        text_corrected,
+        change_summary,
+    })
 }
 
 /// The first characters of a text, for error messages that must stay short.
@@ -172,15 +176,22 @@ pub fn preview(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn pair(c: Completion) -> (String, String) {
+        (c.text_corrected, c.change_summary)
+    }
+
     #[test]
     fn parses_plain_and_fenced_answers() {
         let plain = r#"{"text_corrected":"Ala ma kota.","change_summary":"kropka"}"#;
         assert_eq!(
-            parse_answer(plain).unwrap(),
+            pair(parse_answer(plain).unwrap()),
             ("Ala ma kota.".into(), "kropka".into())
         );
         let fenced = format!("```json\n{plain}\n```");
-        assert_eq!(parse_answer(&fenced).unwrap().0, "Ala ma kota.");
+        assert_eq!(
+            parse_answer(&fenced).unwrap().text_corrected,
+            "Ala ma kota."
+        );
     }
 
     #[test]
@@ -209,7 +220,7 @@ mod tests {
             format!("{{\"note\": 1}} and then {object}"),
         ] {
             assert_eq!(
-                parse_answer(&wrapped).unwrap(),
+                pair(parse_answer(&wrapped).unwrap()),
                 ("Ala ma kota.".into(), "kropka".into()),
                 "{wrapped}"
             );

@@ -201,11 +201,7 @@ pub fn parse_response(body: &str, limit: &OutputLimit) -> Result<Completion, AiE
         .pointer("/message/content")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let (text_corrected, change_summary) = parse_answer(content)?;
-    Ok(Completion {
-        text_corrected,
-        change_summary,
-    })
+    parse_answer(content)
 }
 
 /// The tokens a 200 response says were billed (`usage`): `completion_tokens` include
