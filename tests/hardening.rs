@@ -523,22 +523,8 @@ fn runs_through_serve_share_one_limit_and_concurrency_is_capped() {
 }
 
 fn post(addr: SocketAddr, body: &str) -> (u16, Value) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let req = format!(
-        "POST /task/run HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let json = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(json).unwrap_or(Value::Null))
+    let (status, body) = common::http(addr, "POST", "/task/run", None, body);
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 #[test]

@@ -3,14 +3,14 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::Arc;
 
 use ai_worker::{Server, StopSignal};
 use common::fake_llm::{FakeLlm, gemini_error, gemini_ok};
-use common::{TestDb, output_text};
+use common::{TestDb, http, output_text};
 
 /// Whether a tool the test needs is here; in CI (CI=true) it must be.
 fn available(what: &str, check: &mut Command) -> bool {
@@ -59,37 +59,6 @@ fn parse_metrics(text: &str) -> Vec<String> {
         .lines()
         .map(str::to_string)
         .collect()
-}
-
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: &str,
-) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\n{auth}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (
-        status,
-        out.split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default(),
-    )
 }
 
 fn start(config: &ai_worker::Config) -> (SocketAddr, Arc<StopSignal>) {

@@ -286,7 +286,6 @@ fn an_export_killed_after_writing_the_source_loses_nothing_and_writes_nothing_tw
 
 #[test]
 fn serve_answers_rework_and_export_requests() {
-    use std::io::{Read, Write};
     let t = TestDb::new();
     let stop = std::sync::Arc::new(ai_worker::StopSignal::new());
     let server =
@@ -294,17 +293,8 @@ fn serve_answers_rework_and_export_requests() {
     let addr = server.local_addr().unwrap();
     std::thread::spawn(move || server.run());
     let post = |path: &str, body: &str| {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        let req = format!(
-            "POST {path} HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes()).unwrap();
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        let status: u16 = out.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let json: serde_json::Value =
-            serde_json::from_str(out.split_once("\r\n\r\n").unwrap().1).unwrap();
+        let (status, body) = common::http(addr, "POST", path, None, body);
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
         (status, json)
     };
     let (status, body) = post("/task/export", r#"{"dry_run":true}"#);
