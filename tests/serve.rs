@@ -62,14 +62,8 @@ fn send(addr: SocketAddr, bytes: &[u8], close: bool) -> (u16, Value) {
 }
 
 fn parse_response(out: &[u8]) -> (u16, Value) {
-    let text = String::from_utf8_lossy(out);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    let (status, body) = common::split_response(out);
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 fn request(

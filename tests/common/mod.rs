@@ -283,13 +283,19 @@ pub fn http(
         body.len()
     );
     s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let status = out
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    split_response(&out)
+}
+
+/// The status code (0 when there is none) and the body of a raw HTTP answer.
+pub fn split_response(out: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(out);
+    let status = text
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     (status, body.to_string())
 }
