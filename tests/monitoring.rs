@@ -61,6 +61,23 @@ fn parse_metrics(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// A fake Gemini that answers the items starting with "zły" with the given error and
+/// echoes the rest (10 input, 5 output and `thinking` thinking tokens each).
+fn failing_bad_items(
+    status: u16,
+    code: &'static str,
+    message: &'static str,
+    thinking: u64,
+) -> FakeLlm {
+    FakeLlm::start(move |req, _| {
+        if req.item_text().starts_with("zły") {
+            gemini_error(status, code, message)
+        } else {
+            gemini_ok(&req.item_text(), "ok", 10, 5, thinking)
+        }
+    })
+}
+
 fn start(config: &ai_worker::Config) -> (SocketAddr, Arc<StopSignal>) {
     let stop = Arc::new(StopSignal::new());
     let server = Server::bind(config, "127.0.0.1:0", Arc::clone(&stop)).unwrap();
@@ -72,13 +89,7 @@ fn start(config: &ai_worker::Config) -> (SocketAddr, Arc<StopSignal>) {
 #[test]
 fn metrics_parse_with_a_real_prometheus_parser_and_need_the_token() {
     let mut t = TestDb::new();
-    let llm = FakeLlm::start(|req, _| {
-        if req.item_text() == "zły" {
-            gemini_error(429, "RESOURCE_EXHAUSTED", "slow down")
-        } else {
-            gemini_ok(&req.item_text(), "ok", 10, 5, 2)
-        }
-    });
+    let llm = failing_bad_items(429, "RESOURCE_EXHAUSTED", "slow down", 2);
     let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
     let (task, _) = t.task(model, &["dobry", "zły", "też dobry"]);
     let mut config = t.config.clone();
@@ -125,13 +136,7 @@ fn metrics_parse_with_a_real_prometheus_parser_and_need_the_token() {
 #[test]
 fn a_cron_run_leaves_a_metrics_file_that_keeps_the_last_success() {
     let mut t = TestDb::new();
-    let llm = FakeLlm::start(|req, _| {
-        if req.item_text() == "zły" {
-            gemini_error(400, "INVALID_ARGUMENT", "bad")
-        } else {
-            gemini_ok(&req.item_text(), "ok", 10, 5, 0)
-        }
-    });
+    let llm = failing_bad_items(400, "INVALID_ARGUMENT", "bad", 0);
     let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
     let (good, _) = t.task(model, &["dobry"]);
     let dir = std::env::temp_dir().join(format!("aiw-metrics-{}", t.config.db.name));
@@ -205,13 +210,7 @@ fn the_status_page_shows_the_tasks_in_a_real_browser() {
         return;
     }
     let mut t = TestDb::new();
-    let llm = FakeLlm::start(|req, _| {
-        if req.item_text().starts_with("zły") {
-            gemini_error(400, "INVALID_ARGUMENT", "nie da się")
-        } else {
-            gemini_ok(&req.item_text(), "ok", 10, 5, 0)
-        }
-    });
+    let llm = failing_bad_items(400, "INVALID_ARGUMENT", "nie da się", 0);
     let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
     let (done, _) = t.task(model, &["a", "b", "zły 1"]);
     let (waiting, _) = t.task(model, &["c", "d", "e", "f"]);
