@@ -162,11 +162,15 @@ fn fields(value: &serde_json::Value) -> Option<Completion> {
     })
 }
 
-/// The first characters of a text, for error messages that must stay short.
+/// The first 200 characters of a text, for error messages that must stay short.
 pub fn preview(text: &str) -> String {
-    const MAX: usize = 200;
-    let mut out: String = text.chars().take(MAX).collect();
-    if text.chars().count() > MAX {
+    preview_of(text, 200)
+}
+
+/// The first `max` characters of a text, with "…" when some were left out.
+pub fn preview_of(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().take(max).collect();
+    if text.chars().count() > max {
         out.push('…');
     }
     out

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::ai::preview;
+use crate::ai::{preview, preview_of};
 use crate::config::{Config, ExportTarget};
 use crate::db::review_repository::{self as review, Accepted, export_status};
 use crate::db::{Db, DbError, source_repository as source};
@@ -186,13 +186,9 @@ fn check(
     })
 }
 
+/// The first 120 characters of a value from the source database.
 fn preview_short(text: &str) -> String {
-    let short: String = text.chars().take(120).collect();
-    if text.chars().count() > 120 {
-        format!("{short}…")
-    } else {
-        short
-    }
+    preview_of(text, 120)
 }
 
 /// The allowed target an item names, and its row id; or why it has none.
