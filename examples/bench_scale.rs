@@ -89,7 +89,7 @@ fn claim_times() {
             let started = Instant::now();
             conn.exec_drop(
                 CLAIM_PENDING_SQL,
-                (2, format!("t{i}"), 60, "op", live, 0, 10),
+                (2, format!("t{i}"), 60, "op", None::<u32>, live, 0, 10),
             )
             .unwrap();
             times.push(started.elapsed());

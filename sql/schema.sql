@@ -196,3 +196,49 @@ ALTER TABLE ai_model ADD COLUMN max_chunk_chars INT UNSIGNED NULL;
 -- Guards a task switches off, comma separated: markup (no masking, no check), length
 -- (a translation into a much wordier language). NULL = every guard on.
 ALTER TABLE task ADD COLUMN skip_guards VARCHAR(255) NULL;
+
+-- Batch mode (second round): a task's items sent through the provider's Batch API
+-- (Gemini batchGenerateContent, OpenAI /v1/batches), billed at a share of the price
+-- and answered within 24 h. task.batch: 0 = direct calls, 1 = batch jobs (the items
+-- of a job stuck too long wait for the next job), 2 = batch jobs, falling back to
+-- direct calls once a job of the task got stuck.
+ALTER TABLE task ADD COLUMN batch TINYINT UNSIGNED NOT NULL DEFAULT 0;
+-- The share of the normal prices a batch job is billed at; NULL = 0.5 (half price).
+ALTER TABLE ai_model ADD COLUMN batch_price_factor DECIMAL(5,4) NULL;
+-- One row per provider job. Written only by the worker. state: SUBMITTING (items
+-- claimed, the job being created: job_key names it at the provider, so a crash
+-- before provider_job_id is stored never creates a second job), RUNNING, CANCELLING,
+-- COLLECTED, FAILED, EXPIRED, CANCELLED, ABANDONED (never reached the provider).
+CREATE TABLE IF NOT EXISTS ai_batch (
+  id_ai_batch INT UNSIGNED NOT NULL AUTO_INCREMENT,
+  id_task INT UNSIGNED NOT NULL,
+  id_ai_model INT UNSIGNED NOT NULL,
+  job_key CHAR(36) NOT NULL,
+  provider_job_id VARCHAR(255) NULL,
+  state VARCHAR(16) NOT NULL,
+  provider_state VARCHAR(40) NULL,
+  item_count INT UNSIGNED NOT NULL DEFAULT 0,
+  items_ok INT UNSIGNED NOT NULL DEFAULT 0,
+  items_error INT UNSIGNED NOT NULL DEFAULT 0,
+  items_returned INT UNSIGNED NOT NULL DEFAULT 0,
+  cost DECIMAL(16,6) NULL,
+  daily_reserved DECIMAL(16,6) NOT NULL DEFAULT 0,
+  daily_reserved_day DATE NULL,
+  stuck TINYINT(1) NOT NULL DEFAULT 0,
+  error_message TEXT NULL,
+  operation_uuid CHAR(36) NULL,
+  created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  submitted_at DATETIME NULL,
+  checked_at DATETIME NULL,
+  finished_at DATETIME NULL,
+  claimed_until DATETIME NULL,
+  PRIMARY KEY (id_ai_batch),
+  UNIQUE KEY uq_ai_batch_job_key (job_key),
+  KEY idx_ai_batch_state (state, id_task),
+  KEY idx_ai_batch_task (id_task, id_ai_batch),
+  CONSTRAINT fk_ai_batch_task FOREIGN KEY (id_task) REFERENCES task (id_task) ON DELETE CASCADE,
+  CONSTRAINT fk_ai_batch_model FOREIGN KEY (id_ai_model) REFERENCES ai_model (id_ai_model)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+-- The job an item was last sent in; while the item is PROCESSING it is in that job.
+ALTER TABLE task_item ADD COLUMN id_ai_batch INT UNSIGNED NULL;
+ALTER TABLE task_item ADD INDEX idx_task_item_batch (id_ai_batch, status_id);

@@ -74,6 +74,19 @@ pub struct Config {
     pub export_allow: Vec<ExportTarget>,
     /// `SOURCE_DB_*`: where the source tables live; `None` = the worker's database.
     pub source_db: Option<DbConfig>,
+    /// Batch mode: how jobs are sized and how long one may take.
+    pub batch: BatchConfig,
+}
+
+/// Batch mode settings (`BATCH_*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Items in one provider job, at most.
+    pub max_items: u32,
+    /// How long a job may run before it counts as stuck and is cancelled.
+    pub max_wait: Duration,
+    /// Gemini: a job whose requests are larger than this goes through the Files API.
+    pub inline_max_bytes: u64,
 }
 
 /// A source column `ai-worker export` may write: `table.column[:pk]`.
@@ -276,6 +289,19 @@ impl Config {
             metrics_file: get("METRICS_FILE"),
             export_allow: parse_export_allow(&get)?,
             source_db: source_db(&get, file, env, &db)?,
+            batch: BatchConfig {
+                max_items: parse_num(&get, "BATCH_MAX_ITEMS", 1000, 1, 50_000)? as u32,
+                max_wait: Duration::from_secs(
+                    3600 * parse_num(&get, "BATCH_MAX_WAIT_H", 24, 1, 168)?,
+                ),
+                inline_max_bytes: parse_num(
+                    &get,
+                    "BATCH_INLINE_MAX_BYTES",
+                    20_000_000,
+                    1_000,
+                    20_000_000,
+                )?,
+            },
             db,
         };
         Ok(config)

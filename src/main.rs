@@ -69,6 +69,13 @@ fn run_configured(cli: &Cli) -> Result<u8, AppError> {
         Command::Estimate { task } => {
             render::estimate(&app::estimate::estimate(&config, *task)?, cli.json);
         }
+        Command::BatchStatus { task } => {
+            render::batch_jobs(&app::batch::jobs(&config, *task)?, cli.json);
+        }
+        Command::CancelBatch { job } => {
+            let cancelled = app::batch::cancel(&config, job, &cli::stop_on_ctrl_c())?;
+            render::batch_cancelled(&cancelled, cli.json);
+        }
         Command::ModelAdd { .. }
         | Command::ModelUpdate { .. }
         | Command::ModelList

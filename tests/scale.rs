@@ -33,7 +33,7 @@ fn the_claim_uses_the_task_status_index_without_a_sort_after_analyze() {
     let sql = format!("EXPLAIN {CLAIM_PENDING_SQL}");
     let plan: Vec<mysql::Row> = t
         .conn
-        .exec(&sql, (2, "tok", 60, "op", task, 0, 10))
+        .exec(&sql, (2, "tok", 60, "op", None::<u32>, task, 0, 10))
         .unwrap();
     assert_eq!(plan.len(), 1);
     let key: Option<String> = plan[0].get("key");

@@ -12,8 +12,13 @@ pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1
 /// `{base}/models/{model}:generateContent`, the model name percent-encoded so that
 /// it stays one path segment whatever it holds (`/`, `..`, `?`, `#`).
 pub fn endpoint(base_url: &str, model_name: &str) -> String {
+    model_method(base_url, model_name, "generateContent")
+}
+
+/// `{base}/models/{model}:{method}`, the model name kept one path segment.
+pub fn model_method(base_url: &str, model_name: &str, method: &str) -> String {
     format!(
-        "{}/models/{}:generateContent",
+        "{}/models/{}:{method}",
         base_url.trim_end_matches('/'),
         path_segment(model_name.trim())
     )

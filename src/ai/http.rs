@@ -7,6 +7,8 @@ use super::{AiError, preview};
 
 /// Largest response body read (a correction is at most a few hundred kilobytes).
 const MAX_BODY: u64 = 16 * 1024 * 1024;
+/// Largest batch job result read (50,000 answers of a few kilobytes each).
+pub const MAX_BATCH_BODY: u64 = 1024 * 1024 * 1024;
 
 /// Longest wait for a connection to the model's server.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,6 +24,8 @@ pub struct Reply {
     pub body: String,
     /// `Location` of a redirect, if any.
     pub location: Option<String>,
+    /// `X-Goog-Upload-URL`: where a Gemini resumable upload goes on.
+    pub upload_url: Option<String>,
 }
 
 /// Checks an API address (`ai_model.api_url`, or the endpoint built from it) before
@@ -66,21 +70,64 @@ pub fn post_json(
     body: &serde_json::Value,
     timeout: Duration,
 ) -> Result<Reply, AiError> {
-    let mut request = agent
-        .post(url)
-        .header("Content-Type", "application/json")
-        .header("Accept", "application/json");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
     let payload = body.to_string();
-    let mut response = request
-        .config()
+    let body = Body {
+        content_type: "application/json",
+        bytes: payload.as_bytes(),
+    };
+    send(agent, "POST", url, headers, Some(body), timeout, MAX_BODY)
+}
+
+/// A request body and its content type.
+#[derive(Clone, Copy, Debug)]
+pub struct Body<'a> {
+    /// `Content-Type` header.
+    pub content_type: &'a str,
+    /// The bytes sent.
+    pub bytes: &'a [u8],
+}
+
+/// Sends one request (`GET`, or `POST` with or without a body) and reads the reply, as
+/// [`post_json`] does: any status is a reply, transport failures are errors.
+pub fn send(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<Body<'_>>,
+    timeout: Duration,
+    max_body: u64,
+) -> Result<Reply, AiError> {
+    let mut builder = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("Accept", "application/json");
+    if let Some(body) = &body {
+        builder = builder.header("Content-Type", body.content_type);
+    }
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let bytes: &[u8] = body.map_or(&[], |b| b.bytes);
+    let request = builder
+        .body(bytes)
+        .map_err(|e| AiError::Task(format!("cannot build a request to {}: {e}", host_of(url))))?;
+    let config = agent
+        .configure_request(request)
         .timeout_global(Some(timeout))
-        .timeout_connect(Some(timeout.min(CONNECT_TIMEOUT)))
-        .build()
-        .send(payload.as_bytes())
+        .timeout_connect(Some(timeout.min(CONNECT_TIMEOUT)));
+    let response = agent
+        .run(config.build())
         .map_err(|e| transport_error(e, url))?;
+    read_reply(response, url, max_body)
+}
+
+/// The status, the headers the clients use and the body (bounded) of a response.
+fn read_reply(
+    mut response: ureq::http::Response<ureq::Body>,
+    url: &str,
+    max_body: u64,
+) -> Result<Reply, AiError> {
     let status = response.status().as_u16();
     let header = |name: &str| {
         response
@@ -93,10 +140,11 @@ pub fn post_json(
         .and_then(|v| parse_retry_after_ms(&v))
         .or_else(|| header("retry-after").and_then(|v| parse_retry_after_secs(&v)));
     let location = header("location");
+    let upload_url = header("x-goog-upload-url");
     let bytes = response
         .body_mut()
         .with_config()
-        .limit(MAX_BODY)
+        .limit(max_body)
         .read_to_vec()
         .map_err(|e| transport_error(e, url))?;
     let body = String::from_utf8(bytes).map_err(|_| {
@@ -109,6 +157,7 @@ pub fn post_json(
         retry_after,
         body,
         location,
+        upload_url,
     })
 }
 
@@ -291,6 +340,7 @@ mod tests {
             retry_after: None,
             body: body.into(),
             location: None,
+            upload_url: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The model layer: prompts, the HTTP clients for Gemini and OpenAI-compatible servers,
 //! the echo provider, and the retry and rate-limit rules they share.
 
+pub mod batch;
 pub mod client;
 pub mod gemini;
 pub mod http;

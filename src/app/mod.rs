@@ -1,6 +1,7 @@
 //! The application layer: what the doors (the CLI and `serve`) can ask for, and the
 //! one error type they get back. The doors call nothing below this layer.
 
+pub mod batch;
 mod error;
 pub mod estimate;
 pub mod models;

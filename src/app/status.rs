@@ -63,7 +63,7 @@ impl HealthCheck {
     }
 }
 
-fn with_db<T>(
+pub(crate) fn with_db<T>(
     config: &Config,
     f: impl FnOnce(&mut Db) -> Result<T, AppError>,
 ) -> Result<T, AppError> {

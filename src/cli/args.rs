@@ -51,6 +51,14 @@ pub enum Command {
     Estimate {
         task: Option<u32>,
     },
+    /// `--batch-status`: open batch jobs (or every job of `--task`).
+    BatchStatus {
+        task: Option<u32>,
+    },
+    /// `--cancel-batch ID`: cancel one batch job.
+    CancelBatch {
+        job: String,
+    },
     ModelList,
     ModelUpdate {
         name: String,
@@ -128,11 +136,15 @@ fn parse_command(args: &mut pico_args::Arguments) -> Result<Command, String> {
         None if args.contains("--estimate") => Command::Estimate {
             task: positive(args, "--task")?,
         },
-        None => Command::Run {
-            metrics_file: args
-                .opt_value_from_os_str("--metrics-file", |s| Ok::<_, String>(PathBuf::from(s)))
-                .map_err(arg_error)?,
-            options: parse_run(args)?,
+        None if args.contains("--batch-status") => Command::BatchStatus {
+            task: positive(args, "--task")?,
+        },
+        None => match args
+            .opt_value_from_str::<_, String>("--cancel-batch")
+            .map_err(arg_error)?
+        {
+            Some(job) => Command::CancelBatch { job },
+            None => parse_run_command(args)?,
         },
         Some("init-db") => Command::InitDb,
         Some("demo") => Command::Demo,
@@ -158,6 +170,8 @@ const FLAGS: &[&str] = &[
     "--max-item",
     "--dry-run",
     "--retry-failed",
+    "--batch-status",
+    "--cancel-batch",
     "--concurrency",
     "--json",
     "--env-file",
@@ -205,6 +219,16 @@ fn help_topic(args: &mut pico_args::Arguments) -> &'static str {
         (Some("model"), _) => "model",
         _ => "",
     }
+}
+
+/// A run: its options and where its metrics go.
+fn parse_run_command(args: &mut pico_args::Arguments) -> Result<Command, String> {
+    Ok(Command::Run {
+        metrics_file: args
+            .opt_value_from_os_str("--metrics-file", |s| Ok::<_, String>(PathBuf::from(s)))
+            .map_err(arg_error)?,
+        options: parse_run(args)?,
+    })
 }
 
 fn parse_run(args: &mut pico_args::Arguments) -> Result<RunOptions, String> {

@@ -1,10 +1,12 @@
 //! What the CLI prints: run summaries as text or JSON, model tables, the demo, and
 //! errors (once, on stderr and in the log file).
 
+use ai_worker::app::batch::{Cancelled, job_json};
 use ai_worker::app::estimate::TaskEstimate;
 use ai_worker::app::models::{AddedModel, KeyNote, ModelSummary, Rekeyed};
 use ai_worker::app::review::{Exported, Reworked};
 use ai_worker::app::setup::DemoReport;
+use ai_worker::db::batch_repository::Job;
 use ai_worker::{AppError, DEMO_DB, DbConfig, RunSummary, logging};
 
 /// An error for the user: on stderr, and in the log file if one is open.
@@ -250,4 +252,61 @@ pub fn exported(done: &Exported, json: bool) {
         println!("[TaskItem {id}] {why}");
     }
     println!("{}", done.message());
+}
+
+/// `--batch-status`: one line per job.
+pub fn batch_jobs(jobs: &[Job], json: bool) {
+    if json {
+        let jobs: Vec<serde_json::Value> = jobs.iter().map(job_json).collect();
+        println!("{}", serde_json::json!({ "batches": jobs }));
+        return;
+    }
+    if jobs.is_empty() {
+        println!("No open batch jobs");
+        return;
+    }
+    println!("JOB  TASK  STATE       ITEMS  OK     FAILED  BACK   HOURS  PROVIDER ID");
+    for j in jobs {
+        let state = match &j.provider_state {
+            Some(p) if j.state == "RUNNING" => format!("{} ({p})", j.state),
+            _ => j.state.clone(),
+        };
+        println!(
+            "{:<4} {:<5} {:<11} {:<6} {:<6} {:<7} {:<6} {:<6} {}",
+            j.id,
+            j.id_task,
+            state,
+            j.item_count,
+            j.items_ok,
+            j.items_error,
+            j.items_returned,
+            j.age_s / 3600,
+            j.provider_job_id.as_deref().unwrap_or("-")
+        );
+    }
+}
+
+/// `--cancel-batch`: what became of the job.
+pub fn batch_cancelled(done: &Cancelled, json: bool) {
+    let s = &done.summary;
+    if json {
+        let mut job = job_json(&done.job);
+        job["state"] = done.state_now.clone().into();
+        println!(
+            "{}",
+            serde_json::json!({"batch": job, "items_ok": s.items_ok, "items_error": s.items_error, "items_returned": s.items_released})
+        );
+        return;
+    }
+    let id = done.job.id;
+    if done.state_now == "CANCELLING" {
+        println!(
+            "Batch job {id}: cancel requested; the provider is still cancelling it, and the next run collects what it finished and puts the rest back to pending"
+        );
+    } else {
+        println!(
+            "Batch job {id} cancelled: {} saved, {} failed, {} back to pending",
+            s.items_ok, s.items_error, s.items_released
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The database layer: one small struct over one `mysql::Conn`, plus the repositories
 //! that hold every SQL statement of the worker (explicit, parameterised SQL only).
 
+pub mod batch_repository;
 pub mod model_repository;
 pub mod overview_repository;
 pub mod pace_repository;

@@ -108,7 +108,7 @@ mod tests {
                 .iter()
                 .filter(|s| s.starts_with("CREATE TABLE"))
                 .count(),
-            9
+            10
         );
         let added: Vec<_> = stmts
             .iter()

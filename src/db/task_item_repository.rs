@@ -115,7 +115,7 @@ impl Spent {
 
 /// `text_original` is read as bytes: MariaDB stores byte sequences that are not UTF-8
 /// (an encoded surrogate, for example) in a `utf8mb4` column, and a panel may allow NULL.
-type ItemRow = (
+pub(crate) type ItemRow = (
     u32,
     u32,
     Option<Vec<u8>>,
@@ -124,7 +124,7 @@ type ItemRow = (
     Option<Vec<u8>>,
 );
 
-fn to_item((id, id_task, text, attempts, corrected, comment): ItemRow) -> Item {
+pub(crate) fn to_item((id, id_task, text, attempts, corrected, comment): ItemRow) -> Item {
     let (text_original, unreadable) = match String::from_utf8(text.unwrap_or_default()) {
         Ok(text) => (text, None),
         Err(e) => {
@@ -159,7 +159,7 @@ fn to_item((id, id_task, text, attempts, corrected, comment): ItemRow) -> Item {
 /// task (693 ms per claim at 100,000 pending items instead of 0.3 ms).
 pub const CLAIM_PENDING_SQL: &str = "UPDATE task_item FORCE INDEX (idx_task_item_task_status) \
      SET status_id = ?, claim_token = ?, claimed_until = NOW() + INTERVAL ? SECOND, \
-     attempts = LEAST(attempts, 65534) + 1, operation_uuid = ? \
+     attempts = LEAST(attempts, 65534) + 1, operation_uuid = ?, id_ai_batch = ? \
      WHERE id_task = ? AND status_id = ? ORDER BY id_task_item LIMIT ?";
 
 /// Claims up to `limit` PENDING items of a task, oldest first, for `lease_s` seconds,
@@ -174,18 +174,52 @@ pub fn claim_pending(
     lease_s: u64,
     operation_uuid: &str,
 ) -> Result<Vec<Item>, DbError> {
+    let claim = ClaimFor {
+        id_task,
+        limit,
+        claim_token,
+        lease_s,
+        operation_uuid,
+    };
+    claim_pending_into(db, &claim, None)
+}
+
+/// What a claim of pending items asks for.
+#[derive(Clone, Copy, Debug)]
+pub struct ClaimFor<'a> {
+    /// The task whose items are claimed.
+    pub id_task: u32,
+    /// Items at most.
+    pub limit: u32,
+    /// The token the items are marked with.
+    pub claim_token: &'a str,
+    /// Seconds the claim holds.
+    pub lease_s: u64,
+    /// The run claiming.
+    pub operation_uuid: &'a str,
+}
+
+/// [`claim_pending`], marking the items as sent in batch job `id_ai_batch` (`None` for
+/// direct calls), so that only the job's collection ends them.
+pub fn claim_pending_into(
+    db: &mut Db,
+    claim: &ClaimFor<'_>,
+    id_ai_batch: Option<u32>,
+) -> Result<Vec<Item>, DbError> {
     let claimed = db.execute(
         CLAIM_PENDING_SQL,
         (
             PROCESSING,
-            claim_token,
-            lease_s,
-            operation_uuid,
-            id_task,
+            claim.claim_token,
+            claim.lease_s,
+            claim.operation_uuid,
+            id_ai_batch,
+            claim.id_task,
             PENDING,
-            limit,
+            claim.limit,
         ),
     )?;
+    let claim_token = claim.claim_token;
     if claimed == 0 {
         return Ok(Vec::new());
     }
@@ -265,7 +299,7 @@ pub fn claim_one(
     let mut claimed = db.execute(
         "UPDATE task_item SET status_id = ?, claim_token = ?, \
          claimed_until = NOW() + INTERVAL ? SECOND, attempts = LEAST(attempts, 65534) + 1, \
-         operation_uuid = ?, error_message = NULL \
+         operation_uuid = ?, error_message = NULL, id_ai_batch = NULL \
          WHERE id_task_item = ? AND status_id = ?",
         (
             PROCESSING,
@@ -281,7 +315,7 @@ pub fn claim_one(
             "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
              SET i.status_id = ?, i.claim_token = ?, \
              i.claimed_until = NOW() + INTERVAL ? SECOND, i.attempts = LEAST(i.attempts, 65534) + 1, \
-             i.operation_uuid = ?, i.error_message = NULL, \
+             i.operation_uuid = ?, i.error_message = NULL, i.id_ai_batch = NULL, \
              t.records_error = GREATEST(t.records_error, 1) - 1 \
              WHERE i.id_task_item = ? AND i.status_id = ?",
             (
@@ -378,14 +412,26 @@ pub fn release(
     claim_token: &str,
     spent: &Spent,
 ) -> Result<bool, DbError> {
-    let mut params: Vec<mysql::Value> = vec![PENDING.into()];
+    return_pending(db, id_task_item, claim_token, spent, false)
+}
+
+/// Puts a claimed item back to PENDING; `attempt_counts` keeps the claim counted as an
+/// attempt (a batch line that failed), else it is given back (the item was never tried).
+pub fn return_pending(
+    db: &mut Db,
+    id_task_item: u32,
+    claim_token: &str,
+    spent: &Spent,
+    attempt_counts: bool,
+) -> Result<bool, DbError> {
+    let mut params: Vec<mysql::Value> = vec![PENDING.into(), attempt_counts.into()];
     params.extend(spent.params());
     params.extend([id_task_item.into(), claim_token.into(), PROCESSING.into()]);
     let changed = db.execute(
         concat!(
             "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
              SET i.status_id = ?, i.claim_token = NULL, i.claimed_until = NULL, \
-             i.attempts = GREATEST(i.attempts, 1) - 1, ",
+             i.attempts = IF(?, i.attempts, GREATEST(i.attempts, 1) - 1), ",
             item_spend!(),
             ", ",
             task_spend!(),
@@ -450,12 +496,13 @@ pub struct Reaped {
 /// Recovers items a dead worker left PROCESSING after their lease (or with no lease
 /// at all, as a hand edit may leave them): back to PENDING,
 /// or ERROR once they were claimed `max_attempts` times (an item that kills workers
-/// must not kill every run).
+/// must not kill every run). Items inside a batch job are left to the job's collection,
+/// which knows whether the provider answered them.
 pub fn reap_expired(db: &mut Db, id_task: u32, max_attempts: u32) -> Result<Reaped, DbError> {
     let expired: Vec<(u32, u32, String)> = db.query(
         "SELECT id_task_item, attempts, CAST(cost_reserved AS CHAR) FROM task_item \
          FORCE INDEX (idx_task_item_task_status) WHERE id_task = ? AND status_id = ? \
-         AND (claimed_until < NOW() OR claimed_until IS NULL)",
+         AND (claimed_until < NOW() OR claimed_until IS NULL) AND id_ai_batch IS NULL",
         (id_task, PROCESSING),
     )?;
     let mut reaped = Reaped::default();
@@ -491,7 +538,7 @@ fn reap_one(
          i.cost_reserved = 0, t.cost_reserved = GREATEST(t.cost_reserved - ?, 0), \
          t.records_error = LEAST(t.records_error, 4294967294) + ? \
          WHERE i.id_task_item = ? AND i.status_id = ? \
-         AND (i.claimed_until < NOW() OR i.claimed_until IS NULL)",
+         AND (i.claimed_until < NOW() OR i.claimed_until IS NULL) AND i.id_ai_batch IS NULL",
         (
             status,
             failed,

@@ -43,10 +43,23 @@ pub struct Task {
     pub max_cost: Option<f64>,
     /// `skip_guards`: the guards this task switches off (`markup`, `length`).
     pub skip_guards: Vec<String>,
+    /// `batch`: 0 direct calls, 1 batch jobs, 2 batch jobs with direct calls once a job
+    /// got stuck (see [`batch_mode`]).
+    pub batch: u8,
 }
 
-const TASK_COLUMNS: &str =
-    "id_task, id_ai_model, name, description, status_id, CAST(max_cost AS CHAR), skip_guards";
+/// `task.batch` values.
+pub mod batch_mode {
+    /// One call per item.
+    pub const DIRECT: u8 = 0;
+    /// Batch jobs; a stuck job's items wait for the next job.
+    pub const BATCH: u8 = 1;
+    /// Batch jobs; once a job got stuck, the task's items go out as direct calls.
+    pub const BATCH_OR_DIRECT: u8 = 2;
+}
+
+const TASK_COLUMNS: &str = "id_task, id_ai_model, name, description, status_id, \
+     CAST(max_cost AS CHAR), skip_guards, batch";
 
 /// `name` and `description` are read as bytes: a NULL (a panel that altered the
 /// column) reads as empty, and bytes that are not UTF-8 as U+FFFD (the instruction is
@@ -59,13 +72,15 @@ type TaskRow = (
     u8,
     Option<String>,
     Option<Vec<u8>>,
+    u8,
 );
 
 fn text_of(bytes: Option<Vec<u8>>) -> String {
     String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned()
 }
 
-fn to_task((id, id_ai_model, name, description, status_id, max_cost, skip): TaskRow) -> Task {
+fn to_task(row: TaskRow) -> Task {
+    let (id, id_ai_model, name, description, status_id, max_cost, skip, batch) = row;
     Task {
         id,
         id_ai_model,
@@ -78,6 +93,7 @@ fn to_task((id, id_ai_model, name, description, status_id, max_cost, skip): Task
             .map(|g| g.trim().to_ascii_lowercase())
             .filter(|g| !g.is_empty())
             .collect(),
+        batch,
     }
 }
 

@@ -117,6 +117,10 @@ fn health(shared: &Shared) -> (u16, Value) {
 }
 
 fn task_status(config: &Config, id: u32) -> (u16, Value) {
+    let batches = match crate::app::batch::jobs(config, Some(id)) {
+        Ok(jobs) => jobs.iter().map(crate::app::batch::job_json).collect(),
+        Err(e) => return app_error(&e),
+    };
     match status::task(config, id) {
         Ok(p) => (
             200,
@@ -141,6 +145,7 @@ fn task_status(config: &Config, id: u32) -> (u16, Value) {
                 "cost": p.cost.0,
                 "max_cost": p.cost.1,
                 "currency": p.cost.2,
+                "batches": Value::Array(batches),
             }),
         ),
         Err(e) => app_error(&e),

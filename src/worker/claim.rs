@@ -130,6 +130,24 @@ impl Claim {
     }
 }
 
+/// Batch mode: items claimed into a job carry the job's key as their token.
+impl Claim {
+    /// The claim a batch job holds on one of its items.
+    pub fn in_job(item: Item, job_key: &str) -> Claim {
+        Claim {
+            item,
+            token: job_key.to_string(),
+            claimed_at: Instant::now(),
+        }
+    }
+
+    /// Hands the item back to PENDING with the claim counted as an attempt (a batch
+    /// line that failed: the next job tries again, up to `AI_MAX_ATTEMPTS`).
+    pub fn requeue(self, db: &mut Db, spent: &Spent) -> Result<Ended, DbError> {
+        items::return_pending(db, self.item.id, &self.token, spent, true).map(ended)
+    }
+}
+
 impl Claim {
     /// Renews the lease now (before a wait or a retry of the model call). Returns
     /// false if the lease was taken over.

@@ -30,6 +30,16 @@ impl Pricing {
         })
     }
 
+    /// The same prices times `factor` (a batch job's share of them).
+    pub fn scaled(&self, factor: f64) -> Pricing {
+        Pricing {
+            input: self.input * factor,
+            cached_input: self.cached_input * factor,
+            output: self.output * factor,
+            currency: self.currency.clone(),
+        }
+    }
+
     /// The cost of `usage`: uncached input, cached input and output at their prices.
     pub fn cost(&self, usage: &Usage) -> f64 {
         let cached = usage.cached.min(usage.input);

@@ -1,11 +1,13 @@
 //! The engine: pick a task, check its model, claim items, call the model, save, count,
 //! finish, then the next task, until the item limit is reached or nothing is left.
 //!
-//! By role: [`plan`] resolves what to run, [`task`] carries one task through its
+//! By role: [`plan`] resolves what to run, `batch` sends batch tasks' items as
+//! provider jobs and collects them, [`task`] carries one task through its
 //! life, [`pool`] moves claimed work between the producer and the executors, each
 //! item goes through the [`pipeline`] (no threads, no SQL), and a [`claim`] is the
 //! only way to end an item.
 
+mod batch;
 mod budget;
 pub mod chunks;
 pub mod claim;
@@ -83,6 +85,21 @@ pub fn process_item(
     run(config, &options, stop)
 }
 
+/// Cancels a batch job (by `id_ai_batch` or the provider's id) and collects what it
+/// finished; its other items go back to PENDING once the provider confirms.
+pub fn cancel_batch(
+    config: &Config,
+    job_ref: &str,
+    stop: &StopSignal,
+) -> Result<(crate::db::batch_repository::Job, RunSummary), WorkerError> {
+    let plan = Plan::resolve(config, &RunOptions::default())?;
+    let mut db = Db::connect(&config.db)?;
+    let mut engine = Engine::new(config, &plan, stop);
+    let job = engine.cancel_job(&mut db, job_ref);
+    db.close();
+    job.map(|job| (job, engine.summary))
+}
+
 /// Runs a resolved plan: the `task_run` row, the tasks, the summary.
 pub fn run_plan(
     config: &Config,
@@ -96,20 +113,7 @@ pub fn run_plan(
         let (host, pid) = (hostname(), std::process::id());
         run_repository::insert(&mut db, &operation_uuid, &plan.trigger, &host, pid, false)?;
     }
-    let mut engine = Engine {
-        config,
-        plan,
-        stop,
-        agent: http::agent(),
-        connections: Vec::new(),
-        items_left: plan.max_items,
-        models_without_prices: Default::default(),
-        summary: RunSummary {
-            operation_uuid: operation_uuid.clone(),
-            dry_run: plan.dry_run,
-            ..RunSummary::default()
-        },
-    };
+    let mut engine = Engine::new(config, plan, stop);
     let deadlocks_before = crate::db::deadlocks_retried();
     let result = engine.run_scope(&mut db);
     let mut summary = engine.summary;
@@ -219,12 +223,33 @@ struct Engine<'a> {
     summary: RunSummary,
 }
 
+impl<'a> Engine<'a> {
+    /// A run of `plan` about to start.
+    fn new(config: &'a Config, plan: &'a Plan, stop: &'a StopSignal) -> Engine<'a> {
+        Engine {
+            config,
+            plan,
+            stop,
+            agent: http::agent(),
+            connections: Vec::new(),
+            items_left: plan.max_items,
+            models_without_prices: Default::default(),
+            summary: RunSummary {
+                operation_uuid: plan.operation_uuid.clone(),
+                dry_run: plan.dry_run,
+                ..RunSummary::default()
+            },
+        }
+    }
+}
+
 impl Engine<'_> {
     /// Works through the plan's scope: one item, one task, or the oldest tasks.
     fn run_scope(&mut self, db: &mut Db) -> Result<(), WorkerError> {
         if self.plan.retry_failed {
             self.retry_failed(db)?;
         }
+        self.collect_jobs(db)?;
         match self.plan.scope {
             Scope::Item(id) => self.run_single_item(db, id),
             Scope::Task(id) => {

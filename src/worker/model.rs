@@ -24,7 +24,15 @@ pub struct TaskModel {
     pub daily_budget: Option<f64>,
     /// Texts longer than this go out in parts.
     pub max_chunk_chars: usize,
+    /// The model as the model layer sees it (for its Batch API).
+    pub spec: ModelSpec,
+    /// The prices of a batch job's lines: the model's, times `batch_price_factor`.
+    pub batch_pricing: Option<Pricing>,
 }
+
+/// The share of the prices a batch job is billed at when `ai_model.batch_price_factor`
+/// is NULL: Gemini and OpenAI both bill batch jobs at half price.
+pub const DEFAULT_BATCH_PRICE_FACTOR: f64 = 0.5;
 
 /// The chunk limit when `ai_model.max_chunk_chars` is NULL: small enough that the
 /// answer (the text again) fits the output limit of every model worth using.
@@ -45,7 +53,8 @@ pub fn model_for(
             "model id {id_ai_model} of task {id_task} does not exist in ai_model"
         )));
     };
-    let client = spec_of(&row, config, id_task).and_then(|spec| {
+    let spec = spec_of(&row, config, id_task);
+    let client = spec.clone().and_then(|spec| {
         let settings = CallSettings {
             timeout: config.ai_timeout,
             retry: RetryPolicy {
@@ -57,16 +66,22 @@ pub fn model_for(
         };
         Client::new(&spec, settings, agent.clone())
     });
-    Ok(client.map(|client| TaskModel {
-        client: share_pace(client, &row, config, id_task, dry_run),
-        id: row.id,
-        name: row.name.clone(),
-        pricing: Pricing::from_columns(row.prices, &row.currency),
-        daily_budget: row.daily_budget,
-        max_chunk_chars: row
-            .max_chunk_chars
-            .map_or(DEFAULT_CHUNK_CHARS, |n| (n as usize).max(100)),
-    }))
+    let pricing = Pricing::from_columns(row.prices, &row.currency);
+    let factor = row.batch_price_factor.unwrap_or(DEFAULT_BATCH_PRICE_FACTOR);
+    Ok(client
+        .and_then(|client| spec.map(|spec| (client, spec)))
+        .map(|(client, spec)| TaskModel {
+            client: share_pace(client, &row, config, id_task, dry_run),
+            id: row.id,
+            name: row.name.clone(),
+            batch_pricing: pricing.as_ref().map(|p| p.scaled(factor)),
+            pricing,
+            spec,
+            daily_budget: row.daily_budget,
+            max_chunk_chars: row
+                .max_chunk_chars
+                .map_or(DEFAULT_CHUNK_CHARS, |n| (n as usize).max(100)),
+        }))
 }
 
 /// The model layer's view of a row; an unknown provider, an inactive model or a key

@@ -175,6 +175,52 @@ impl Pipeline<'_> {
     }
 }
 
+/// Batch mode: the same steps, split where the job lies between them.
+impl Pipeline<'_> {
+    /// The prompt for one part of an item's text, as a direct call would send it;
+    /// `None` for a blank part, which needs no call.
+    pub fn prompt_for(&self, item: &Item, text: &str) -> Option<Prompt> {
+        if text.trim().is_empty() {
+            return None;
+        }
+        let whole = text.len() == item.text_original.len();
+        Some(
+            self.prepare(text, item.rejected.as_ref().filter(|_| whole))
+                .prompt,
+        )
+    }
+
+    /// A batch line's answer for one part, checked like a direct call's: personal
+    /// data restored (the text is redacted again, which gives the same placeholders),
+    /// then the guards; its tokens priced.
+    pub fn check_line(
+        &self,
+        item: &Item,
+        text: &str,
+        usage: Usage,
+        answer: Result<Completion, AiError>,
+    ) -> Processed {
+        if text.trim().is_empty() {
+            return self.process_text(
+                item,
+                text,
+                Hooks {
+                    on_prompt: &mut |_| {},
+                    keep_alive: &mut || true,
+                },
+            );
+        }
+        let whole = text.len() == item.text_original.len();
+        let prepared = self.prepare(text, item.rejected.as_ref().filter(|_| whole));
+        let outcome = answer.and_then(|completion| {
+            accept(&prepared.redacted, completion, text)
+                .and_then(|answer| self.guard(text, answer))
+                .map_err(AiError::BadAnswer)
+        });
+        self.processed(usage, outcome)
+    }
+}
+
 impl Pipeline<'_> {
     /// The guards the task has not switched off, on the text as it will be saved.
     fn guard(&self, sent: &str, answer: Answer) -> Result<Answer, String> {

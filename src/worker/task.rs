@@ -115,18 +115,25 @@ impl Engine<'_> {
         mut report: TaskSummary,
     ) -> Result<(), WorkerError> {
         self.note_missing_prices(task, model);
+        let batches = self.batch_for(db, task, model, matches!(source, Source::Given(_)))?;
         let mask_markup = !task.skip_guards.iter().any(|g| g == "markup");
         let pipeline = Pipeline {
             client: &model.client,
             redactor: Redactor::new(self.config.pii_redaction).with_markup(mask_markup),
             instruction: &task.description,
             stop: self.stop,
-            pricing: model.pricing.as_ref(),
+            pricing: match &batches {
+                Some(_) => model.batch_pricing.as_ref(),
+                None => model.pricing.as_ref(),
+            },
             skip_guards: &task.skip_guards,
             bounds: guards::bounds_for(&task.description),
             max_chunk_chars: model.max_chunk_chars,
         };
-        let budget = self.budget_of(task, model);
+        if let Some(batches) = &batches {
+            return self.submit_task(db, task, model, batches, &pipeline, report);
+        }
+        let budget = self.budget_of(task, model, model.pricing.as_ref());
         let tally = self.run_pool(db, task.id, &model.name, pipeline, budget, counts, source)?;
         if !self.plan.dry_run {
             model::remember_json_mode(db, model)?;
@@ -146,14 +153,19 @@ impl Engine<'_> {
 
     /// The budgets a task's calls are held to (none in a dry run, which spends
     /// nothing it could record).
-    fn budget_of<'m>(&self, task: &Task, model: &'m TaskModel) -> Option<Budget<'m>> {
+    pub(super) fn budget_of<'m>(
+        &self,
+        task: &Task,
+        model: &'m TaskModel,
+        pricing: Option<&'m crate::worker::cost::Pricing>,
+    ) -> Option<Budget<'m>> {
         let task_limited = task.max_cost.is_some();
         let daily = model.daily_budget.map(|_| (model.id, model.name.as_str()));
         if self.plan.dry_run || !(task_limited || daily.is_some()) {
             return None;
         }
         Some(Budget {
-            pricing: model.pricing.as_ref()?,
+            pricing: pricing?,
             instruction_chars: task.description.chars().count() as u64,
             task_limited,
             daily,
@@ -181,7 +193,7 @@ impl Engine<'_> {
 
     /// The model's server cannot be reached: the task keeps its items PENDING and its
     /// status, says why in `error_message`, and the next run tries again.
-    fn pause_task(
+    pub(super) fn pause_task(
         &mut self,
         db: &mut Db,
         id: u32,
@@ -206,7 +218,7 @@ impl Engine<'_> {
     }
 
     /// After the pool: stop the task if the model said so, else finish or pause it.
-    fn end_task(
+    pub(super) fn end_task(
         &mut self,
         db: &mut Db,
         task: &Task,
@@ -276,7 +288,7 @@ impl Engine<'_> {
 
     /// Stops a task as a whole (no usable model, a bad key): given items go back to
     /// PENDING, the task gets ERROR with the message.
-    fn stop_task(
+    pub(super) fn stop_task(
         &mut self,
         db: &mut Db,
         id: u32,

@@ -1,0 +1,34 @@
+use super::*;
+use serde_json::json;
+
+#[test]
+fn gemini_lines_are_matched_by_key_and_sorted_by_error() {
+    let ok = json!({"metadata": {"key": "7"}, "response": {"candidates": [{"content": {"parts": [{"text": "{\"text_corrected\":\"A.\",\"change_summary\":\"s\"}"}]}, "finishReason": "STOP"}], "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 4}}});
+    let line = gemini::line(&ok);
+    assert_eq!(line.key, "7");
+    assert_eq!(line.usage.input, 10);
+    assert_eq!(line.outcome.unwrap().text_corrected, "A.");
+    let bad = json!({"key": "8", "error": {"code": 400, "message": "bad"}});
+    assert!(matches!(gemini::line(&bad).outcome, Err(AiError::Item(_))));
+    let busy = json!({"key": "9", "error": {"code": 503, "message": "busy"}});
+    assert!(matches!(
+        gemini::line(&busy).outcome,
+        Err(AiError::Transient { .. })
+    ));
+    let garbage = json!({"key": "10"});
+    assert!(gemini::line(&garbage).outcome.is_err());
+}
+
+#[test]
+fn jsonl_skips_lines_that_are_not_json() {
+    let lines = jsonl("Test", "{\"a\":1}\n\nnot json\n{\"b\":2}\n");
+    assert_eq!(lines.len(), 2);
+}
+
+#[test]
+fn only_running_and_cancelling_jobs_change() {
+    assert!(!JobState::Running.is_final());
+    assert!(!JobState::Cancelling.is_final());
+    assert!(JobState::Expired.is_final());
+    assert!(JobState::Failed("x".into()).is_final());
+}
