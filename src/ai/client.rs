@@ -298,19 +298,7 @@ impl Client {
             Ok(r) => crate::metrics::request(label, &r.status.to_string()),
             Err(_) => crate::metrics::request(label, "error"),
         }
-        reply.map_err(|e| match e {
-            AiError::Transient {
-                message,
-                retry_after,
-                rate_limited,
-            } => AiError::Transient {
-                message: scrub(&message, key),
-                retry_after,
-                rate_limited,
-            },
-            AiError::Offline(message) => AiError::Offline(scrub(&message, key)),
-            other => other,
-        })
+        reply.map_err(|e| super::http::scrub_error(e, key))
     }
 
     /// The error a reply that is not 200 means; its full body goes to the debug log.

@@ -281,6 +281,24 @@ pub fn scrub(message: &str, key: Option<&str>) -> String {
     words.join(" ")
 }
 
+/// A transport error with anything that looks like a key taken out of its message.
+pub fn scrub_error(err: AiError, key: Option<&str>) -> AiError {
+    match err {
+        AiError::Transient {
+            message,
+            retry_after,
+            rate_limited,
+        } => AiError::Transient {
+            message: scrub(&message, key),
+            retry_after,
+            rate_limited,
+        },
+        AiError::Offline(m) => AiError::Offline(scrub(&m, key)),
+        AiError::Unreachable(m) => AiError::Unreachable(scrub(&m, key)),
+        other => other,
+    }
+}
+
 /// The host (and scheme) a redirect points to, never its path or query.
 fn redirect_target(location: Option<&str>) -> String {
     let Some(location) = location else {

@@ -220,6 +220,9 @@ struct Engine<'a> {
     items_left: u64,
     /// Models already named as having no prices (said once per run).
     models_without_prices: std::collections::HashSet<u32>,
+    /// Tasks this run stopped because a batch job of theirs failed as a whole: not
+    /// run again until someone fixes the cause.
+    stopped_by_batch: std::collections::HashSet<u32>,
     summary: RunSummary,
 }
 
@@ -234,6 +237,7 @@ impl<'a> Engine<'a> {
             connections: Vec::new(),
             items_left: plan.max_items,
             models_without_prices: Default::default(),
+            stopped_by_batch: Default::default(),
             summary: RunSummary {
                 operation_uuid: plan.operation_uuid.clone(),
                 dry_run: plan.dry_run,

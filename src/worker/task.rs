@@ -13,7 +13,7 @@ use super::pool::{self, Source, TaskRun, Work};
 use super::summary::TaskSummary;
 use super::{Engine, WorkerError, guards, model};
 
-impl Engine<'_> {
+impl<'a> Engine<'a> {
     /// `--task-item`: claims the one item (or reads it, in a dry run) and runs its task
     /// on it alone.
     pub(super) fn run_single_item(&mut self, db: &mut Db, id: u32) -> Result<(), WorkerError> {
@@ -68,6 +68,9 @@ impl Engine<'_> {
         given: Option<Source>,
     ) -> Result<(), WorkerError> {
         let id = task.id;
+        if self.stopped_by_batch.contains(&id) {
+            return Ok(());
+        }
         let report = TaskSummary {
             id_task: id,
             status: task_status::name(task.status_id).into(),
@@ -116,20 +119,11 @@ impl Engine<'_> {
     ) -> Result<(), WorkerError> {
         self.note_missing_prices(task, model);
         let batches = self.batch_for(db, task, model, matches!(source, Source::Given(_)))?;
-        let mask_markup = !task.skip_guards.iter().any(|g| g == "markup");
-        let pipeline = Pipeline {
-            client: &model.client,
-            redactor: Redactor::new(self.config.pii_redaction).with_markup(mask_markup),
-            instruction: &task.description,
-            stop: self.stop,
-            pricing: match &batches {
-                Some(_) => model.batch_pricing.as_ref(),
-                None => model.pricing.as_ref(),
-            },
-            skip_guards: &task.skip_guards,
-            bounds: guards::bounds_for(&task.description),
-            max_chunk_chars: model.max_chunk_chars,
+        let pricing = match &batches {
+            Some(_) => model.batch_pricing.as_ref(),
+            None => model.pricing.as_ref(),
         };
+        let pipeline = self.pipeline_for(task, model, pricing);
         if let Some(batches) = &batches {
             return self.submit_task(db, task, model, batches, &pipeline, report);
         }
@@ -149,6 +143,30 @@ impl Engine<'_> {
             return self.pause_task(db, task.id, message, report);
         }
         self.end_task(db, task, tally.task_error, report)
+    }
+
+    /// What a task's items go through, priced at `pricing` (the batch price for a job's
+    /// lines).
+    pub(super) fn pipeline_for<'p>(
+        &self,
+        task: &'p Task,
+        model: &'p TaskModel,
+        pricing: Option<&'p crate::worker::cost::Pricing>,
+    ) -> Pipeline<'p>
+    where
+        'a: 'p,
+    {
+        let mask_markup = !task.skip_guards.iter().any(|g| g == "markup");
+        Pipeline {
+            client: &model.client,
+            redactor: Redactor::new(self.config.pii_redaction).with_markup(mask_markup),
+            instruction: &task.description,
+            stop: self.stop,
+            pricing,
+            skip_guards: &task.skip_guards,
+            bounds: guards::bounds_for(&task.description),
+            max_chunk_chars: model.max_chunk_chars,
+        }
     }
 
     /// The budgets a task's calls are held to (none in a dry run, which spends

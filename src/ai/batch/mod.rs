@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::http::{self, Body, MAX_BATCH_BODY, Reply, classify_status, scrub};
+use super::http::{self, Body, MAX_BATCH_BODY, Reply, classify_status};
 use super::openai::JsonMode;
 use super::prompt_builder::Prompt;
 use super::spec::{Generation, ModelSpec, Provider, Structured};
@@ -223,7 +223,7 @@ impl Batches {
             self.timeout,
             MAX_BATCH_BODY,
         )
-        .map_err(|e| scrubbed(e, key))?;
+        .map_err(|e| http::scrub_error(e, key))?;
         crate::metrics::request(self.label(), &reply.status.to_string());
         if reply.status == 200 {
             Ok(reply)
@@ -241,24 +241,6 @@ impl Batches {
         });
         let reply = self.call(method, url, &[], body)?;
         parse_json(self.label(), &reply.body)
-    }
-}
-
-/// A transport error without the key in it.
-fn scrubbed(err: AiError, key: Option<&str>) -> AiError {
-    match err {
-        AiError::Transient {
-            message,
-            retry_after,
-            rate_limited,
-        } => AiError::Transient {
-            message: scrub(&message, key),
-            retry_after,
-            rate_limited,
-        },
-        AiError::Offline(m) => AiError::Offline(scrub(&m, key)),
-        AiError::Unreachable(m) => AiError::Unreachable(scrub(&m, key)),
-        other => other,
     }
 }
 

@@ -10,13 +10,12 @@ use crate::ai::{AiError, Usage};
 use crate::db::batch_repository::{self as jobs, Job, JobEnd, state};
 use crate::db::task_repository as tasks;
 use crate::db::{Db, DbError};
-use crate::privacy::Redactor;
 
 use super::super::claim::{Claim, Ended};
 use super::super::model::{self, TaskModel};
 use super::super::pipeline::{Pipeline, Processed};
 use super::super::summary::TaskSummary;
-use super::super::{Engine, Scope, WorkerError, guards};
+use super::super::{Engine, Scope, WorkerError};
 use super::{batch_api, close_job, failpoint, parse_line_key, return_all};
 
 impl Engine<'_> {
@@ -226,6 +225,7 @@ impl Engine<'_> {
         close_job(db, job, &end)?;
         log::error!("[Task {}] {message}", job.id_task);
         tasks::fail(db, job.id_task, &self.plan.operation_uuid, &message)?;
+        self.stopped_by_batch.insert(job.id_task);
         let report = TaskSummary {
             id_task: job.id_task,
             status: tasks::status::name(tasks::status::ERROR).into(),
@@ -258,17 +258,7 @@ impl Engine<'_> {
                 return Ok(());
             }
         };
-        let pipeline = Pipeline {
-            client: &model.client,
-            redactor: Redactor::new(self.config.pii_redaction)
-                .with_markup(!task.skip_guards.iter().any(|g| g == "markup")),
-            instruction: &task.description,
-            stop: self.stop,
-            pricing: model.batch_pricing.as_ref(),
-            skip_guards: &task.skip_guards,
-            bounds: guards::bounds_for(&task.description),
-            max_chunk_chars: model.max_chunk_chars,
-        };
+        let pipeline = self.pipeline_for(task, model, model.batch_pricing.as_ref());
         let answered_all = status.state == JobState::Succeeded;
         let mut report = TaskSummary {
             id_task: task.id,

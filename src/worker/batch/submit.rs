@@ -146,6 +146,7 @@ impl Engine<'_> {
                 None => Submitted::Job(count),
             });
         }
+        failpoint("before-create");
         let outcome = send.batches.submit(&job_key, &prepared.requests);
         if let Ok(provider_id) = &outcome {
             failpoint("after-create");

@@ -1,0 +1,438 @@
+//! Batch mode end to end: the built binary against the real database and a fake
+//! provider speaking the Gemini and OpenAI Batch APIs, across several runs, with
+//! kill -9 (an abort) at the points of submit and collect where it could hurt.
+
+mod common;
+
+use common::fake_batch::{FakeBatch, Knobs};
+use common::{TestDb, output_text};
+use mysql::prelude::Queryable;
+
+/// A batch task on a model of the fake; returns (task, items).
+fn batch_task(
+    t: &mut TestDb,
+    fake: &FakeBatch,
+    provider: &str,
+    texts: &[&str],
+    mode: u8,
+) -> (u32, Vec<u32>) {
+    let (url, model_name) = match provider {
+        "gemini" => (fake.server.base_url.clone(), "gemini-2.5-flash"),
+        _ => (fake.server.openai_url(), "gpt-5-mini"),
+    };
+    let model = t.model(provider, model_name, Some(&url), Some("test-key-123"));
+    t.conn_exec(&format!(
+        "UPDATE ai_model SET price_input = 1, price_output = 4 WHERE id_ai_model = {model}"
+    ));
+    let (task, items) = t.task(model, texts);
+    t.conn_exec(&format!(
+        "UPDATE task SET batch = {mode} WHERE id_task = {task}"
+    ));
+    (task, items)
+}
+
+fn run(t: &TestDb, env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    let mut cmd = t.bin_command(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run ai-worker")
+}
+
+fn count(t: &mut TestDb, sql: &str) -> u64 {
+    t.value::<u64>(sql)
+}
+
+#[test]
+fn a_thousand_item_openai_batch_task_completes_over_runs_saved_once_at_half_price() {
+    let mut t = TestDb::new();
+    let fake = FakeBatch::start();
+    let texts: Vec<String> = (0..1000)
+        .map(|i| format!("Tekst numer {i} do poprawy."))
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (task, _) = batch_task(&mut t, &fake, "openai", &refs, 1);
+    let env = [("BATCH_MAX_ITEMS", "400")];
+    let out = run(&t, &env, &["--max-item", "1000"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_eq!(fake.creates(), 3, "1000 items in jobs of 400");
+    assert_eq!(
+        count(
+            &mut t,
+            &format!(
+                "SELECT COUNT(*) FROM task_item WHERE id_task = {task} AND status_id = 2 AND id_ai_batch IS NOT NULL"
+            )
+        ),
+        1000
+    );
+    // The jobs are still running: a run changes nothing and sends nothing.
+    let out = run(&t, &env, &["--max-item", "1000"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_eq!(fake.creates(), 3);
+    let status = run(&t, &env, &["--batch-status", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(listed["batches"].as_array().unwrap().len(), 3, "{listed}");
+    assert_eq!(listed["batches"][0]["provider_state"], "in_progress");
+    fake.set(Knobs {
+        finish: true,
+        ..Knobs::default()
+    });
+    let out = run(&t, &env, &["--max-item", "1000"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    let text = output_text(&out);
+    assert!(text.contains("collected"), "{text}");
+    assert_eq!(t.item_statuses(task), vec![1; 1000]);
+    t.assert_counters_match_items(task);
+    assert!(
+        fake.texts_sent().values().all(|&n| n == 1),
+        "every text sent once"
+    );
+    assert_eq!(fake.texts_sent().len(), 1000);
+    let (status, total, ok, err, tin, tout) = t.task_row(task);
+    assert_eq!(
+        (status, total, ok, err, tin, tout),
+        (2, 1000, 1000, 0, 100_000, 20_000)
+    );
+    // 100 in at 1 and 20 out at 4 per million, at half price: 0.00009 per item.
+    let cost: f64 = t
+        .value::<String>(&format!(
+            "SELECT CAST(cost AS CHAR) FROM task WHERE id_task = {task}"
+        ))
+        .parse()
+        .unwrap();
+    assert!((cost - 0.09).abs() < 1e-9, "task cost {cost}");
+    let job_cost: f64 = t
+        .value::<String>("SELECT CAST(SUM(cost) AS CHAR) FROM ai_batch")
+        .parse()
+        .unwrap();
+    assert!((job_cost - 0.09).abs() < 1e-9, "job cost {job_cost}");
+    assert_eq!(
+        count(
+            &mut t,
+            "SELECT COUNT(*) FROM ai_batch WHERE state = 'COLLECTED' AND items_ok = item_count"
+        ),
+        3
+    );
+    let again = run(&t, &env, &[]);
+    assert!(again.status.success());
+    assert_eq!(fake.creates(), 3, "nothing is sent twice");
+}
+
+#[test]
+fn gemini_lines_are_checked_retried_and_refused_by_the_usual_rules() {
+    let mut t = TestDb::new();
+    let fake = FakeBatch::start();
+    let texts = [
+        "Ala ma kota.",
+        "Napisz do jan.kowalski@example.com jutro.",
+        "FAIL-LINE: ten wiersz zawsze zawodzi.",
+        "BAD-REQUEST: tego nie da się wysłać.",
+        "   ",
+    ];
+    let (task, items) = batch_task(&mut t, &fake, "gemini", &texts, 1);
+    // Small inline limit: the requests go through the Files API.
+    let env = [("BATCH_INLINE_MAX_BYTES", "1000"), ("AI_MAX_ATTEMPTS", "2")];
+    assert!(run(&t, &env, &[]).status.success());
+    assert!(
+        fake.server
+            .requests()
+            .iter()
+            .any(|r| r.path.starts_with("/upload/v1beta/files"))
+    );
+    assert!(
+        fake.bodies()
+            .iter()
+            .all(|b| !b.contains("jan.kowalski@example.com")),
+        "personal data never leaves"
+    );
+    assert_eq!(fake.texts_sent().len(), 4, "the blank text needs no line");
+    fake.set(Knobs {
+        finish: true,
+        ..Knobs::default()
+    });
+    let out = run(&t, &env, &[]);
+    assert!(
+        out.status.success() || out.status.code() == Some(1),
+        "{}",
+        output_text(&out)
+    );
+    let saved: Option<String> = t.value(&format!(
+        "SELECT text_corrected FROM task_item WHERE id_task_item = {}",
+        items[1]
+    ));
+    assert_eq!(
+        saved.as_deref(),
+        Some(texts[1]),
+        "placeholders restored by redacting again"
+    );
+    let refused: (u8, Option<String>) = t.conn_first(&format!(
+        "SELECT status_id, error_message FROM task_item WHERE id_task_item = {}",
+        items[3]
+    ));
+    assert_eq!(refused.0, 3);
+    assert!(refused.1.unwrap().contains("invalid argument"));
+    // The failed line went into a second job; it fails again and runs out of attempts.
+    assert_eq!(fake.creates(), 2);
+    let out = run(&t, &env, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    let failed: (u8, u32, Option<String>) = t.conn_first(&format!(
+        "SELECT status_id, attempts, error_message FROM task_item WHERE id_task_item = {}",
+        items[2]
+    ));
+    assert_eq!((failed.0, failed.1), (3, 2));
+    assert!(failed.2.unwrap().contains("gave up after 2 attempts"));
+    assert_eq!(t.item_statuses(task), vec![1, 1, 3, 3, 1]);
+    t.assert_counters_match_items(task);
+    assert_eq!(fake.creates(), 2);
+}
+
+#[test]
+fn an_expired_job_saves_what_it_finished_and_returns_the_rest_without_an_attempt() {
+    let mut t = TestDb::new();
+    let fake = FakeBatch::start();
+    let texts = ["Jeden.", "Dwa.", "Trzy.", "Cztery."];
+    let (task, _) = batch_task(&mut t, &fake, "openai", &texts, 1);
+    assert!(run(&t, &[], &[]).status.success());
+    fake.set(Knobs {
+        finish: true,
+        expire: true,
+        ..Knobs::default()
+    });
+    // One run collects half and sends the other half in a new job.
+    assert!(run(&t, &[], &[]).status.success());
+    let attempts: Vec<(u8, u32)> = t
+        .conn
+        .query(format!(
+            "SELECT status_id, attempts FROM task_item WHERE id_task = {task} ORDER BY id_task_item"
+        ))
+        .unwrap();
+    assert_eq!(&attempts[..2], &[(1, 1), (1, 1)], "{attempts:?}");
+    assert!(
+        attempts[2..]
+            .iter()
+            .all(|&(s, a)| s == 2 && a == 1 || s == 0 && a == 0),
+        "the unfinished half came back with its attempt given back: {attempts:?}"
+    );
+    assert_eq!(
+        count(
+            &mut t,
+            "SELECT COUNT(*) FROM ai_batch WHERE state = 'EXPIRED' AND items_returned = 2"
+        ),
+        1
+    );
+    fake.set(Knobs {
+        finish: true,
+        ..Knobs::default()
+    });
+    assert!(run(&t, &[], &[]).status.success());
+    assert!(run(&t, &[], &[]).status.success());
+    assert_eq!(t.item_statuses(task), vec![1; 4]);
+    t.assert_counters_match_items(task);
+    assert!(fake.texts_sent().values().all(|&n| n <= 2));
+}
+
+#[test]
+fn a_crash_right_after_the_job_is_created_never_creates_a_second_job() {
+    let mut t = TestDb::new();
+    let fake = FakeBatch::start();
+    let texts = ["Jeden.", "Dwa.", "Trzy."];
+    let (task, _) = batch_task(&mut t, &fake, "openai", &texts, 1);
+    let out = run(&t, &[("AI_WORKER_FAILPOINT_BATCH", "after-create")], &[]);
+    assert!(!out.status.success(), "the worker was killed");
+    assert_eq!(fake.creates(), 1);
+    let row: (String, Option<String>) = t.conn_first("SELECT state, provider_job_id FROM ai_batch");
+    assert_eq!(row, ("SUBMITTING".to_string(), None));
+    // A run while the dead worker's claim on the row holds leaves it alone.
+    assert!(run(&t, &[], &[]).status.success());
+    assert_eq!(fake.creates(), 1);
+    t.conn_exec("UPDATE ai_batch SET claimed_until = NOW() - INTERVAL 1 SECOND");
+    fake.set(Knobs {
+        finish: true,
+        ..Knobs::default()
+    });
+    let out = run(&t, &[], &[]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("adopted"),
+        "{}",
+        output_text(&out)
+    );
+    assert_eq!(
+        fake.creates(),
+        1,
+        "the job was found by its key, not created again"
+    );
+    assert_eq!(t.item_statuses(task), vec![1; 3]);
+    t.assert_counters_match_items(task);
+}
+
+#[test]
+fn a_crash_before_the_job_reached_the_provider_returns_the_items() {
+    let mut t = TestDb::new();
+    let fake = FakeBatch::start();
+    let (task, _) = batch_task(&mut t, &fake, "gemini", &["Jeden.", "Dwa."], 1);
+    let out = run(&t, &[("AI_WORKER_FAILPOINT_BATCH", "before-create")], &[]);
+    assert!(!out.status.success());
+    assert_eq!(fake.creates(), 0);
+    t.conn_exec("UPDATE ai_batch SET claimed_until = NOW() - INTERVAL 1 SECOND");
+    fake.set(Knobs {
+        finish: true,
+        ..Knobs::default()
+    });
+    assert!(run(&t, &[], &[]).status.success());
+    assert_eq!(
+        count(
+            &mut t,
+            "SELECT COUNT(*) FROM ai_batch WHERE state = 'ABANDONED' AND items_returned = 2"
+        ),
+        1
+    );
+    assert_eq!(fake.creates(), 1, "sent once, in a new job");
+    assert!(run(&t, &[], &[]).status.success());
+    assert_eq!(t.item_statuses(task), vec![1, 1]);
+    let attempts: u64 = t.value(&format!(
+        "SELECT MAX(attempts) FROM task_item WHERE id_task = {task}"
+    ));
+    assert_eq!(attempts, 1, "the abandoned job's claim was not counted");
+}
+
+#[test]
+fn a_crash_while_collecting_saves_every_line_once() {
+    let mut t = TestDb::new();
+    let fake = FakeBatch::start();
+    let texts = ["Jeden.", "Dwa.", "Trzy.", "Cztery.", "Pięć."];
+    let (task, _) = batch_task(&mut t, &fake, "openai", &texts, 1);
+    assert!(run(&t, &[], &[]).status.success());
+    fake.set(Knobs {
+        finish: true,
+        ..Knobs::default()
+    });
+    let out = run(&t, &[("AI_WORKER_FAILPOINT_BATCH", "mid-collect")], &[]);
+    assert!(!out.status.success(), "the worker was killed");
+    assert_eq!(
+        count(
+            &mut t,
+            &format!("SELECT COUNT(*) FROM task_item WHERE id_task = {task} AND status_id = 1")
+        ),
+        1
+    );
+    t.conn_exec("UPDATE ai_batch SET claimed_until = NOW() - INTERVAL 1 SECOND");
+    let out = run(&t, &[], &[]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_eq!(t.item_statuses(task), vec![1; 5]);
+    t.assert_counters_match_items(task);
+    let (_, _, _, _, tin, tout) = t.task_row(task);
+    assert_eq!((tin, tout), (500, 100), "each line's tokens counted once");
+    assert_eq!(fake.creates(), 1);
+}
+
+#[test]
+fn a_job_that_fails_as_a_whole_or_is_refused_stops_the_task_with_the_reason() {
+    let mut t = TestDb::new();
+    let fake = FakeBatch::start();
+    let (task, _) = batch_task(&mut t, &fake, "openai", &["Jeden.", "Dwa."], 1);
+    assert!(run(&t, &[], &[]).status.success());
+    fake.set(Knobs {
+        finish: true,
+        fail_job: Some("the request file has an invalid line".into()),
+        ..Knobs::default()
+    });
+    let out = run(&t, &[], &["--task", &task.to_string()]);
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    let (status, message): (u8, Option<String>) = t.conn_first(&format!(
+        "SELECT status_id, error_message FROM task WHERE id_task = {task}"
+    ));
+    assert_eq!(status, 3);
+    assert!(
+        message
+            .unwrap()
+            .contains("the request file has an invalid line")
+    );
+    assert_eq!(t.item_statuses(task), vec![0, 0], "the items wait, untried");
+    let (other, _) = batch_task(&mut t, &fake, "openai", &["Trzy."], 1);
+    fake.set(Knobs {
+        refuse_create: Some(403),
+        ..Knobs::default()
+    });
+    let out = run(&t, &[], &["--task", &other.to_string()]);
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    let message: Option<String> = t.value(&format!(
+        "SELECT error_message FROM task WHERE id_task = {other}"
+    ));
+    assert!(message.unwrap().contains("could not be created"));
+    assert_eq!(t.item_statuses(other), vec![0]);
+}
+
+#[test]
+fn a_stuck_job_is_cancelled_and_its_items_go_direct_when_the_task_says_so() {
+    let mut t = TestDb::new();
+    let fake = FakeBatch::start();
+    let (task, _) = batch_task(
+        &mut t,
+        &fake,
+        "openai",
+        &["Jeden.", "Dwa.", "Trzy.", "Cztery."],
+        2,
+    );
+    assert!(run(&t, &[], &[]).status.success());
+    t.conn_exec("UPDATE ai_batch SET submitted_at = NOW() - INTERVAL 30 HOUR");
+    let out = run(&t, &[], &[]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_eq!(fake.cancels(), 1);
+    assert_eq!(
+        count(
+            &mut t,
+            "SELECT COUNT(*) FROM ai_batch WHERE stuck = 1 AND state = 'CANCELLED'"
+        ),
+        1
+    );
+    let direct = fake
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/chat/completions")
+        .count();
+    assert_eq!(
+        direct, 2,
+        "the half the job never finished went out as direct calls"
+    );
+    assert_eq!(t.item_statuses(task), vec![1; 4]);
+    t.assert_counters_match_items(task);
+}
+
+#[test]
+fn cancel_batch_collects_what_finished_and_refuses_what_cannot_be_cancelled() {
+    let mut t = TestDb::new();
+    let fake = FakeBatch::start();
+    let (task, _) = batch_task(&mut t, &fake, "gemini", &["Jeden.", "Dwa."], 1);
+    assert!(run(&t, &[], &[]).status.success());
+    let out = run(&t, &[], &["--cancel-batch", "1"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("Batch job 1 cancelled: 1 saved, 0 failed, 1 back to pending"),
+        "{}",
+        output_text(&out)
+    );
+    assert_eq!(t.item_statuses(task), vec![1, 0]);
+    let again = run(&t, &[], &["--cancel-batch", "1"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        output_text(&again).contains("has already ended"),
+        "{}",
+        output_text(&again)
+    );
+    let missing = run(&t, &[], &["--cancel-batch", "batches/nope"]);
+    assert!(
+        output_text(&missing).contains("does not exist"),
+        "{}",
+        output_text(&missing)
+    );
+    let bad = run(&t, &[], &["--cancel-batch"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", output_text(&bad));
+    let listed = run(&t, &[], &["--batch-status", "--task", &task.to_string()]);
+    assert!(
+        output_text(&listed).contains("CANCELLED"),
+        "{}",
+        output_text(&listed)
+    );
+}
