@@ -125,6 +125,11 @@ fn run_and_wait_returns_the_summary_and_task_status_reads_it_back() {
     assert_eq!(progress["records_processed"], 3);
     assert_eq!(progress["tokens_input"], 300);
     assert!(progress["finished_at"].is_string());
+    assert_eq!(
+        progress["batches"],
+        serde_json::json!([]),
+        "a direct task has no jobs"
+    );
     let op = summary["operation_uuid"].as_str().unwrap();
     let (status, run) = request(server.addr, "GET", &format!("/run/{op}"), None, None);
     assert_eq!(

@@ -28,6 +28,9 @@ OPTIONS:
                      to pending first, with their attempts reset
   --estimate         print what the pending items of --task ID (or of every task) would
                      cost, without calling a model or writing anything
+  --batch-status     list open batch jobs (tasks with task.batch = 1), or --task ID's jobs
+  --cancel-batch ID  cancel a batch job (ID from --batch-status, or the provider's id);
+                     what it finished is saved, the rest goes back to pending
   --concurrency N    parallel model calls (default WORKER_CONCURRENCY, 4)
   --json             print one JSON summary on stdout
   --metrics-file PATH  write the run's metrics there (Prometheus textfile format)
