@@ -192,7 +192,7 @@ fn exe_creates_the_schema_and_runs_an_echo_task() {
     let tables: u64 = t.value(&format!(
         "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{name}'"
     ));
-    assert_eq!(tables, 9, "eight tables and ai_model_spend");
+    assert_eq!(tables, 10, "eight tables, ai_model_spend and ai_batch");
     t.conn.query_drop(format!("USE `{name}`")).unwrap();
 
     let model = t.model("echo", "echo", None, None);
