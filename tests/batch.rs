@@ -436,3 +436,83 @@ fn cancel_batch_collects_what_finished_and_refuses_what_cannot_be_cancelled() {
         output_text(&listed)
     );
 }
+
+#[test]
+fn the_estimate_of_a_batch_task_is_at_the_batch_price() {
+    let mut t = TestDb::new();
+    let fake = FakeBatch::start();
+    let (task, _) = batch_task(&mut t, &fake, "openai", &["Ala ma kota.", "Ola ma psa."], 1);
+    let estimate = |t: &TestDb| {
+        let out = run(
+            t,
+            &[],
+            &["--estimate", "--task", &task.to_string(), "--json"],
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            v["estimate"][0]["cost"].as_f64().unwrap(),
+            v["estimate"][0]["batch"].as_bool().unwrap(),
+        )
+    };
+    let (batch_cost, batch) = estimate(&t);
+    t.conn_exec(&format!("UPDATE task SET batch = 0 WHERE id_task = {task}"));
+    let (direct_cost, direct) = estimate(&t);
+    assert!(batch && !direct);
+    assert!(
+        (batch_cost * 2.0 - direct_cost).abs() < 1e-12,
+        "{batch_cost} vs {direct_cost}"
+    );
+    t.conn_exec(&format!("UPDATE task SET batch = 1 WHERE id_task = {task}"));
+    t.conn_exec("UPDATE ai_model SET batch_price_factor = 0.25");
+    let (quarter, _) = estimate(&t);
+    assert!(
+        (quarter * 4.0 - direct_cost).abs() < 1e-12,
+        "{quarter} vs {direct_cost}"
+    );
+}
+
+#[test]
+fn a_provider_answering_garbage_about_a_job_changes_nothing_until_it_answers_properly() {
+    let mut t = TestDb::new();
+    let fake = FakeBatch::start();
+    let (task, _) = batch_task(&mut t, &fake, "openai", &["Jeden.", "Dwa."], 1);
+    assert!(run(&t, &[], &[]).status.success());
+    let hostile = [
+        "<html>502 Bad Gateway</html>".to_string(),
+        r#"{"id":"batch_1","status":"completed","output_file_id":"../../v1/admin?x=1"}"#
+            .to_string(),
+        r#"{"id":"batch_1","status":"teleported"}"#.to_string(),
+        r#"{"id":"batch_1"}"#.to_string(),
+    ];
+    for garbage in hostile {
+        fake.set(Knobs {
+            finish: true,
+            garbage_status: Some(garbage.clone()),
+            ..Knobs::default()
+        });
+        let out = run(&t, &[], &[]);
+        assert!(out.status.success(), "{garbage}: {}", output_text(&out));
+        assert!(
+            output_text(&out).contains("the next run"),
+            "{garbage}: {}",
+            output_text(&out)
+        );
+        assert_eq!(t.item_statuses(task), vec![2, 2], "{garbage}");
+        assert_eq!(fake.creates(), 1);
+    }
+    assert!(
+        !fake
+            .server
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("admin")),
+        "no request went where the answer pointed"
+    );
+    fake.set(Knobs {
+        finish: true,
+        ..Knobs::default()
+    });
+    assert!(run(&t, &[], &[]).status.success());
+    assert_eq!(t.item_statuses(task), vec![1, 1]);
+    t.assert_counters_match_items(task);
+}

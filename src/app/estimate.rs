@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::db::{Db, model_repository, task_repository};
+use crate::worker::DEFAULT_BATCH_PRICE_FACTOR;
 use crate::worker::cost::{Pricing, estimate_many};
 
 use super::AppError;
@@ -26,6 +27,8 @@ pub struct TaskEstimate {
     pub cost: Option<f64>,
     /// The model's currency.
     pub currency: String,
+    /// Priced at the batch price (`task.batch` on a model with a Batch API).
+    pub batch: bool,
 }
 
 /// The pending items of `--task ID`, or of every NEW or IN_PROGRESS task.
@@ -42,9 +45,15 @@ pub fn estimate(config: &Config, id_task: Option<u32>) -> Result<Vec<TaskEstimat
     for w in work {
         let model = model_repository::get(&mut db, w.id_ai_model, &config.ai_key_secret)?;
         let usage = estimate_many(w.items, w.instruction_chars, w.text_chars);
-        let pricing = model
-            .as_ref()
-            .and_then(|m| Pricing::from_columns(m.prices, &m.currency));
+        let batch = w.batch != 0
+            && model
+                .as_ref()
+                .is_some_and(|m| !m.provider.eq_ignore_ascii_case("echo"));
+        let pricing = model.as_ref().and_then(|m| {
+            let prices = Pricing::from_columns(m.prices, &m.currency)?;
+            let factor = m.batch_price_factor.unwrap_or(DEFAULT_BATCH_PRICE_FACTOR);
+            Some(if batch { prices.scaled(factor) } else { prices })
+        });
         out.push(TaskEstimate {
             id_task: w.id_task,
             name: w.name,
@@ -56,6 +65,7 @@ pub fn estimate(config: &Config, id_task: Option<u32>) -> Result<Vec<TaskEstimat
             tokens_output: usage.output,
             cost: pricing.as_ref().map(|p| p.cost(&usage)),
             currency: model.map(|m| m.currency).unwrap_or_default(),
+            batch,
         });
     }
     db.close();

@@ -170,7 +170,7 @@ pub fn estimate(tasks: &[TaskEstimate], json: bool) {
                 serde_json::json!({
                     "id_task": t.id_task, "name": t.name, "model": t.model, "items": t.items,
                     "tokens_input": t.tokens_input, "tokens_output": t.tokens_output,
-                    "cost": t.cost, "currency": t.currency,
+                    "cost": t.cost, "currency": t.currency, "batch": t.batch,
                 })
             })
             .collect();
@@ -182,6 +182,7 @@ pub fn estimate(tasks: &[TaskEstimate], json: bool) {
         "task", "name", "model", "items", "tokens in", "tokens out", "cost"
     );
     let cost_of = |t: &TaskEstimate| match t.cost {
+        Some(c) if t.batch => format!("{c:.4} {} (batch)", t.currency),
         Some(c) => format!("{c:.4} {}", t.currency),
         None => "no prices".into(),
     };

@@ -244,19 +244,21 @@ pub struct PendingWork {
     pub text_chars: u64,
     /// Characters of the task's instruction.
     pub instruction_chars: u64,
+    /// `task.batch`: the items go out in batch jobs (billed at the batch price).
+    pub batch: u8,
 }
 
 /// The pending items of one task, or of every NEW or IN_PROGRESS task, counted and
 /// measured in SQL (nothing is read item by item).
 pub fn pending_work(db: &mut Db, id_task: Option<u32>) -> Result<Vec<PendingWork>, DbError> {
-    type Row = (u32, Option<Vec<u8>>, u32, u64, u64, u64);
+    type Row = (u32, Option<Vec<u8>>, u32, u64, u64, u64, u8);
     let rows: Vec<Row> = db.query(
         "SELECT t.id_task, t.name, t.id_ai_model, COUNT(*), \
          CAST(COALESCE(SUM(CHAR_LENGTH(i.text_original)), 0) AS UNSIGNED), \
-         CAST(COALESCE(CHAR_LENGTH(t.description), 0) AS UNSIGNED) \
+         CAST(COALESCE(CHAR_LENGTH(t.description), 0) AS UNSIGNED), t.batch \
          FROM task t JOIN task_item i ON i.id_task = t.id_task \
          WHERE i.status_id = ? AND ((? IS NULL AND t.status_id IN (?, ?)) OR t.id_task = ?) \
-         GROUP BY t.id_task, t.name, t.id_ai_model, t.description ORDER BY t.id_task",
+         GROUP BY t.id_task, t.name, t.id_ai_model, t.description, t.batch ORDER BY t.id_task",
         (
             item_status::PENDING,
             id_task,
@@ -268,13 +270,16 @@ pub fn pending_work(db: &mut Db, id_task: Option<u32>) -> Result<Vec<PendingWork
     Ok(rows
         .into_iter()
         .map(
-            |(id_task, name, id_ai_model, items, text_chars, instruction_chars)| PendingWork {
-                id_task,
-                name: text_of(name),
-                id_ai_model,
-                items,
-                text_chars,
-                instruction_chars,
+            |(id_task, name, id_ai_model, items, text_chars, instruction_chars, batch)| {
+                PendingWork {
+                    id_task,
+                    name: text_of(name),
+                    id_ai_model,
+                    items,
+                    text_chars,
+                    instruction_chars,
+                    batch,
+                }
             },
         )
         .collect())

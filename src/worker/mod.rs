@@ -30,6 +30,7 @@ use crate::db::task_repository as tasks;
 use crate::db::{Db, DbError, run_repository};
 use crate::stop::StopSignal;
 pub use claim::{Claim, Ended};
+pub use model::DEFAULT_BATCH_PRICE_FACTOR;
 pub use plan::{Plan, RunOptions, Scope};
 pub use summary::{DryRunItem, RunSummary, TaskSummary};
 

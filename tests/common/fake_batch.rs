@@ -22,6 +22,8 @@ pub struct Knobs {
     pub fail_job: Option<String>,
     /// Creating a job is refused with this status.
     pub refuse_create: Option<u16>,
+    /// Status answers are this body instead (hostile or broken provider).
+    pub garbage_status: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -381,6 +383,9 @@ fn finish(state: &mut State, index: usize) {
 }
 
 fn status(state: &mut State, path: &str) -> Reply {
+    if let Some(garbage) = &state.knobs.garbage_status {
+        return Reply::new(200, garbage.clone());
+    }
     let id = path
         .trim_start_matches("/v1/batches/")
         .trim_start_matches("/v1beta/")

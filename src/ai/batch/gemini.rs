@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::{
-    BatchRequest, Batches, Body, JobState, JobStatus, LineResult, Output, jsonl, text_field,
+    BatchRequest, Batches, Body, JobState, JobStatus, LineResult, Output, id_field, jsonl,
 };
 use crate::ai::gemini as content;
 use crate::ai::{AiError, Usage};
@@ -36,7 +36,7 @@ pub fn submit(b: &Batches, job_key: &str, requests: &[BatchRequest]) -> Result<S
     let url = content::model_method(&b.base_url, &b.model_name, "batchGenerateContent");
     let body = json!({"batch": {"displayName": format!("{NAME_PREFIX}{job_key}"), "inputConfig": input_config}});
     let operation = b.call_json("POST", &url, Some(&body))?;
-    text_field(b.label(), &operation, "/name")
+    id_field(b.label(), &operation, "/name")
 }
 
 /// The base address split into its root and version (`http://host/v1beta` →
@@ -84,7 +84,7 @@ fn upload(b: &Batches, job_key: &str, jsonl: &str) -> Result<String, AiError> {
         }),
     )?;
     let file = super::parse_json(b.label(), &done.body)?;
-    text_field(b.label(), &file, "/file/name")
+    id_field(b.label(), &file, "/file/name")
 }
 
 /// Looks through the newest jobs for the one named after `job_key`.
@@ -100,7 +100,7 @@ pub fn find(b: &Batches, job_key: &str) -> Result<Option<String>, AiError> {
         let jobs = page.get("operations").and_then(Value::as_array);
         for job in jobs.into_iter().flatten() {
             if job.pointer("/metadata/displayName").and_then(Value::as_str) == Some(&wanted) {
-                return text_field(b.label(), job, "/name").map(Some);
+                return id_field(b.label(), job, "/name").map(Some);
             }
         }
         token = page

@@ -170,6 +170,18 @@ impl Batches {
 
     /// Every result line of a job (finished lines only for an expired or cancelled one).
     pub fn results(&self, status: &JobStatus) -> Result<Vec<LineResult>, AiError> {
+        let files = match &status.output {
+            Output::GeminiFile(file) => vec![Some(file)],
+            Output::OpenAiFiles { output, error } => vec![output.as_ref(), error.as_ref()],
+            _ => Vec::new(),
+        };
+        if let Some(bad) = files.into_iter().flatten().find(|f| !id_ok(f)) {
+            return Err(AiError::transient(format!(
+                "the {} Batch API named a result file ai-worker does not accept: {}",
+                self.label(),
+                super::preview(bad)
+            )));
+        }
         match &status.output {
             Output::None => Ok(Vec::new()),
             Output::Inline(lines) => Ok(lines.iter().map(gemini::line).collect()),
@@ -267,6 +279,31 @@ fn text_field(label: &str, value: &Value, pointer: &str) -> Result<String, AiErr
                 super::preview(&value.to_string())
             ))
         })
+}
+
+/// An id the provider gave (a job, a file) that goes into later addresses: letters,
+/// digits and `-_./:` only, no `..`, at most 255 characters; anything else is refused as
+/// a malformed answer, so a hostile answer cannot steer a later request elsewhere.
+fn id_field(label: &str, value: &Value, pointer: &str) -> Result<String, AiError> {
+    let id = text_field(label, value, pointer)?;
+    if id_ok(&id) {
+        Ok(id)
+    } else {
+        Err(AiError::transient(format!(
+            "the {label} Batch API answered with an id ai-worker does not accept: {}",
+            super::preview(&id)
+        )))
+    }
+}
+
+/// Whether an id may go into an address (see [`id_field`]).
+fn id_ok(id: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_./:".contains(c);
+    !id.is_empty()
+        && id.len() <= 255
+        && id.chars().all(allowed)
+        && !id.contains("..")
+        && !id.starts_with('/')
 }
 
 /// The lines of a JSONL file that are JSON objects (blank lines skipped; a line that

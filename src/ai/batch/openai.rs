@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 
 use super::{
-    BatchRequest, Batches, Body, JobState, JobStatus, LineResult, Output, jsonl, text_field,
+    BatchRequest, Batches, Body, JobState, JobStatus, LineResult, Output, id_field, jsonl,
+    text_field,
 };
 use crate::ai::http::{Reply, classify_status};
 use crate::ai::openai::{self as chat, OutputLimit};
@@ -35,7 +36,7 @@ pub fn submit(b: &Batches, job_key: &str, requests: &[BatchRequest]) -> Result<S
             "metadata": {JOB_KEY: job_key}
         })),
     )?;
-    text_field(b.label(), &job, "/id")
+    id_field(b.label(), &job, "/id")
 }
 
 /// `POST /files` as multipart/form-data: purpose `batch` and the JSONL file.
@@ -61,7 +62,7 @@ fn upload(b: &Batches, job_key: &str, jsonl: &str) -> Result<String, AiError> {
         }),
     )?;
     let file = super::parse_json(b.label(), &reply.body)?;
-    text_field(b.label(), &file, "/id")
+    id_field(b.label(), &file, "/id")
 }
 
 /// Looks through the newest jobs for one carrying `job_key` in its metadata.
@@ -77,7 +78,7 @@ pub fn find(b: &Batches, job_key: &str) -> Result<Option<String>, AiError> {
         for job in jobs.into_iter().flatten() {
             let key = job.pointer(&format!("/metadata/{JOB_KEY}"));
             if key.and_then(Value::as_str) == Some(job_key) {
-                return text_field(b.label(), job, "/id").map(Some);
+                return id_field(b.label(), job, "/id").map(Some);
             }
         }
         let more = page.get("has_more").and_then(Value::as_bool) == Some(true);

@@ -32,3 +32,23 @@ fn only_running_and_cancelling_jobs_change() {
     assert!(JobState::Expired.is_final());
     assert!(JobState::Failed("x".into()).is_final());
 }
+
+#[test]
+fn ids_that_could_steer_a_request_elsewhere_are_refused() {
+    for ok in ["batch_abc123", "batches/123", "files/out-1", "file-XyZ"] {
+        assert!(id_ok(ok), "{ok}");
+    }
+    let long = "a".repeat(256);
+    for bad in [
+        "",
+        "../admin",
+        "/etc",
+        "a?b=c",
+        "a b",
+        "x#y",
+        "batches/1/../../x",
+        &long,
+    ] {
+        assert!(!id_ok(bad), "{bad}");
+    }
+}
