@@ -20,6 +20,9 @@ use fake_llm::{FakeLlm, gemini_ok};
 use mysql::prelude::Queryable;
 
 const DB: &str = "aiw_bench_scale";
+/// Items per thread in the processes benchmark: enough that each process runs for
+/// several seconds, so its start and finish are a small part of the time measured.
+const ITEMS_PER_THREAD: u64 = 300;
 
 fn server() -> mysql::Conn {
     let opts = mysql::OptsBuilder::new()
@@ -141,15 +144,16 @@ fn big_against_small() {
 
 fn processes(latency: Duration) {
     println!(
-        "| processes x threads | items | items/s | failed processes | deadlocks retried | counters exact |"
+        "| processes x threads | items | items/s | failed processes | deadlocks retried | counters exact | statements per item |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     let llm =
         FakeLlm::start(move |req, _| gemini_ok(&req.item_text(), "ok", 10, 5, 0).delayed(latency));
     for (procs, threads) in [(1u32, 32u32), (8, 4), (1, 64), (16, 4)] {
         let (mut conn, model) = fresh("gemini", Some(&llm.base_url));
-        let items = u64::from(procs * threads) * 100;
+        let items = u64::from(procs * threads) * ITEMS_PER_THREAD;
         let t = task(&mut conn, model, items, 0);
+        let questions_before = questions(&mut conn);
         let started = Instant::now();
         let children: Vec<_> = (0..procs)
             .map(|_| {
@@ -173,11 +177,20 @@ fn processes(latency: Duration) {
             deadlocks += summary["deadlocks_retried"].as_u64().unwrap_or(0);
         }
         let rate = items as f64 / started.elapsed().as_secs_f64();
+        let per_item = (questions(&mut conn) - questions_before) as f64 / items as f64;
         let exact = counters_exact(&mut conn, t, items);
         println!(
-            "| {procs} x {threads} | {items} | {rate:.0} | {failed} | {deadlocks} | {exact} |"
+            "| {procs} x {threads} | {items} | {rate:.0} | {failed} | {deadlocks} | {exact} | {per_item:.2} |"
         );
     }
+}
+
+/// Statements the server has run so far (all clients).
+fn questions(conn: &mut mysql::Conn) -> u64 {
+    let row: Option<(String, u64)> = conn
+        .query_first("SHOW GLOBAL STATUS LIKE 'Questions'")
+        .unwrap();
+    row.map_or(0, |(_, n)| n)
 }
 
 /// Whether every item was done once and the task's counters say exactly that.

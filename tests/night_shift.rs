@@ -75,8 +75,9 @@ fn the_breaker_stops_calling_after_a_few_failures_in_a_row() {
     assert_eq!(summary.exit_code(), 1);
     assert_eq!((summary.items_ok, summary.items_error), (0, 0));
     assert!(summary.tasks[0].paused);
-    // One thread: the first item's three attempts open the breaker, the rest wait.
-    assert!(summary.items_released <= 2, "{}", summary.items_released);
+    // One thread: the first item's three attempts open the breaker, the rest wait; the
+    // thread held at most three items (one in work, two claimed ahead), handed back.
+    assert!(summary.items_released <= 3, "{}", summary.items_released);
     assert_eq!(t.item_statuses(task), vec![0; 50]);
 }
 

@@ -289,6 +289,7 @@ impl Engine<'_> {
             end.returned
         );
         report.costs.currency = model.batch_pricing.as_ref().map(|p| p.currency.clone());
+        count_metrics(&model.name, &end, &report.costs, job.age_s as f64);
         report.message = Some(format!("batch job {} collected", job.id));
         self.summary.items_released += u64::from(end.returned);
         self.summary.add_task(report);
@@ -423,4 +424,26 @@ fn item_result(
         processed.push(pipeline.check_line(item, &part.text, usage, answer));
     }
     (pipeline.join(&parts, processed), missing)
+}
+
+/// Adds a collected job's items, tokens and cost to the process's metrics (each item's
+/// duration is the job's age: that is how long it waited for its answer).
+fn count_metrics(model: &str, end: &JobEnd, costs: &crate::worker::summary::Costs, seconds: f64) {
+    let counts = [
+        ("processed", end.ok),
+        ("error", end.error),
+        ("released", end.returned),
+    ];
+    for (status, n) in counts {
+        for _ in 0..n {
+            crate::metrics::item(status, model, seconds);
+        }
+    }
+    crate::metrics::tokens("input", costs.tokens_input);
+    crate::metrics::tokens("cached", costs.tokens_cached);
+    crate::metrics::tokens("output", costs.tokens_output);
+    crate::metrics::tokens("thinking", costs.tokens_thinking);
+    if let (Some(cost), Some(currency)) = (costs.cost, &costs.currency) {
+        crate::metrics::cost(currency, cost);
+    }
 }
