@@ -516,3 +516,161 @@ fn a_provider_answering_garbage_about_a_job_changes_nothing_until_it_answers_pro
     assert_eq!(t.item_statuses(task), vec![1, 1]);
     t.assert_counters_match_items(task);
 }
+
+#[test]
+fn a_long_text_goes_out_in_parts_and_comes_back_joined() {
+    let mut t = TestDb::new();
+    let fake = FakeBatch::start();
+    let paragraphs: Vec<String> = (1..=6)
+        .map(|i| format!("Akapit {i}: to jest zdanie pierwsze. A to drugie."))
+        .collect();
+    let long = paragraphs.join("\n\n");
+    let (task, items) = batch_task(&mut t, &fake, "gemini", &[&long, "Krótki tekst."], 1);
+    t.conn_exec("UPDATE ai_model SET max_chunk_chars = 120");
+    assert!(run(&t, &[], &[]).status.success());
+    let sent = fake.texts_sent();
+    assert!(sent.len() >= 4, "the long text went out in parts: {sent:?}");
+    fake.set(Knobs {
+        finish: true,
+        ..Knobs::default()
+    });
+    let out = run(&t, &[], &[]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    let saved: Option<String> = t.value(&format!(
+        "SELECT text_corrected FROM task_item WHERE id_task_item = {}",
+        items[0]
+    ));
+    assert_eq!(
+        saved.as_deref(),
+        Some(long.as_str()),
+        "joined with the original separators"
+    );
+    assert_eq!(t.item_statuses(task), vec![1, 1]);
+    let (_, _, _, _, tin, _) = t.task_row(task);
+    let lines: usize = sent.values().sum();
+    assert_eq!(tin, 100 * lines as u64, "every part's tokens counted");
+}
+
+#[test]
+fn budgets_hold_for_batch_jobs_and_are_settled_when_collected() {
+    let mut t = TestDb::new();
+    let fake = FakeBatch::start();
+    let texts: Vec<String> = (0..10).map(|i| format!("Tekst numer {i}.")).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (task, _) = batch_task(&mut t, &fake, "openai", &refs, 1);
+    // Prices high enough that the budget holds about four items' estimates.
+    t.conn_exec(
+        "UPDATE ai_model SET price_input = 10000, price_output = 10000, daily_budget = 100",
+    );
+    let estimate_one = {
+        let out = run(
+            &t,
+            &[],
+            &["--estimate", "--task", &task.to_string(), "--json"],
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["estimate"][0]["cost"].as_f64().unwrap() / 10.0
+    };
+    t.conn_exec(&format!(
+        "UPDATE task SET max_cost = {} WHERE id_task = {task}",
+        estimate_one * 4.5
+    ));
+    let out = run(&t, &[], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the budget paused the task: {}",
+        output_text(&out)
+    );
+    assert!(
+        output_text(&out).contains("budget of task"),
+        "{}",
+        output_text(&out)
+    );
+    let in_job = count(
+        &mut t,
+        &format!("SELECT COUNT(*) FROM task_item WHERE id_task = {task} AND status_id = 2"),
+    );
+    assert_eq!(in_job, 4, "only what the budget holds went out");
+    assert_eq!(
+        count(
+            &mut t,
+            &format!("SELECT COUNT(*) FROM task_item WHERE id_task = {task} AND status_id = 0")
+        ),
+        6
+    );
+    let reserved: f64 = t
+        .value::<String>("SELECT CAST(reserved AS CHAR) FROM ai_model_spend")
+        .parse()
+        .unwrap();
+    assert!(
+        (reserved - estimate_one * 4.0).abs() < 1e-6,
+        "the job reserved its estimate of the daily budget: {reserved}"
+    );
+    fake.set(Knobs {
+        finish: true,
+        ..Knobs::default()
+    });
+    let out = run(&t, &[], &[]);
+    assert!(
+        output_text(&out).contains("4 saved"),
+        "{}",
+        output_text(&out)
+    );
+    // The collected job's reservations were settled: what is reserved now is exactly what
+    // the second job's items hold (two more fit the budget after the real costs).
+    let held: String = t.value(&format!(
+        "SELECT CAST(SUM(cost_reserved) AS CHAR) FROM task_item WHERE id_task = {task}"
+    ));
+    let task_reserved: String = t.value(&format!(
+        "SELECT CAST(cost_reserved AS CHAR) FROM task WHERE id_task = {task}"
+    ));
+    assert_eq!(held, task_reserved);
+    let collected_hold: f64 = t.value::<String>(&format!("SELECT CAST(SUM(cost_reserved) AS CHAR) FROM task_item WHERE id_task = {task} AND status_id = 1")).parse().unwrap();
+    assert_eq!(collected_hold, 0.0);
+    let (spent, reserved): (String, String) =
+        t.conn_first("SELECT CAST(spent AS CHAR), CAST(reserved AS CHAR) FROM ai_model_spend");
+    let cost: f64 = t
+        .value::<String>(&format!(
+            "SELECT CAST(cost AS CHAR) FROM task WHERE id_task = {task}"
+        ))
+        .parse()
+        .unwrap();
+    assert!(
+        (spent.parse::<f64>().unwrap() - cost).abs() < 1e-6,
+        "spent {spent} = task cost {cost}"
+    );
+    assert!(
+        (cost - 2.4).abs() < 1e-9,
+        "four lines at half price: {cost}"
+    );
+    let in_job = count(
+        &mut t,
+        &format!("SELECT COUNT(*) FROM task_item WHERE id_task = {task} AND status_id = 2"),
+    ) as f64;
+    assert!(
+        (reserved.parse::<f64>().unwrap() - in_job * estimate_one).abs() < 1e-6,
+        "daily reservation {reserved} is the new job's"
+    );
+    t.assert_counters_match_items(task);
+}
+
+#[test]
+fn serve_lists_a_tasks_batch_jobs() {
+    let mut t = TestDb::new();
+    let fake = FakeBatch::start();
+    let (task, _) = batch_task(&mut t, &fake, "openai", &["Jeden.", "Dwa."], 1);
+    assert!(run(&t, &[], &[]).status.success());
+    let stop = std::sync::Arc::new(ai_worker::StopSignal::new());
+    let server = ai_worker::Server::bind(&t.config, "127.0.0.1:0", stop.clone()).unwrap();
+    let addr = server.local_addr().unwrap();
+    let thread = std::thread::spawn(move || server.run());
+    let (status, body) = common::http(addr, "GET", &format!("/task/{task}"), None, "");
+    stop.raise();
+    thread.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["batches"][0]["state"], "RUNNING", "{v}");
+    assert_eq!(v["batches"][0]["provider_job_id"], "batch_1");
+    assert_eq!(v["batches"][0]["items"], 2);
+}

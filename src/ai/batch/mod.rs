@@ -317,7 +317,7 @@ fn jsonl(label: &str, text: &str) -> Vec<Value> {
         match serde_json::from_str::<Value>(line) {
             Ok(value) => out.push(value),
             Err(_) => log::warn!(
-                "[{label}] Line {} of a batch result file is not JSON; its item goes back to pending",
+                "[{label}] Line {} of a batch result file is not JSON and was skipped (an item without a result is tried again)",
                 n + 1
             ),
         }
