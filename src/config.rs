@@ -289,19 +289,7 @@ impl Config {
             metrics_file: get("METRICS_FILE"),
             export_allow: parse_export_allow(&get)?,
             source_db: source_db(&get, file, env, &db)?,
-            batch: BatchConfig {
-                max_items: parse_num(&get, "BATCH_MAX_ITEMS", 1000, 1, 50_000)? as u32,
-                max_wait: Duration::from_secs(
-                    3600 * parse_num(&get, "BATCH_MAX_WAIT_H", 24, 1, 168)?,
-                ),
-                inline_max_bytes: parse_num(
-                    &get,
-                    "BATCH_INLINE_MAX_BYTES",
-                    20_000_000,
-                    1_000,
-                    20_000_000,
-                )?,
-            },
+            batch: batch_config(&get)?,
             db,
         };
         Ok(config)
@@ -311,6 +299,15 @@ impl Config {
     pub fn source_db(&self) -> &DbConfig {
         self.source_db.as_ref().unwrap_or(&self.db)
     }
+}
+
+/// `BATCH_*`: how batch jobs are sized and how long one may run.
+fn batch_config(get: &impl Fn(&str) -> Option<String>) -> Result<BatchConfig, ConfigError> {
+    Ok(BatchConfig {
+        max_items: parse_num(get, "BATCH_MAX_ITEMS", 1000, 1, 50_000)? as u32,
+        max_wait: Duration::from_secs(3600 * parse_num(get, "BATCH_MAX_WAIT_H", 24, 1, 168)?),
+        inline_max_bytes: parse_num(get, "BATCH_INLINE_MAX_BYTES", 20_000_000, 1_000, 20_000_000)?,
+    })
 }
 
 /// `SOURCE_DB_*`, each key defaulting to its `DB_*` value; `None` when none is set.

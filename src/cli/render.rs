@@ -161,6 +161,15 @@ pub fn demo(report: &DemoReport) {
     );
 }
 
+/// One task's estimated cost, as the table shows it.
+fn estimate_cost(t: &TaskEstimate) -> String {
+    match t.cost {
+        Some(c) if t.batch => format!("{c:.4} {} (batch)", t.currency),
+        Some(c) => format!("{c:.4} {}", t.currency),
+        None => "no prices".into(),
+    }
+}
+
 /// `--estimate`: per task and in total, without any call made.
 pub fn estimate(tasks: &[TaskEstimate], json: bool) {
     if json {
@@ -181,11 +190,6 @@ pub fn estimate(tasks: &[TaskEstimate], json: bool) {
         "{:<6} {:<24} {:<16} {:>8} {:>12} {:>12} {:>14}",
         "task", "name", "model", "items", "tokens in", "tokens out", "cost"
     );
-    let cost_of = |t: &TaskEstimate| match t.cost {
-        Some(c) if t.batch => format!("{c:.4} {} (batch)", t.currency),
-        Some(c) => format!("{c:.4} {}", t.currency),
-        None => "no prices".into(),
-    };
     for t in tasks {
         println!(
             "{:<6} {:<24} {:<16} {:>8} {:>12} {:>12} {:>14}",
@@ -195,7 +199,7 @@ pub fn estimate(tasks: &[TaskEstimate], json: bool) {
             t.items,
             t.tokens_input,
             t.tokens_output,
-            cost_of(t)
+            estimate_cost(t)
         );
     }
     let items: u64 = tasks.iter().map(|t| t.items).sum();

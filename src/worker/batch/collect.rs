@@ -52,34 +52,8 @@ impl Engine<'_> {
         let Some(task) = tasks::get(db, job.id_task)? else {
             return Ok(());
         };
-        let model = match model::model_for(
-            db,
-            self.config,
-            task.id,
-            job.id_ai_model,
-            false,
-            &self.agent,
-        )? {
-            Ok(model) => model,
-            Err(why) => {
-                log::warn!(
-                    "[Task {}] Batch job {} cannot be checked: {why}",
-                    task.id,
-                    job.id
-                );
-                return Ok(());
-            }
-        };
-        let batches = match batch_api(self.config, &model.spec, &self.agent) {
-            Ok(batches) => batches,
-            Err(why) => {
-                log::warn!(
-                    "[Task {}] Batch job {} cannot be checked: {why}",
-                    task.id,
-                    job.id
-                );
-                return Ok(());
-            }
+        let Some((model, batches)) = self.job_model(db, job)? else {
+            return Ok(());
         };
         let Some(job_id) = self.job_id(db, job, &batches)? else {
             return Ok(());
@@ -108,6 +82,38 @@ impl Engine<'_> {
             }
             JobState::Failed(why) => self.job_failed(db, job, &job_id, why),
             _ => self.save_job(db, job, &task, &model, &batches, &status),
+        }
+    }
+
+    /// The model a job was sent to and its Batch API; `None` (said in the log) when
+    /// either cannot be had now.
+    fn job_model(
+        &self,
+        db: &mut Db,
+        job: &Job,
+    ) -> Result<Option<(TaskModel, Batches)>, WorkerError> {
+        let model = model::model_for(
+            db,
+            self.config,
+            job.id_task,
+            job.id_ai_model,
+            false,
+            &self.agent,
+        )?;
+        let found = model.and_then(|model| {
+            let batches = batch_api(self.config, &model.spec, &self.agent)?;
+            Ok((model, batches))
+        });
+        match found {
+            Ok(found) => Ok(Some(found)),
+            Err(why) => {
+                log::warn!(
+                    "[Task {}] Batch job {} cannot be checked: {why}",
+                    job.id_task,
+                    job.id
+                );
+                Ok(None)
+            }
         }
     }
 
