@@ -4,9 +4,7 @@
 use crate::db::Db;
 use crate::db::batch_repository::{self as jobs, Job, state};
 
-use super::super::model;
 use super::super::{Engine, WorkerError};
-use super::batch_api;
 
 impl Engine<'_> {
     /// Cancels a job named by `id_ai_batch` or the provider's id; returns it as it was.
@@ -33,17 +31,7 @@ impl Engine<'_> {
                 job.id
             )));
         };
-        let model = model::model_for(
-            db,
-            self.config,
-            job.id_task,
-            job.id_ai_model,
-            false,
-            &self.agent,
-        )?
-        .map_err(WorkerError::Usage)?;
-        let batches =
-            batch_api(self.config, &model.spec, &self.agent).map_err(WorkerError::Usage)?;
+        let (_, batches) = self.job_api(db, &job)?.map_err(WorkerError::Usage)?;
         batches.cancel(&provider_id).map_err(|e| {
             WorkerError::Usage(format!(
                 "the provider did not cancel batch job {} ({provider_id}): {e}",

@@ -85,26 +85,13 @@ impl Engine<'_> {
         }
     }
 
-    /// The model a job was sent to and its Batch API; `None` (said in the log) when
-    /// either cannot be had now.
+    /// [`Engine::job_api`], `None` (said in the log) when it cannot be had now.
     fn job_model(
         &self,
         db: &mut Db,
         job: &Job,
     ) -> Result<Option<(TaskModel, Batches)>, WorkerError> {
-        let model = model::model_for(
-            db,
-            self.config,
-            job.id_task,
-            job.id_ai_model,
-            false,
-            &self.agent,
-        )?;
-        let found = model.and_then(|model| {
-            let batches = batch_api(self.config, &model.spec, &self.agent)?;
-            Ok((model, batches))
-        });
-        match found {
+        match self.job_api(db, job)? {
             Ok(found) => Ok(Some(found)),
             Err(why) => {
                 log::warn!(
@@ -115,6 +102,26 @@ impl Engine<'_> {
                 Ok(None)
             }
         }
+    }
+
+    /// The model a job was sent to and its Batch API, or why they cannot be had.
+    pub(in crate::worker) fn job_api(
+        &self,
+        db: &mut Db,
+        job: &Job,
+    ) -> Result<Result<(TaskModel, Batches), String>, WorkerError> {
+        let model = model::model_for(
+            db,
+            self.config,
+            job.id_task,
+            job.id_ai_model,
+            false,
+            &self.agent,
+        )?;
+        Ok(model.and_then(|model| {
+            let batches = batch_api(self.config, &model.spec, &self.agent)?;
+            Ok((model, batches))
+        }))
     }
 
     /// The provider's id of a job; for a SUBMITTING job of a worker that died, looked up
