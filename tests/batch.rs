@@ -56,6 +56,11 @@ fn a_thousand_item_openai_batch_task_completes_over_runs_saved_once_at_half_pric
     let out = run(&t, &env, &["--max-item", "1000"]);
     assert!(out.status.success(), "{}", output_text(&out));
     assert_eq!(fake.creates(), 3, "1000 items in jobs of 400");
+    assert!(
+        output_text(&out).contains("1000 sent in batch jobs, 0 waiting"),
+        "{}",
+        output_text(&out)
+    );
     assert_eq!(
         count(
             &mut t,
@@ -68,6 +73,11 @@ fn a_thousand_item_openai_batch_task_completes_over_runs_saved_once_at_half_pric
     // The jobs are still running: a run changes nothing and sends nothing.
     let out = run(&t, &env, &["--max-item", "1000"]);
     assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("0 sent in batch jobs, 1000 waiting for the provider"),
+        "{}",
+        output_text(&out)
+    );
     assert_eq!(fake.creates(), 3);
     let status = run(&t, &env, &["--batch-status", "--json"]);
     let listed: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();

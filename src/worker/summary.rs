@@ -140,6 +140,10 @@ pub struct RunSummary {
     /// Statements run again after losing a deadlock or a lock wait (by this process
     /// during the run).
     pub deadlocks_retried: u64,
+    /// Items this run sent in batch jobs (their results come in a later run).
+    pub batch_sent: u64,
+    /// Items in batch jobs the provider has not finished yet.
+    pub batch_waiting: u64,
     /// One line saying what happened.
     pub message: String,
 }
@@ -191,6 +195,12 @@ impl RunSummary {
             message.push_str(&format!(
                 ", {} statements retried after lock contention",
                 self.deadlocks_retried
+            ));
+        }
+        if self.batch_sent + self.batch_waiting > 0 {
+            message.push_str(&format!(
+                ", {} sent in batch jobs, {} waiting for the provider",
+                self.batch_sent, self.batch_waiting
             ));
         }
         for task in self.tasks.iter().filter(|t| t.failed || t.paused) {
@@ -265,6 +275,8 @@ impl RunSummary {
             "items_released": self.items_released,
             "interrupted": self.interrupted,
             "deadlocks_retried": self.deadlocks_retried,
+            "batch_sent": self.batch_sent,
+            "batch_waiting": self.batch_waiting,
             "tasks": tasks,
             "message": self.message,
             "exit_code": self.exit_code(),

@@ -69,6 +69,7 @@ impl Engine<'_> {
                     state::CANCELLING
                 };
                 jobs::checked(db, job.id, &status.provider_state, next)?;
+                self.summary.batch_waiting += u64::from(job.item_count);
                 let done = status.finished.map_or(String::new(), |n| {
                     format!(", {n} of {} lines finished", job.item_count)
                 });

@@ -87,6 +87,7 @@ impl Engine<'_> {
                 Submitted::Nothing => break,
                 Submitted::Job(n) => {
                     (sent, job_count) = (sent + n, job_count + 1);
+                    self.summary.batch_sent += n;
                     self.items_left = self.items_left.saturating_sub(n);
                 }
                 Submitted::TaskError(message) => {
