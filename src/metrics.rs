@@ -147,6 +147,10 @@ pub struct Queue {
     pub items: Vec<(&'static str, u64)>,
     /// Age of the oldest PENDING item, in seconds (0 when none).
     pub oldest_pending_seconds: f64,
+    /// Items inside batch jobs the provider has not finished.
+    pub batch_items_waiting: u64,
+    /// Age of the oldest unfinished batch job, in seconds (0 when none).
+    pub oldest_batch_job_seconds: f64,
 }
 
 const HELP: &[(&str, &str, &str)] = &[
@@ -253,6 +257,22 @@ fn render_queue(out: &mut String, queue: &Queue) {
         "# HELP {name} Age of the oldest pending item.\n# TYPE {name} gauge"
     );
     let _ = writeln!(out, "{name} {}", number(queue.oldest_pending_seconds));
+    let gauges = [
+        (
+            "ai_worker_batch_items_waiting",
+            "Items inside batch jobs the provider has not finished.",
+            queue.batch_items_waiting as f64,
+        ),
+        (
+            "ai_worker_oldest_batch_job_age_seconds",
+            "Age of the oldest unfinished batch job (alert above BATCH_MAX_WAIT_H).",
+            queue.oldest_batch_job_seconds,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        let _ = writeln!(out, "{name} {}", number(value));
+    }
 }
 
 fn label_text(labels: &[(&'static str, String)]) -> String {
@@ -315,8 +335,18 @@ mod tests {
         let queue = Queue {
             items: vec![("pending", 3), ("processed", 5)],
             oldest_pending_seconds: 12.5,
+            batch_items_waiting: 40,
+            oldest_batch_job_seconds: 3600.0,
         };
         let text = render(Some(&queue));
+        assert!(
+            text.contains("ai_worker_batch_items_waiting 40\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ai_worker_oldest_batch_job_age_seconds 3600\n"),
+            "{text}"
+        );
         assert!(text.contains("# TYPE ai_worker_items_total counter"));
         assert!(
             text.contains(r#"ai_worker_items_total{status="processed",model="gemini \"pro\""}"#),

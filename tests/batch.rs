@@ -676,6 +676,7 @@ fn serve_lists_a_tasks_batch_jobs() {
     let addr = server.local_addr().unwrap();
     let thread = std::thread::spawn(move || server.run());
     let (status, body) = common::http(addr, "GET", &format!("/task/{task}"), None, "");
+    let (metrics_status, metrics) = common::http(addr, "GET", "/metrics", None, "");
     stop.raise();
     thread.join().unwrap();
     assert_eq!(status, 200, "{body}");
@@ -683,4 +684,9 @@ fn serve_lists_a_tasks_batch_jobs() {
     assert_eq!(v["batches"][0]["state"], "RUNNING", "{v}");
     assert_eq!(v["batches"][0]["provider_job_id"], "batch_1");
     assert_eq!(v["batches"][0]["items"], 2);
+    assert_eq!(metrics_status, 200);
+    assert!(
+        metrics.contains("ai_worker_batch_items_waiting 2\n"),
+        "{metrics}"
+    );
 }

@@ -75,7 +75,12 @@ pub(crate) fn with_db<T>(
 
 /// The metrics of this process with the queue read from the database.
 pub fn metrics(config: &Config) -> Result<String, AppError> {
-    let (counts, oldest) = with_db(config, |db| Ok(overview::queue(db)?))?;
+    let (counts, oldest, batch) = with_db(config, |db| {
+        let (counts, oldest) = overview::queue(db)?;
+        // A database from before batch mode has no ai_batch table: no batch jobs.
+        let batch = overview::batch_queue(db).unwrap_or_default();
+        Ok((counts, oldest, batch))
+    })?;
     let name = |status: u8| match status {
         0 => "pending",
         1 => "processed",
@@ -94,6 +99,8 @@ pub fn metrics(config: &Config) -> Result<String, AppError> {
     let queue = crate::metrics::Queue {
         items,
         oldest_pending_seconds: oldest,
+        batch_items_waiting: batch.0,
+        oldest_batch_job_seconds: batch.1,
     };
     Ok(crate::metrics::render(Some(&queue)))
 }

@@ -16,6 +16,19 @@ pub fn queue(db: &mut Db) -> Result<(Vec<(u8, u64)>, f64), DbError> {
     Ok((counts, oldest.flatten().unwrap_or(0).max(0) as f64))
 }
 
+/// Items inside batch jobs the provider has not finished, and the age of the oldest
+/// such job in seconds (0 when none).
+pub fn batch_queue(db: &mut Db) -> Result<(u64, f64), DbError> {
+    let row: Option<(Option<u64>, Option<i64>)> = db.query_first(
+        "SELECT CAST(SUM(item_count) AS UNSIGNED), \
+         MAX(TIMESTAMPDIFF(SECOND, COALESCE(submitted_at, created_at), NOW())) \
+         FROM ai_batch WHERE state IN ('SUBMITTING', 'RUNNING', 'CANCELLING')",
+        (),
+    )?;
+    let (items, age) = row.unwrap_or_default();
+    Ok((items.unwrap_or(0), age.unwrap_or(0).max(0) as f64))
+}
+
 /// One task as the status page shows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskLine {
