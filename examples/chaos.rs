@@ -11,26 +11,15 @@
 #[path = "../tests/common/fake_llm.rs"]
 mod fake_llm;
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
+#[path = "support/chaos.rs"]
+mod support;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fake_llm::{FakeLlm, gemini_ok};
 use mysql::prelude::Queryable;
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn random(below: u64) -> u64 {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u64(Instant::now().elapsed().as_nanos() as u64);
-    h.finish() % below.max(1)
-}
+use support::{env_num, outcome, random};
 
 struct Setup {
     conn: mysql::Conn,
@@ -140,23 +129,8 @@ fn main() {
 }
 
 fn report(s: &mut Setup, llm: &FakeLlm, items: u64, kills: u64, workers: usize, took: Duration) {
-    let (processed, error, pending): (u64, u64, u64) = s
-        .conn
-        .exec_first(
-            "SELECT CAST(SUM(status_id = 1) AS UNSIGNED), CAST(SUM(status_id = 3) AS UNSIGNED), \
-             CAST(SUM(status_id IN (0, 2)) AS UNSIGNED) FROM task_item WHERE id_task = ?",
-            (s.task,),
-        )
-        .unwrap()
-        .unwrap();
-    let (counted_ok, counted_err): (u64, u64) = s
-        .conn
-        .exec_first(
-            "SELECT records_processed, records_error FROM task WHERE id_task = ?",
-            (s.task,),
-        )
-        .unwrap()
-        .unwrap();
+    let o = outcome(&mut s.conn, s.task);
+    let (processed, error, pending) = (o.processed, o.error, o.left);
     let calls = llm.calls_per_text();
     let twice = calls.values().filter(|&&n| n > 1).count();
     let extra: usize = calls.values().map(|&n| n.saturating_sub(1)).sum();
@@ -166,18 +140,14 @@ fn report(s: &mut Setup, llm: &FakeLlm, items: u64, kills: u64, workers: usize, 
     println!("|---|---|---|---|---|---|---|---|---|---|");
     println!(
         "| {workers} x 4 threads | {kills} | {items} | {processed} | {error} | {pending} | {} | {twice} | {extra} | {:.0} |",
-        if (counted_ok, counted_err) == (processed, error) {
-            "yes"
-        } else {
-            "NO"
-        },
+        if o.counters_exact { "yes" } else { "NO" },
         took.as_secs_f64()
     );
     println!(
         "An item is sent again only when a killed worker had it in flight: at most {} (kills x concurrency).",
         kills * 4
     );
-    let ok = processed == items && pending == 0 && (counted_ok, counted_err) == (processed, error);
+    let ok = processed == items && pending == 0 && o.counters_exact;
     s.conn
         .query_drop(format!("DROP DATABASE {}", s.db_name))
         .unwrap();

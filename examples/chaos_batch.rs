@@ -15,28 +15,17 @@ mod fake_batch;
 #[path = "../tests/common/fake_llm.rs"]
 mod fake_llm;
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
+#[path = "support/chaos.rs"]
+mod support;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fake_batch::{FakeBatch, Knobs};
 use mysql::prelude::Queryable;
+use support::{env_num, outcome, random};
 
 const DB: &str = "aiw_chaos_batch";
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn random(below: u64) -> u64 {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u64(Instant::now().elapsed().as_nanos() as u64);
-    h.finish() % below.max(1)
-}
 
 fn setup(items: u64, url: &str) -> (mysql::Conn, u32) {
     let root = mysql::OptsBuilder::new()
@@ -135,27 +124,14 @@ fn report(
     kills: u64,
     took: Duration,
 ) {
-    let (processed, error, pending): (u64, u64, u64) = conn
-        .exec_first(
-            "SELECT CAST(SUM(status_id = 1) AS UNSIGNED), CAST(SUM(status_id = 3) AS UNSIGNED), \
-             CAST(SUM(status_id IN (0, 2)) AS UNSIGNED) FROM task_item WHERE id_task = ?",
-            (task,),
-        )
-        .unwrap()
-        .unwrap();
-    let counters: (u64, u64) = conn
-        .exec_first(
-            "SELECT records_processed, records_error FROM task WHERE id_task = ?",
-            (task,),
-        )
-        .unwrap()
-        .unwrap();
+    let o = outcome(conn, task);
+    let (processed, error, pending) = (o.processed, o.error, o.left);
     let jobs: Vec<(String, u64)> = conn
         .query("SELECT state, COUNT(*) FROM ai_batch GROUP BY state ORDER BY state")
         .unwrap();
     let sent = fake.texts_sent();
     let twice = sent.values().filter(|&&n| n > 1).count();
-    let exact = counters == (processed, error);
+    let exact = o.counters_exact;
     println!(
         "| kills | items | processed | failed | left | counters = rows | jobs created | jobs by state | texts in two jobs | seconds |"
     );

@@ -16,7 +16,7 @@ use super::super::model::{self, TaskModel};
 use super::super::pipeline::{Pipeline, Processed};
 use super::super::summary::TaskSummary;
 use super::super::{Engine, Scope, WorkerError};
-use super::{batch_api, close_job, failpoint, parse_line_key, return_all};
+use super::{batch_api, close_job, close_unanswered, failpoint, parse_line_key};
 
 impl Engine<'_> {
     /// Collects the open jobs of the run's scope (all, or the task's), one at a time;
@@ -147,16 +147,11 @@ impl Engine<'_> {
                 Ok(Some(id))
             }
             Ok(None) => {
-                let returned = return_all(db, job)?;
-                let message = "the job never reached the provider; its items went back to pending"
-                    .to_string();
-                let end = JobEnd {
-                    state: state::ABANDONED,
-                    returned,
-                    message: Some(message),
-                    ..JobEnd::default()
-                };
-                close_job(db, job, &end)?;
+                let (returned, _) = close_unanswered(db, job, state::ABANDONED, |_| {
+                    Some(
+                        "the job never reached the provider; its items went back to pending".into(),
+                    )
+                })?;
                 log::warn!(
                     "[Task {}] Batch job {} never reached the provider: {returned} items back to pending",
                     job.id_task,
@@ -225,18 +220,13 @@ impl Engine<'_> {
         job_id: &str,
         why: &str,
     ) -> Result<(), WorkerError> {
-        let returned = return_all(db, job)?;
-        let message = format!(
-            "batch job {} ({job_id}) failed at the provider: {why}; its {returned} items are back to pending: fix the cause and run again",
-            job.id
-        );
-        let end = JobEnd {
-            state: state::FAILED,
-            returned,
-            message: Some(message.clone()),
-            ..JobEnd::default()
-        };
-        close_job(db, job, &end)?;
+        let (_, message) = close_unanswered(db, job, state::FAILED, |returned| {
+            Some(format!(
+                "batch job {} ({job_id}) failed at the provider: {why}; its {returned} items are back to pending: fix the cause and run again",
+                job.id
+            ))
+        })?;
+        let message = message.unwrap_or_default();
         log::error!("[Task {}] {message}", job.id_task);
         tasks::fail(db, job.id_task, &self.plan.operation_uuid, &message)?;
         self.stopped_by_batch.insert(job.id_task);

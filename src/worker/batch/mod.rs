@@ -49,6 +49,27 @@ fn return_all(db: &mut Db, job: &Job) -> Result<u32, DbError> {
     Ok(returned)
 }
 
+/// Ends a job none of whose remaining items the provider answered: they go back to
+/// PENDING (see [`return_all`]) and the job is closed in `state`, with the message
+/// `message` makes of how many went back. Returns that count and message.
+fn close_unanswered(
+    db: &mut Db,
+    job: &Job,
+    state: &'static str,
+    message: impl FnOnce(u32) -> Option<String>,
+) -> Result<(u32, Option<String>), DbError> {
+    let returned = return_all(db, job)?;
+    let message = message(returned);
+    let end = JobEnd {
+        state,
+        returned,
+        message: message.clone(),
+        ..JobEnd::default()
+    };
+    close_job(db, job, &end)?;
+    Ok((returned, message))
+}
+
 /// Closes a job and settles what it reserved of the model's daily budget against what
 /// its lines cost.
 fn close_job(db: &mut Db, job: &Job, end: &JobEnd) -> Result<(), DbError> {

@@ -3,7 +3,7 @@
 
 use crate::ai::AiError;
 use crate::ai::batch::{BatchRequest, Batches};
-use crate::db::batch_repository::{self as jobs, JobEnd, NewJob, state};
+use crate::db::batch_repository::{self as jobs, NewJob, state};
 use crate::db::task_item_repository::Item;
 use crate::db::task_repository::{Task, batch_mode};
 use crate::db::{Db, DbError};
@@ -14,7 +14,7 @@ use super::super::model::TaskModel;
 use super::super::pipeline::{Hooks, Pipeline};
 use super::super::summary::TaskSummary;
 use super::super::{Engine, WorkerError};
-use super::{batch_api, close_job, failpoint, line_key, return_all};
+use super::{batch_api, close_unanswered, failpoint, line_key};
 
 /// How one job's submission went.
 enum Submitted {
@@ -135,13 +135,7 @@ impl Engine<'_> {
             )))
         })?;
         if prepared.requests.is_empty() {
-            let returned = return_all(db, &job)?;
-            let end = JobEnd {
-                state: state::COLLECTED,
-                returned,
-                ..JobEnd::default()
-            };
-            close_job(db, &job, &end)?;
+            close_unanswered(db, &job, state::COLLECTED, |_| None)?;
             return Ok(match prepared.over_budget {
                 Some(message) => Submitted::Paused(message),
                 None => Submitted::Job(count),
@@ -176,17 +170,12 @@ impl Engine<'_> {
     ) -> Result<Submitted, WorkerError> {
         match err {
             AiError::Task(why) | AiError::Item(why) => {
-                let returned = return_all(db, job)?;
-                let message = format!(
-                    "the batch job could not be created: {why}; its {returned} items are back to pending"
-                );
-                let end = JobEnd {
-                    state: state::FAILED,
-                    returned,
-                    message: Some(message.clone()),
-                    ..JobEnd::default()
-                };
-                close_job(db, job, &end)?;
+                let (_, message) = close_unanswered(db, job, state::FAILED, |returned| {
+                    Some(format!(
+                        "the batch job could not be created: {why}; its {returned} items are back to pending"
+                    ))
+                })?;
+                let message = message.unwrap_or_default();
                 Ok(Submitted::TaskError(message))
             }
             other => {
