@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use fake_llm::{FakeLlm, gemini_ok};
 use mysql::prelude::Queryable;
-use support::{env_num, outcome, random};
+use support::{env_num, left, outcome, random};
 
 struct Setup {
     conn: mysql::Conn,
@@ -83,15 +83,6 @@ fn worker(db_name: &str, task: u32) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-fn left(conn: &mut mysql::Conn, task: u32) -> u64 {
-    conn.exec_first(
-        "SELECT COUNT(*) FROM task_item WHERE id_task = ? AND status_id IN (0, 2)",
-        (task,),
-    )
-    .unwrap()
-    .unwrap_or(0)
 }
 
 fn main() {

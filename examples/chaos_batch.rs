@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use fake_batch::{FakeBatch, Knobs};
 use mysql::prelude::Queryable;
-use support::{env_num, outcome, random};
+use support::{env_num, left, outcome, random};
 
 const DB: &str = "aiw_chaos_batch";
 
@@ -74,15 +74,6 @@ fn worker() -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-fn left(conn: &mut mysql::Conn, task: u32) -> u64 {
-    conn.exec_first(
-        "SELECT COUNT(*) FROM task_item WHERE id_task = ? AND status_id IN (0, 2)",
-        (task,),
-    )
-    .unwrap()
-    .unwrap_or(0)
 }
 
 fn main() {

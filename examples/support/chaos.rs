@@ -1,5 +1,5 @@
-//! What both chaos runs share: settings from the environment, a random number, and the
-//! final check of a task's rows against its counters.
+//! What both chaos runs share: settings from the environment, a random number, the
+//! items left, and the final check of a task's rows against its counters.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -20,6 +20,16 @@ pub fn random(below: u64) -> u64 {
     let mut h = RandomState::new().build_hasher();
     h.write_u64(Instant::now().elapsed().as_nanos() as u64);
     h.finish() % below.max(1)
+}
+
+/// Items of a task still to do (pending or processing).
+pub fn left(conn: &mut mysql::Conn, task: u32) -> u64 {
+    conn.exec_first(
+        "SELECT COUNT(*) FROM task_item WHERE id_task = ? AND status_id IN (0, 2)",
+        (task,),
+    )
+    .unwrap()
+    .unwrap_or(0)
 }
 
 /// A task's items at the end: processed, failed, left (pending or processing), and

@@ -321,9 +321,12 @@ pub fn items_in_job(db: &mut Db, job: &Job) -> Result<Vec<JobItem>, DbError> {
         Option<String>,
     );
     let rows: Vec<Row> = db.query(
-        "SELECT id_task_item, id_task, text_original, attempts, text_corrected, review_comment, \
-         CAST(cost_reserved AS CHAR) FROM task_item \
-         WHERE id_ai_batch = ? AND status_id = ? AND claim_token = ? ORDER BY id_task_item",
+        concat!(
+            "SELECT ",
+            items::item_columns!(),
+            ", CAST(cost_reserved AS CHAR) FROM task_item \
+             WHERE id_ai_batch = ? AND status_id = ? AND claim_token = ? ORDER BY id_task_item"
+        ),
         (job.id, item_status::PROCESSING, job.job_key.as_str()),
     )?;
     Ok(rows

@@ -113,6 +113,14 @@ impl Spent {
     }
 }
 
+/// The columns an [`Item`] is read from, in [`ItemRow`]'s order.
+macro_rules! item_columns {
+    () => {
+        "id_task_item, id_task, text_original, attempts, text_corrected, review_comment"
+    };
+}
+pub(crate) use item_columns;
+
 /// `text_original` is read as bytes: MariaDB stores byte sequences that are not UTF-8
 /// (an encoded surrogate, for example) in a `utf8mb4` column, and a panel may allow NULL.
 pub(crate) type ItemRow = (
@@ -224,9 +232,12 @@ pub fn claim_pending_into(
         return Ok(Vec::new());
     }
     let rows: Vec<ItemRow> = db.query(
-        "SELECT id_task_item, id_task, text_original, attempts, text_corrected, review_comment \
-         FROM task_item \
-         WHERE claim_token = ? ORDER BY id_task_item",
+        concat!(
+            "SELECT ",
+            item_columns!(),
+            " FROM task_item \
+             WHERE claim_token = ? ORDER BY id_task_item"
+        ),
         (claim_token,),
     )?;
     Ok(rows.into_iter().map(to_item).collect())
@@ -241,11 +252,14 @@ pub fn peek_pending(
     limit: u32,
 ) -> Result<Vec<Item>, DbError> {
     let rows: Vec<ItemRow> = db.query(
-        "SELECT id_task_item, id_task, text_original, attempts, text_corrected, review_comment \
-         FROM task_item \
-         FORCE INDEX (idx_task_item_task_status) \
-         WHERE id_task = ? AND status_id = ? AND id_task_item > ? \
-         ORDER BY id_task_item LIMIT ?",
+        concat!(
+            "SELECT ",
+            item_columns!(),
+            " FROM task_item \
+             FORCE INDEX (idx_task_item_task_status) \
+             WHERE id_task = ? AND status_id = ? AND id_task_item > ? \
+             ORDER BY id_task_item LIMIT ?"
+        ),
         (id_task, PENDING, after_id, limit),
     )?;
     Ok(rows.into_iter().map(to_item).collect())
@@ -279,9 +293,12 @@ pub fn get_state(db: &mut Db, id_task_item: u32) -> Result<Option<ItemState>, Db
 /// Reads one item for processing without claiming it (dry run of `--task-item`).
 pub fn get(db: &mut Db, id_task_item: u32) -> Result<Option<Item>, DbError> {
     let row: Option<ItemRow> = db.query_first(
-        "SELECT id_task_item, id_task, text_original, attempts, text_corrected, review_comment \
-         FROM task_item \
-         WHERE id_task_item = ?",
+        concat!(
+            "SELECT ",
+            item_columns!(),
+            " FROM task_item \
+             WHERE id_task_item = ?"
+        ),
         (id_task_item,),
     )?;
     Ok(row.map(to_item))
@@ -332,9 +349,12 @@ pub fn claim_one(
         return Ok(None);
     }
     let row: Option<ItemRow> = db.query_first(
-        "SELECT id_task_item, id_task, text_original, attempts, text_corrected, review_comment \
-         FROM task_item \
-         WHERE id_task_item = ? AND claim_token = ?",
+        concat!(
+            "SELECT ",
+            item_columns!(),
+            " FROM task_item \
+             WHERE id_task_item = ? AND claim_token = ?"
+        ),
         (id_task_item, claim_token),
     )?;
     Ok(row.map(to_item))
