@@ -198,7 +198,7 @@ fn counters_exact(conn: &mut mysql::Conn, task: u64, items: u64) -> bool {
     let done: Option<u64> = conn
         .exec_first(
             "SELECT COUNT(*) FROM task_item WHERE id_task = ? AND status_id = ?",
-            (task, ai_worker::db::task_item_repository::status::PROCESSED),
+            (task, ai_worker::db::status::item::PROCESSED),
         )
         .unwrap();
     let counters: Option<(u64, u64, u64)> = conn

@@ -7,7 +7,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use ai_worker::db::Db;
-use ai_worker::db::task_item_repository::{self as items, ItemResult, Spent};
+use ai_worker::db::item::{ItemResult, Spent};
+use ai_worker::db::task_item_repository as items;
 use common::fake_llm::FakeLlm;
 use common::{TestDb, output_text};
 use mysql::prelude::Queryable;

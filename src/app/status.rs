@@ -7,9 +7,9 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::db::{Db, overview_repository as overview, run_repository, task_repository};
 
+pub use crate::db::status::task::name as task_status_name;
 pub use run_repository::RunRow;
 pub use task_repository::Progress;
-pub use task_repository::status::name as task_status_name;
 
 use super::AppError;
 

@@ -7,7 +7,9 @@
 //! end through the same token-guarded statements as direct calls
 //! (`task_item_repository`), so a line collected twice is saved once.
 
-use super::task_item_repository::{self as items, ClaimFor, Item, status as item_status};
+use super::item::Item;
+use super::status::item as item_status;
+use super::task_item_repository::{self as items, ClaimFor};
 use super::{Db, DbError, column};
 
 /// `ai_batch.state` values.

@@ -2,6 +2,7 @@
 //! that hold every SQL statement of the worker (explicit, parameterised SQL only).
 
 pub mod batch_repository;
+pub mod item;
 pub mod model_repository;
 pub mod overview_repository;
 pub mod pace_repository;
@@ -10,6 +11,7 @@ pub mod run_repository;
 pub mod schema;
 pub mod source_repository;
 pub mod spend_repository;
+pub mod status;
 pub mod task_item_repository;
 pub mod task_repository;
 

@@ -1,8 +1,8 @@
 //! SQL for the review loop on `task_item`: REJECTED items back to PENDING (rework),
 //! ACCEPTED items read for export and marked with how their export went.
 
-use super::task_item_repository::status::{PENDING, PROCESSED};
-use super::task_repository::status::IN_PROGRESS;
+use super::status::item::{PENDING, PROCESSED};
+use super::status::task::IN_PROGRESS;
 use super::{Db, DbError};
 
 /// `review_status` values (written by the panel).

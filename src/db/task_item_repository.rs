@@ -5,69 +5,10 @@
 //! whose lease was taken over changes nothing, and the task's `records_processed`,
 //! `records_error` and token sums always equal what the item rows say.
 
-use super::task_repository::status::{ERROR as TASK_ERROR, IN_PROGRESS as TASK_IN_PROGRESS};
+use super::item::{Item, ItemResult, Spent};
+use super::status::item::{ERROR, PENDING, PROCESSED, PROCESSING};
+use super::status::task::{ERROR as TASK_ERROR, IN_PROGRESS as TASK_IN_PROGRESS};
 use super::{Db, DbError};
-use status::{ERROR, PENDING, PROCESSED, PROCESSING};
-
-/// Task item status values (`task_item_status`).
-pub mod status {
-    /// Waiting to be processed.
-    pub const PENDING: u8 = 0;
-    /// Result saved.
-    pub const PROCESSED: u8 = 1;
-    /// Claimed by a worker.
-    pub const PROCESSING: u8 = 2;
-    /// Failed.
-    pub const ERROR: u8 = 3;
-}
-
-/// An item claimed (or, in a dry run, read) for processing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Item {
-    /// `id_task_item`.
-    pub id: u32,
-    /// `id_task`.
-    pub id_task: u32,
-    /// `text_original`: the text to correct, never modified.
-    pub text_original: String,
-    /// Why `text_original` cannot be sent as it is stored (bytes that are not UTF-8);
-    /// such an item fails without a model call.
-    pub unreadable: Option<String>,
-    /// For an item sent again after a reviewer rejected it: the rejected version and
-    /// the reviewer's reason (`text_corrected`, `review_comment`).
-    pub rejected: Option<(String, String)>,
-    /// Claims so far, this one included.
-    pub attempts: u32,
-}
-
-/// What the model produced for one item, ready to be saved.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ItemResult {
-    /// The corrected text.
-    pub text_corrected: String,
-    /// What was changed, in the model's words.
-    pub change_summary: String,
-    /// What every call for the item cost, failed attempts included.
-    pub spent: Spent,
-}
-
-/// What the calls for one item cost, and what was reserved of the task's budget
-/// before them: added to the item and the task whenever the claim ends.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Spent {
-    /// Input tokens billed (cached ones included).
-    pub tokens_input: u64,
-    /// Output tokens billed (thinking included).
-    pub tokens_output: u64,
-    /// Input tokens served from the provider's cache.
-    pub tokens_cached: u64,
-    /// Thinking/reasoning tokens.
-    pub tokens_thinking: u64,
-    /// The cost in the model's currency; `None` when the model has no prices.
-    pub cost: Option<f64>,
-    /// What the call reserved of `task.max_cost`, given back now.
-    pub reserved: f64,
-}
 
 /// Adds a claim's spending to the item (`i`): tokens, cost; its reservation ends.
 macro_rules! item_spend {
@@ -92,25 +33,23 @@ macro_rules! task_spend {
     };
 }
 
-impl Spent {
-    /// The values of `item_spend!` then `task_spend!`, in order.
-    fn params(&self) -> Vec<mysql::Value> {
-        let clamp = |n: u64| n.min(u64::from(u32::MAX));
-        let tokens = [
-            clamp(self.tokens_input),
-            clamp(self.tokens_output),
-            clamp(self.tokens_cached),
-            clamp(self.tokens_thinking),
-        ];
-        let mut out: Vec<mysql::Value> = Vec::with_capacity(13);
-        for _ in 0..2 {
-            out.extend(tokens.iter().map(|&n| n.into()));
-            out.push(self.cost.into());
-            out.push(self.cost.into());
-        }
-        out.push(self.reserved.into());
-        out
+/// The values of `item_spend!` then `task_spend!`, in order.
+fn spend_params(spent: &Spent) -> Vec<mysql::Value> {
+    let clamp = |n: u64| n.min(u64::from(u32::MAX));
+    let tokens = [
+        clamp(spent.tokens_input),
+        clamp(spent.tokens_output),
+        clamp(spent.tokens_cached),
+        clamp(spent.tokens_thinking),
+    ];
+    let mut out: Vec<mysql::Value> = Vec::with_capacity(13);
+    for _ in 0..2 {
+        out.extend(tokens.iter().map(|&n| n.into()));
+        out.push(spent.cost.into());
+        out.push(spent.cost.into());
     }
+    out.push(spent.reserved.into());
+    out
 }
 
 /// The columns an [`Item`] is read from, in [`ItemRow`]'s order.
@@ -376,7 +315,7 @@ pub fn update_result(
         PROCESSED.into(),
         operation_uuid.into(),
     ];
-    params.extend(result.spent.params());
+    params.extend(spend_params(&result.spent));
     params.extend([id_task_item.into(), claim_token.into(), PROCESSING.into()]);
     let changed = db.execute(
         concat!(
@@ -406,7 +345,7 @@ pub fn mark_error(
     spent: &Spent,
 ) -> Result<bool, DbError> {
     let mut params: Vec<mysql::Value> = vec![ERROR.into(), message.into(), operation_uuid.into()];
-    params.extend(spent.params());
+    params.extend(spend_params(spent));
     params.extend([id_task_item.into(), claim_token.into(), PROCESSING.into()]);
     let changed = db.execute(
         concat!(
@@ -445,7 +384,7 @@ pub fn return_pending(
     attempt_counts: bool,
 ) -> Result<bool, DbError> {
     let mut params: Vec<mysql::Value> = vec![PENDING.into(), attempt_counts.into()];
-    params.extend(spent.params());
+    params.extend(spend_params(spent));
     params.extend([id_task_item.into(), claim_token.into(), PROCESSING.into()]);
     let changed = db.execute(
         concat!(

@@ -1,30 +1,7 @@
 //! SQL for the `task` table: choosing the next task, starting, progress, finishing.
 
-use super::task_item_repository::status as item_status;
+use super::status::{item as item_status, task as status};
 use super::{Db, DbError, column};
-
-/// Task status values (`task_status`).
-pub mod status {
-    /// Created by the panel, not started.
-    pub const NEW: u8 = 0;
-    /// Being processed.
-    pub const IN_PROGRESS: u8 = 1;
-    /// Every item processed successfully.
-    pub const COMPLETED: u8 = 2;
-    /// Stopped, or some items failed.
-    pub const ERROR: u8 = 3;
-
-    /// The status name as the dictionary table spells it.
-    pub fn name(status: u8) -> &'static str {
-        match status {
-            NEW => "NEW",
-            IN_PROGRESS => "IN_PROGRESS",
-            COMPLETED => "COMPLETED",
-            ERROR => "ERROR",
-            _ => "UNKNOWN",
-        }
-    }
-}
 
 /// The columns of a task the worker needs to process it.
 #[derive(Clone, Debug, PartialEq)]

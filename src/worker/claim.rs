@@ -7,7 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::db::task_item_repository::{self as items, Item, ItemResult, Spent};
+use crate::db::item::{Item, ItemResult, Spent};
+use crate::db::task_item_repository as items;
 use crate::db::{Db, DbError};
 
 /// An item this worker holds, with the token that proves it.

@@ -3,7 +3,7 @@
 
 use crate::ai::prompt_builder::{self, Prompt};
 use crate::ai::{AiError, Client, Completion, Usage};
-use crate::db::task_item_repository::{Item, ItemResult, Spent};
+use crate::db::item::{Item, ItemResult, Spent};
 
 use super::chunks::{self, Part};
 use super::cost::Pricing;

@@ -20,7 +20,8 @@ use super::summary::Costs;
 use super::summary::DryRunItem;
 use crate::ai::AiError;
 use crate::ai::prompt_builder::Prompt;
-use crate::db::task_item_repository::{self as items, Item, ItemResult, Spent};
+use crate::db::item::{Item, ItemResult, Spent};
+use crate::db::task_item_repository as items;
 use crate::db::task_repository as tasks;
 use crate::db::{Db, DbError};
 

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::db::task_item_repository::Spent;
+use crate::db::item::Spent;
 
 /// Tokens and cost added up over items, a task or a run.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -1,7 +1,9 @@
 //! One task of a run: its model, expired leases, start, the pool, then finish or pause.
 
-use crate::db::task_item_repository::{self as items, status as item_status};
-use crate::db::task_repository::{self as tasks, ItemCounts, Task, status as task_status};
+use crate::db::status::item as item_status;
+use crate::db::status::task as task_status;
+use crate::db::task_item_repository as items;
+use crate::db::task_repository::{self as tasks, ItemCounts, Task};
 use crate::db::{Db, DbError};
 use crate::privacy::Redactor;
 

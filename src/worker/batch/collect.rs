@@ -232,7 +232,7 @@ impl Engine<'_> {
         self.stopped_by_batch.insert(job.id_task);
         let report = TaskSummary {
             id_task: job.id_task,
-            status: tasks::status::name(tasks::status::ERROR).into(),
+            status: crate::db::status::task::name(crate::db::status::task::ERROR).into(),
             message: Some(message),
             failed: true,
             ..TaskSummary::default()
@@ -266,7 +266,7 @@ impl Engine<'_> {
         let answered_all = status.state == JobState::Succeeded;
         let mut report = TaskSummary {
             id_task: task.id,
-            status: tasks::status::name(task.status_id).into(),
+            status: crate::db::status::task::name(task.status_id).into(),
             ..TaskSummary::default()
         };
         let end = self.save_lines(db, job, &pipeline, lines, answered_all, &mut report)?;
@@ -359,8 +359,8 @@ impl Engine<'_> {
         &mut self,
         db: &mut Db,
         claim: Claim,
-        outcome: Result<crate::db::task_item_repository::ItemResult, AiError>,
-        spent: &crate::db::task_item_repository::Spent,
+        outcome: Result<crate::db::item::ItemResult, AiError>,
+        spent: &crate::db::item::Spent,
         end: &mut JobEnd,
         report: &mut TaskSummary,
     ) -> Result<(), DbError> {
@@ -410,7 +410,7 @@ impl Engine<'_> {
 /// the parts joined. `true` when some part has no line (the provider never answered it).
 fn item_result(
     pipeline: &Pipeline<'_>,
-    item: &crate::db::task_item_repository::Item,
+    item: &crate::db::item::Item,
     lines: &mut HashMap<usize, LineResult>,
 ) -> (Processed, bool) {
     let parts = pipeline.parts(item);

@@ -13,8 +13,8 @@ mod submit;
 
 use crate::ai::batch::Batches;
 use crate::db::batch_repository::{self as jobs, Job, JobEnd};
+use crate::db::item::Spent;
 use crate::db::spend_repository as spend;
-use crate::db::task_item_repository::Spent;
 use crate::db::{Db, DbError};
 
 use super::claim::Claim;

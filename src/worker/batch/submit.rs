@@ -4,7 +4,7 @@
 use crate::ai::AiError;
 use crate::ai::batch::{BatchRequest, Batches};
 use crate::db::batch_repository::{self as jobs, NewJob, state};
-use crate::db::task_item_repository::Item;
+use crate::db::item::Item;
 use crate::db::task_repository::{Task, batch_mode};
 use crate::db::{Db, DbError};
 

@@ -1,0 +1,50 @@
+//! An item as the engine sees it, what the model made of it, and what its calls cost:
+//! the values that move between the repositories and the engine.
+
+/// An item claimed (or, in a dry run, read) for processing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    /// `id_task_item`.
+    pub id: u32,
+    /// `id_task`.
+    pub id_task: u32,
+    /// `text_original`: the text to correct, never modified.
+    pub text_original: String,
+    /// Why `text_original` cannot be sent as it is stored (bytes that are not UTF-8);
+    /// such an item fails without a model call.
+    pub unreadable: Option<String>,
+    /// For an item sent again after a reviewer rejected it: the rejected version and
+    /// the reviewer's reason (`text_corrected`, `review_comment`).
+    pub rejected: Option<(String, String)>,
+    /// Claims so far, this one included.
+    pub attempts: u32,
+}
+
+/// What the model produced for one item, ready to be saved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ItemResult {
+    /// The corrected text.
+    pub text_corrected: String,
+    /// What was changed, in the model's words.
+    pub change_summary: String,
+    /// What every call for the item cost, failed attempts included.
+    pub spent: Spent,
+}
+
+/// What the calls for one item cost, and what was reserved of the task's budget
+/// before them: added to the item and the task whenever the claim ends.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Spent {
+    /// Input tokens billed (cached ones included).
+    pub tokens_input: u64,
+    /// Output tokens billed (thinking included).
+    pub tokens_output: u64,
+    /// Input tokens served from the provider's cache.
+    pub tokens_cached: u64,
+    /// Thinking/reasoning tokens.
+    pub tokens_thinking: u64,
+    /// The cost in the model's currency; `None` when the model has no prices.
+    pub cost: Option<f64>,
+    /// What the call reserved of `task.max_cost`, given back now.
+    pub reserved: f64,
+}
