@@ -242,3 +242,13 @@ CREATE TABLE IF NOT EXISTS ai_batch (
 -- The job an item was last sent in; while the item is PROCESSING it is in that job.
 ALTER TABLE task_item ADD COLUMN id_ai_batch INT UNSIGNED NULL;
 ALTER TABLE task_item ADD INDEX idx_task_item_batch (id_ai_batch, status_id);
+
+-- Third round: every task at once. The panel (or `ai-worker pause|resume|cancel`)
+-- pauses or cancels a task; higher priority runs first, equal priorities share a
+-- run's capacity; a model may cap its own calls in flight per process.
+INSERT IGNORE INTO task_status (id_task_status, name, description) VALUES
+  (4, 'PAUSED', 'Set aside by the panel: nothing is claimed until it is NEW or IN_PROGRESS again'),
+  (5, 'CANCELLED', 'Called off by the panel: nothing is claimed; pending items stay pending');
+ALTER TABLE task ADD COLUMN priority INT NOT NULL DEFAULT 0;
+ALTER TABLE task ADD INDEX idx_task_schedule (status_id, priority, id_task);
+ALTER TABLE ai_model ADD COLUMN max_concurrency INT UNSIGNED NULL;

@@ -8,8 +8,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The most parallel model calls one run may make (threads, and database connections).
-pub const MAX_CONCURRENCY: usize = 256;
+/// The most calls in flight one run may have (`WORKER_CONCURRENCY`, `--concurrency`):
+/// each is a thread with a small stack; the database connections stay `DB_POOL_SIZE`.
+pub const MAX_CONCURRENCY: usize = 4096;
+
+/// The most database connections a run's pool may hold (`DB_POOL_SIZE`).
+pub const MAX_POOL_SIZE: usize = 256;
 
 /// Where and how to reach the database.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,8 +40,13 @@ pub struct Config {
     pub db: DbConfig,
     /// Secret used by `AES_DECRYPT` to read `ai_model.api_key_encrypted`.
     pub ai_key_secret: String,
-    /// Items claimed per `UPDATE ... LIMIT` round trip.
-    pub batch_size: u32,
+    /// Items one claim statement takes at most (`WORKER_CLAIM_MAX`, formerly
+    /// `WORKER_BATCH_SIZE`); a run claims for all its free slots at once, in as many
+    /// statements as this needs.
+    pub claim_max: u32,
+    /// Database connections a run holds beside its own (`DB_POOL_SIZE`), whatever its
+    /// concurrency.
+    pub db_pool_size: usize,
     /// Items handled per run when `--max-item` is not given.
     pub max_items: u32,
     /// Parallel model calls per run.
@@ -263,7 +272,8 @@ impl Config {
         validate_identifier("DB_NAME", &db.name)?;
         let config = Config {
             ai_key_secret: get("AI_KEY_SECRET").unwrap_or_default(),
-            batch_size: parse_num(&get, "WORKER_BATCH_SIZE", 10, 1, 1000)? as u32,
+            claim_max: claim_max(&get)?,
+            db_pool_size: parse_num(&get, "DB_POOL_SIZE", 8, 1, MAX_POOL_SIZE as u64)? as usize,
             max_items: parse_num(&get, "WORKER_MAX_ITEMS", 100, 1, 100_000_000)? as u32,
             concurrency: parse_num(&get, "WORKER_CONCURRENCY", 4, 1, MAX_CONCURRENCY as u64)?
                 as u32,
@@ -442,6 +452,16 @@ fn parse_num(
     }
 }
 
+/// `WORKER_CLAIM_MAX`, or its old name `WORKER_BATCH_SIZE` when only that is set
+/// ("batch" now means a provider's batch job only).
+fn claim_max(get: &impl Fn(&str) -> Option<String>) -> Result<u32, ConfigError> {
+    let key = match get("WORKER_CLAIM_MAX") {
+        None if get("WORKER_BATCH_SIZE").is_some() => "WORKER_BATCH_SIZE",
+        _ => "WORKER_CLAIM_MAX",
+    };
+    Ok(parse_num(get, key, 500, 1, 10_000)? as u32)
+}
+
 fn parse_switch(
     get: &impl Fn(&str) -> Option<String>,
     key: &'static str,
@@ -496,7 +516,8 @@ mod tests {
         assert_eq!(c.db.host, "127.0.0.1");
         assert_eq!(c.db.port, 3306);
         assert_eq!(c.db.name, "ai_worker");
-        assert_eq!(c.batch_size, 10);
+        assert_eq!(c.claim_max, 500);
+        assert_eq!(c.db_pool_size, 8);
         assert_eq!(c.max_items, 100);
         assert_eq!(c.concurrency, 4);
         assert_eq!(c.ai_max_retries, 5);
@@ -536,11 +557,29 @@ mod tests {
 
     #[test]
     fn environment_wins_over_file() {
-        let file = vars(&[("WORKER_BATCH_SIZE", "5"), ("DB_NAME", "from_file")]);
-        let env = vars(&[("WORKER_BATCH_SIZE", "7")]);
+        let file = vars(&[("WORKER_CLAIM_MAX", "5"), ("DB_NAME", "from_file")]);
+        let env = vars(&[("WORKER_CLAIM_MAX", "7")]);
         let c = Config::from_sources(&file, &env).unwrap();
-        assert_eq!(c.batch_size, 7);
+        assert_eq!(c.claim_max, 7);
         assert_eq!(c.db.name, "from_file");
+    }
+
+    #[test]
+    fn the_old_name_of_the_claim_size_is_still_read() {
+        let old = vars(&[("WORKER_BATCH_SIZE", "12")]);
+        assert_eq!(
+            Config::from_sources(&old, &HashMap::new())
+                .unwrap()
+                .claim_max,
+            12
+        );
+        let both = vars(&[("WORKER_BATCH_SIZE", "12"), ("WORKER_CLAIM_MAX", "30")]);
+        assert_eq!(
+            Config::from_sources(&both, &HashMap::new())
+                .unwrap()
+                .claim_max,
+            30
+        );
     }
 
     #[test]

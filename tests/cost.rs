@@ -155,7 +155,9 @@ fn a_task_budget_pauses_the_task_and_a_raised_one_resumes_it() {
     assert!(text.contains("raise task.max_cost"), "{text}");
     let statuses = t.item_statuses(task);
     let done = statuses.iter().filter(|&&s| s == 1).count();
-    assert!((2..=4).contains(&done), "{statuses:?}");
+    // Reservations are estimates, settled when a result is saved (a moment after the
+    // next call may have reserved): the overshoot is at most the calls in flight.
+    assert!((2..=5).contains(&done), "{statuses:?}");
     assert!(
         statuses.iter().all(|&s| s == 1 || s == 0),
         "the rest wait: {statuses:?}"

@@ -7,7 +7,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use ai_worker::db::Db;
-use ai_worker::db::item::{ItemResult, Spent};
+use ai_worker::db::claim_end_repository::{self as claim_ends, ClaimEnd, EndAction, Written};
+use ai_worker::db::item::Spent;
 use ai_worker::db::task_item_repository as items;
 use common::fake_llm::FakeLlm;
 use common::{TestDb, output_text};
@@ -163,34 +164,40 @@ fn a_worker_whose_lease_was_taken_over_cannot_overwrite() {
         .unwrap();
     items::reap_expired(&mut db, task, 5).unwrap();
     items::claim_pending(&mut db, task, 1, "new-token", 60, "op-new").unwrap();
-    let result = |text: &str| ItemResult {
-        text_corrected: text.into(),
-        change_summary: "s".into(),
-        spent: Spent {
-            tokens_input: 7,
-            tokens_output: 3,
-            ..Spent::default()
-        },
+    let spent = Spent {
+        tokens_input: 7,
+        tokens_output: 3,
+        ..Spent::default()
     };
-    let nothing = Spent::default();
-    assert!(
-        !items::update_result(&mut db, ids[0], "old-token", &result("stale"), "op-old").unwrap()
-    );
-    assert!(
-        !items::mark_error(
-            &mut db,
-            ids[0],
-            "old-token",
-            "stale error",
-            "op-old",
-            &nothing
-        )
-        .unwrap()
-    );
-    assert!(!items::release(&mut db, ids[0], "old-token", &nothing).unwrap());
-    assert!(
-        items::update_result(&mut db, ids[0], "new-token", &result("fresh"), "op-new").unwrap()
-    );
+    let end = |db: &mut Db, token: &str, action: EndAction<'_>| {
+        let end = ClaimEnd {
+            id_task_item: ids[0],
+            id_task: task,
+            claim_token: token,
+            text_sha: None,
+            action,
+            spent,
+        };
+        claim_ends::end_claims(db, &[end], "op").unwrap()[0]
+    };
+    let stale = EndAction::Save {
+        text_corrected: "stale",
+        change_summary: "s",
+    };
+    assert_eq!(end(&mut db, "old-token", stale), Written::Lost);
+    let failed = EndAction::Fail {
+        message: "stale error",
+    };
+    assert_eq!(end(&mut db, "old-token", failed), Written::Lost);
+    let back = EndAction::Release {
+        attempt_counts: false,
+    };
+    assert_eq!(end(&mut db, "old-token", back), Written::Lost);
+    let fresh = EndAction::Save {
+        text_corrected: "fresh",
+        change_summary: "s",
+    };
+    assert_eq!(end(&mut db, "new-token", fresh), Written::Done);
     let text: String = t.value(&format!(
         "SELECT text_corrected FROM task_item WHERE id_task_item = {}",
         ids[0]

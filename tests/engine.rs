@@ -185,7 +185,7 @@ fn an_error_item_can_be_retried_with_task_item() {
 }
 
 #[test]
-fn max_item_limits_handled_items_across_tasks() {
+fn max_item_limits_handled_items_and_spreads_them_over_the_tasks() {
     let mut t = TestDb::new();
     let llm = FakeLlm::gemini_echo();
     let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
@@ -203,16 +203,17 @@ fn max_item_limits_handled_items_across_tasks() {
     .unwrap();
     assert_eq!(summary.items_ok, 5);
     assert_eq!(llm.requests().len(), 5);
-    assert_eq!(t.item_statuses(t1), vec![1, 1, 1]);
+    // Round-robin by items, oldest first on a tie: every task gets its share.
+    assert_eq!(t.item_statuses(t1), vec![1, 1, 0]);
     assert_eq!(t.item_statuses(t2), vec![1, 1, 0]);
-    assert_eq!(t.item_statuses(t3), vec![0]);
+    assert_eq!(t.item_statuses(t3), vec![1]);
     assert_eq!(
         (t.task_row(t1).0, t.task_row(t2).0, t.task_row(t3).0),
-        (2, 1, 0)
+        (1, 1, 2)
     );
     let rest = run(&t.config, &opts(), &StopSignal::new()).unwrap();
     assert_eq!(rest.items_ok, 2);
-    assert_eq!((t.task_row(t2).0, t.task_row(t3).0), (2, 2));
+    assert_eq!((t.task_row(t1).0, t.task_row(t2).0), (2, 2));
 }
 
 #[test]

@@ -49,7 +49,9 @@ impl AppError {
     /// configuration, 3 the database unreachable.
     pub fn exit_code(&self) -> u8 {
         match self {
-            AppError::Db(DbError::Unreachable { .. } | DbError::Lost(_)) => 3,
+            AppError::Db(
+                DbError::Unreachable { .. } | DbError::Lost(_) | DbError::TooManyConnections { .. },
+            ) => 3,
             AppError::Db(DbError::Query(_) | DbError::Deadlock(_)) | AppError::Internal => 1,
             _ => 2,
         }
@@ -60,7 +62,9 @@ impl AppError {
         match self {
             AppError::Usage(_) | AppError::Refused { .. } => 400,
             AppError::NotFound(_) => 404,
-            AppError::Db(DbError::Unreachable { .. } | DbError::Lost(_)) => 503,
+            AppError::Db(
+                DbError::Unreachable { .. } | DbError::Lost(_) | DbError::TooManyConnections { .. },
+            ) => 503,
             _ => 500,
         }
     }

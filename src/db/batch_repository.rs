@@ -321,6 +321,7 @@ pub fn items_in_job(db: &mut Db, job: &Job) -> Result<Vec<JobItem>, DbError> {
         Option<Vec<u8>>,
         Option<Vec<u8>>,
         Option<String>,
+        Option<String>,
     );
     let rows: Vec<Row> = db.query(
         concat!(
@@ -334,8 +335,8 @@ pub fn items_in_job(db: &mut Db, job: &Job) -> Result<Vec<JobItem>, DbError> {
     Ok(rows
         .into_iter()
         .map(
-            |(id, task, text, attempts, corrected, comment, reserved)| JobItem {
-                item: items::to_item((id, task, text, attempts, corrected, comment)),
+            |(id, task, text, attempts, corrected, comment, sha, reserved)| JobItem {
+                item: items::to_item((id, task, text, attempts, corrected, comment, sha)),
                 reserved: reserved.and_then(|r| r.parse().ok()).unwrap_or(0.0),
             },
         )

@@ -18,6 +18,9 @@ pub struct Item {
     pub rejected: Option<(String, String)>,
     /// Claims so far, this one included.
     pub attempts: u32,
+    /// SHA-256 (hex) of `text_original` as read: a result is saved only while the
+    /// stored text still has it (the panel may edit a text after the claim).
+    pub text_sha: Option<String>,
 }
 
 /// What the model produced for one item, ready to be saved.

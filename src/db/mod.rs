@@ -2,10 +2,12 @@
 //! that hold every SQL statement of the worker (explicit, parameterised SQL only).
 
 pub mod batch_repository;
+pub mod claim_end_repository;
 pub mod item;
 pub mod model_repository;
 pub mod overview_repository;
 pub mod pace_repository;
+pub mod pool;
 pub mod review_repository;
 pub mod run_repository;
 pub mod schema;
@@ -35,6 +37,13 @@ const ER_BAD_FIELD: u16 = 1054;
 const ER_DUP_ENTRY: u16 = 1062;
 const ER_LOCK_DEADLOCK: u16 = 1213;
 const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
+/// The server has no free connection (`max_connections`), or the account none
+/// (`MAX_USER_CONNECTIONS`).
+const ER_CON_COUNT: u16 = 1040;
+const ER_USER_LIMIT_REACHED: u16 = 1226;
+/// A Galera node that lost quorum refuses table work (1047) and commits (1180).
+const ER_UNKNOWN_COM: u16 = 1047;
+const ER_ERROR_DURING_COMMIT: u16 = 1180;
 
 /// How often a statement that lost a deadlock is tried again before giving up.
 const DEADLOCK_RETRIES: u32 = 10;
@@ -88,6 +97,15 @@ pub enum DbError {
         /// What the server or the network said.
         reason: String,
     },
+    /// The server (or the account) has no connection left for this run (exit code 3).
+    TooManyConnections {
+        /// `DB_HOST`.
+        host: String,
+        /// `DB_PORT`.
+        port: u16,
+        /// What the server said.
+        reason: String,
+    },
     /// The schema is missing or older than this worker (run `ai-worker init-db`).
     Schema(String),
     /// A row with this unique value exists already (a model name, for example).
@@ -110,6 +128,10 @@ impl fmt::Display for DbError {
             DbError::Refused { host, port, reason } => write!(
                 f,
                 "database at {host}:{port} refused the connection: {reason} (check DB_USER, DB_PASSWORD and DB_NAME; `ai-worker init-db` creates the database)"
+            ),
+            DbError::TooManyConnections { host, port, reason } => write!(
+                f,
+                "the database at {host}:{port} has no connection left for this run: {reason}; a run holds at most DB_POOL_SIZE + 1 connections whatever its concurrency (DB_POOL_SIZE defaults to 8): raise the server's max_connections (or the account's MAX_USER_CONNECTIONS), lower DB_POOL_SIZE, or run fewer workers at once"
             ),
             DbError::Schema(reason) => write!(
                 f,
@@ -141,6 +163,14 @@ impl DbError {
             }
             mysql::Error::MySqlError(e) if e.code == ER_DUP_ENTRY => {
                 DbError::Duplicate(e.message.clone())
+            }
+            mysql::Error::MySqlError(e)
+                if e.code == ER_UNKNOWN_COM || e.code == ER_ERROR_DURING_COMMIT =>
+            {
+                DbError::Lost(format!(
+                    "{} (the database node is not part of a working cluster: it lost quorum or is still joining)",
+                    describe(&err)
+                ))
             }
             mysql::Error::IoError(_)
             | mysql::Error::DriverError(_)
@@ -224,6 +254,9 @@ fn is_deadlock(err: &mysql::Error) -> bool {
 pub struct Db {
     conn: Conn,
     in_transaction: bool,
+    /// The connection failed in a way that leaves it unusable (lost, timed out): a
+    /// pool drops it instead of handing it out again.
+    broken: bool,
 }
 
 impl Db {
@@ -267,6 +300,15 @@ impl Db {
                         ),
                     }
                 }
+                mysql::Error::MySqlError(e)
+                    if e.code == ER_CON_COUNT || e.code == ER_USER_LIMIT_REACHED =>
+                {
+                    DbError::TooManyConnections {
+                        host,
+                        port,
+                        reason: format!("{} (error {})", e.message, e.code),
+                    }
+                }
                 mysql::Error::MySqlError(e) if e.code == ER_ACCESS_DENIED || e.code == ER_BAD_DB => {
                     DbError::Refused {
                         host,
@@ -284,6 +326,7 @@ impl Db {
         Ok(Db {
             conn,
             in_transaction: false,
+            broken: false,
         })
     }
 
@@ -296,7 +339,7 @@ impl Db {
         params: P,
     ) -> Result<Vec<T>, DbError> {
         STATEMENTS.fetch_add(1, Ordering::Relaxed);
-        let rows: Vec<mysql::Row> = self.conn.exec(sql, params).map_err(DbError::from_query)?;
+        let rows: Vec<mysql::Row> = self.conn.exec(sql, params).map_err(|e| self.failed(e))?;
         rows.into_iter().map(|row| convert(row, sql)).collect()
     }
 
@@ -310,7 +353,7 @@ impl Db {
         let row: Option<mysql::Row> = self
             .conn
             .exec_first(sql, params)
-            .map_err(DbError::from_query)?;
+            .map_err(|e| self.failed(e))?;
         row.map(|row| convert(row, sql)).transpose()
     }
 
@@ -332,7 +375,7 @@ impl Db {
                     deadlock_pause(attempt);
                     attempt += 1;
                 }
-                Err(err) => return Err(DbError::from_query(err)),
+                Err(err) => return Err(self.failed(err)),
             }
         }
     }
@@ -340,7 +383,22 @@ impl Db {
     /// Runs a statement as text, without parameters (schema DDL, transaction control).
     pub fn execute_text(&mut self, sql: &str) -> Result<(), DbError> {
         STATEMENTS.fetch_add(1, Ordering::Relaxed);
-        self.conn.query_drop(sql).map_err(DbError::from_query)
+        self.conn.query_drop(sql).map_err(|e| self.failed(e))
+    }
+
+    /// Classifies a failed statement, and remembers when it left the connection
+    /// unusable.
+    fn failed(&mut self, err: mysql::Error) -> DbError {
+        let err = DbError::from_query(err);
+        if matches!(err, DbError::Lost(_)) {
+            self.broken = true;
+        }
+        err
+    }
+
+    /// Whether a statement on this connection failed in a way that leaves it unusable.
+    pub fn is_broken(&self) -> bool {
+        self.broken
     }
 
     /// Checks that the server still answers.

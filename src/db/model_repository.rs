@@ -58,6 +58,8 @@ pub struct ModelRow {
     pub max_chunk_chars: Option<u32>,
     /// `batch_price_factor`: the share of the prices a batch job is billed at.
     pub batch_price_factor: Option<f64>,
+    /// `max_concurrency`: the most calls in flight to this model in one process.
+    pub max_concurrency: Option<u32>,
 }
 
 impl std::fmt::Debug for ModelRow {
@@ -82,7 +84,8 @@ pub fn get(db: &mut Db, id_ai_model: u32, secret: &str) -> Result<Option<ModelRo
          structured_output, is_active, CAST(price_input AS CHAR), \
          CAST(price_cached_input AS CHAR), CAST(price_output AS CHAR), currency, \
          thinking_budget, reasoning_effort, service_tier, CAST(daily_budget AS CHAR), \
-         max_chunk_chars, CAST(batch_price_factor AS CHAR) FROM ai_model WHERE id_ai_model = ?",
+         max_chunk_chars, CAST(batch_price_factor AS CHAR), max_concurrency \
+         FROM ai_model WHERE id_ai_model = ?",
         (secret, id_ai_model),
     )?;
     let Some(row) = row else {
@@ -123,6 +126,7 @@ pub fn get(db: &mut Db, id_ai_model: u32, secret: &str) -> Result<Option<ModelRo
         max_chunk_chars: column(&row, 21, "ai_model.max_chunk_chars")?,
         batch_price_factor: column::<Option<String>>(&row, 22, "ai_model.batch_price_factor")?
             .and_then(|f| f.parse().ok()),
+        max_concurrency: column(&row, 23, "ai_model.max_concurrency")?,
     }))
 }
 

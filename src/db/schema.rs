@@ -126,12 +126,13 @@ mod tests {
             added.contains(&("task_item", "INDEX", "idx_task_item_review")),
             "{added:?}"
         );
+        assert!(added.contains(&("task", "COLUMN", "priority")), "{added:?}");
         assert_eq!(
             stmts
                 .iter()
                 .filter(|s| s.starts_with("INSERT IGNORE"))
                 .count(),
-            3
+            4
         );
         assert!(stmts.iter().all(|s| !s.ends_with(';')));
     }

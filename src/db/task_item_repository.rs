@@ -5,57 +5,16 @@
 //! whose lease was taken over changes nothing, and the task's `records_processed`,
 //! `records_error` and token sums always equal what the item rows say.
 
-use super::item::{Item, ItemResult, Spent};
-use super::status::item::{ERROR, PENDING, PROCESSED, PROCESSING};
+use super::item::Item;
+use super::status::item::{ERROR, PENDING, PROCESSING};
 use super::status::task::{ERROR as TASK_ERROR, IN_PROGRESS as TASK_IN_PROGRESS};
 use super::{Db, DbError};
-
-/// Adds a claim's spending to the item (`i`): tokens, cost; its reservation ends.
-macro_rules! item_spend {
-    () => {
-        "i.tokens_input = LEAST(i.tokens_input + ?, 4294967295), \
-         i.tokens_output = LEAST(i.tokens_output + ?, 4294967295), \
-         i.tokens_cached = LEAST(i.tokens_cached + ?, 4294967295), \
-         i.tokens_thinking = LEAST(i.tokens_thinking + ?, 4294967295), \
-         i.cost = IF(? IS NULL, i.cost, COALESCE(i.cost, 0) + ?), i.cost_reserved = 0"
-    };
-}
-
-/// Adds the same spending to the task (`t`) and gives its reservation back.
-macro_rules! task_spend {
-    () => {
-        "t.tokens_input = LEAST(t.tokens_input, 18446744069414584319) + ?, \
-         t.tokens_output = LEAST(t.tokens_output, 18446744069414584319) + ?, \
-         t.tokens_cached = LEAST(t.tokens_cached, 18446744069414584319) + ?, \
-         t.tokens_thinking = LEAST(t.tokens_thinking, 18446744069414584319) + ?, \
-         t.cost = IF(? IS NULL, t.cost, COALESCE(t.cost, 0) + ?), \
-         t.cost_reserved = GREATEST(t.cost_reserved - ?, 0)"
-    };
-}
-
-/// The values of `item_spend!` then `task_spend!`, in order.
-fn spend_params(spent: &Spent) -> Vec<mysql::Value> {
-    let clamp = |n: u64| n.min(u64::from(u32::MAX));
-    let tokens = [
-        clamp(spent.tokens_input),
-        clamp(spent.tokens_output),
-        clamp(spent.tokens_cached),
-        clamp(spent.tokens_thinking),
-    ];
-    let mut out: Vec<mysql::Value> = Vec::with_capacity(13);
-    for _ in 0..2 {
-        out.extend(tokens.iter().map(|&n| n.into()));
-        out.push(spent.cost.into());
-        out.push(spent.cost.into());
-    }
-    out.push(spent.reserved.into());
-    out
-}
 
 /// The columns an [`Item`] is read from, in [`ItemRow`]'s order.
 macro_rules! item_columns {
     () => {
-        "id_task_item, id_task, text_original, attempts, text_corrected, review_comment"
+        "id_task_item, id_task, text_original, attempts, text_corrected, review_comment, \
+         SHA2(text_original, 256)"
     };
 }
 pub(crate) use item_columns;
@@ -69,9 +28,12 @@ pub(crate) type ItemRow = (
     u32,
     Option<Vec<u8>>,
     Option<Vec<u8>>,
+    Option<String>,
 );
 
-pub(crate) fn to_item((id, id_task, text, attempts, corrected, comment): ItemRow) -> Item {
+pub(crate) fn to_item(
+    (id, id_task, text, attempts, corrected, comment, text_sha): ItemRow,
+) -> Item {
     let (text_original, unreadable) = match String::from_utf8(text.unwrap_or_default()) {
         Ok(text) => (text, None),
         Err(e) => {
@@ -97,6 +59,7 @@ pub(crate) fn to_item((id, id_task, text, attempts, corrected, comment): ItemRow
         unreadable,
         rejected,
         attempts,
+        text_sha,
     }
 }
 
@@ -299,108 +262,6 @@ pub fn claim_one(
     Ok(row.map(to_item))
 }
 
-/// Saves a result: PROCESSED, `processed_at`, what it cost, the run's `operation_uuid`,
-/// and the task's counters and sums, in one statement guarded by the claim token.
-/// Returns false if this worker no longer holds the item (its lease was taken over).
-pub fn update_result(
-    db: &mut Db,
-    id_task_item: u32,
-    claim_token: &str,
-    result: &ItemResult,
-    operation_uuid: &str,
-) -> Result<bool, DbError> {
-    let mut params: Vec<mysql::Value> = vec![
-        result.text_corrected.as_str().into(),
-        result.change_summary.as_str().into(),
-        PROCESSED.into(),
-        operation_uuid.into(),
-    ];
-    params.extend(spend_params(&result.spent));
-    params.extend([id_task_item.into(), claim_token.into(), PROCESSING.into()]);
-    let changed = db.execute(
-        concat!(
-            "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
-             SET i.text_corrected = ?, i.change_summary = ?, i.status_id = ?, \
-             i.processed_at = NOW(), i.operation_uuid = ?, i.error_message = NULL, \
-             i.claim_token = NULL, i.claimed_until = NULL, ",
-            item_spend!(),
-            ", t.records_processed = LEAST(t.records_processed, 4294967294) + 1, ",
-            task_spend!(),
-            " WHERE i.id_task_item = ? AND i.claim_token = ? AND i.status_id = ?"
-        ),
-        params,
-    )?;
-    Ok(changed > 0)
-}
-
-/// Marks a claimed item ERROR with a message and counts it on the task, guarded by the
-/// claim token like `update_result`. What its calls cost is added to the item and the
-/// task, so the sums match what the provider charges.
-pub fn mark_error(
-    db: &mut Db,
-    id_task_item: u32,
-    claim_token: &str,
-    message: &str,
-    operation_uuid: &str,
-    spent: &Spent,
-) -> Result<bool, DbError> {
-    let mut params: Vec<mysql::Value> = vec![ERROR.into(), message.into(), operation_uuid.into()];
-    params.extend(spend_params(spent));
-    params.extend([id_task_item.into(), claim_token.into(), PROCESSING.into()]);
-    let changed = db.execute(
-        concat!(
-            "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
-             SET i.status_id = ?, i.error_message = ?, i.operation_uuid = ?, \
-             i.processed_at = NOW(), i.claim_token = NULL, i.claimed_until = NULL, ",
-            item_spend!(),
-            ", t.records_error = LEAST(t.records_error, 4294967294) + 1, ",
-            task_spend!(),
-            " WHERE i.id_task_item = ? AND i.claim_token = ? AND i.status_id = ?"
-        ),
-        params,
-    )?;
-    Ok(changed > 0)
-}
-
-/// Hands a claimed item back (PENDING) without counting the claim as an attempt: used
-/// when the run stops, the task is stopped or paused before the item was done. What
-/// its calls cost so far is still added.
-pub fn release(
-    db: &mut Db,
-    id_task_item: u32,
-    claim_token: &str,
-    spent: &Spent,
-) -> Result<bool, DbError> {
-    return_pending(db, id_task_item, claim_token, spent, false)
-}
-
-/// Puts a claimed item back to PENDING; `attempt_counts` keeps the claim counted as an
-/// attempt (a batch line that failed), else it is given back (the item was never tried).
-pub fn return_pending(
-    db: &mut Db,
-    id_task_item: u32,
-    claim_token: &str,
-    spent: &Spent,
-    attempt_counts: bool,
-) -> Result<bool, DbError> {
-    let mut params: Vec<mysql::Value> = vec![PENDING.into(), attempt_counts.into()];
-    params.extend(spend_params(spent));
-    params.extend([id_task_item.into(), claim_token.into(), PROCESSING.into()]);
-    let changed = db.execute(
-        concat!(
-            "UPDATE task_item i JOIN task t ON t.id_task = i.id_task \
-             SET i.status_id = ?, i.claim_token = NULL, i.claimed_until = NULL, \
-             i.attempts = IF(?, i.attempts, GREATEST(i.attempts, 1) - 1), ",
-            item_spend!(),
-            ", ",
-            task_spend!(),
-            " WHERE i.id_task_item = ? AND i.claim_token = ? AND i.status_id = ?"
-        ),
-        params,
-    )?;
-    Ok(changed > 0)
-}
-
 /// Reserves `amount` of the task's budget for a call about to be made, guarded by the
 /// claim token: false when the task's `max_cost` would be exceeded (or the claim was
 /// taken over). Items before the task row, like every statement on both tables.
@@ -441,6 +302,25 @@ pub fn renew_lease(
         (lease_s, id_task_item, claim_token, PROCESSING),
     )?;
     Ok(changed > 0)
+}
+
+/// Extends every claim made under `claim_tokens` that is still held: the run keeps
+/// the leases of the items it holds (waiting or in a call) alive in a few statements.
+/// Returns how many items were renewed.
+pub fn renew_leases(db: &mut Db, claim_tokens: &[&str], lease_s: u64) -> Result<u64, DbError> {
+    let mut renewed = 0;
+    for tokens in claim_tokens.chunks(200) {
+        let marks = vec!["?"; tokens.len()].join(", ");
+        let sql = format!(
+            "UPDATE task_item SET claimed_until = NOW() + INTERVAL ? SECOND \
+             WHERE claim_token IN ({marks}) AND status_id = ?"
+        );
+        let mut params: Vec<mysql::Value> = vec![lease_s.into()];
+        params.extend(tokens.iter().map(|&t| t.into()));
+        params.push(PROCESSING.into());
+        renewed += db.execute(&sql, params)?;
+    }
+    Ok(renewed)
 }
 
 /// What `reap_expired` did.

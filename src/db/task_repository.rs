@@ -23,6 +23,8 @@ pub struct Task {
     /// `batch`: 0 direct calls, 1 batch jobs, 2 batch jobs with direct calls once a job
     /// got stuck (see [`batch_mode`]).
     pub batch: u8,
+    /// `priority`: higher runs first; equal priorities share a run's capacity.
+    pub priority: i32,
 }
 
 /// `task.batch` values.
@@ -36,7 +38,7 @@ pub mod batch_mode {
 }
 
 const TASK_COLUMNS: &str = "id_task, id_ai_model, name, description, status_id, \
-     CAST(max_cost AS CHAR), skip_guards, batch";
+     CAST(max_cost AS CHAR), skip_guards, batch, priority";
 
 /// `name` and `description` are read as bytes: a NULL (a panel that altered the
 /// column) reads as empty, and bytes that are not UTF-8 as U+FFFD (the instruction is
@@ -50,6 +52,7 @@ type TaskRow = (
     Option<String>,
     Option<Vec<u8>>,
     u8,
+    i32,
 );
 
 fn text_of(bytes: Option<Vec<u8>>) -> String {
@@ -57,7 +60,7 @@ fn text_of(bytes: Option<Vec<u8>>) -> String {
 }
 
 fn to_task(row: TaskRow) -> Task {
-    let (id, id_ai_model, name, description, status_id, max_cost, skip, batch) = row;
+    let (id, id_ai_model, name, description, status_id, max_cost, skip, batch, priority) = row;
     Task {
         id,
         id_ai_model,
@@ -71,6 +74,7 @@ fn to_task(row: TaskRow) -> Task {
             .filter(|g| !g.is_empty())
             .collect(),
         batch,
+        priority,
     }
 }
 
@@ -80,29 +84,84 @@ pub fn get(db: &mut Db, id_task: u32) -> Result<Option<Task>, DbError> {
     Ok(db.query_first::<TaskRow, _>(&sql, (id_task,))?.map(to_task))
 }
 
-/// The oldest task that is NEW or IN_PROGRESS with an id above `after_id`
-/// (a run walks forward so a task it could not finish is not picked twice).
-pub fn get_next(db: &mut Db, after_id: u32) -> Result<Option<Task>, DbError> {
+/// Up to `limit` tasks that are NEW or IN_PROGRESS, higher `priority` first, then
+/// oldest first: the tasks a run works on.
+pub fn active(db: &mut Db, limit: usize) -> Result<Vec<Task>, DbError> {
     let sql = format!(
-        "SELECT {TASK_COLUMNS} FROM task \
-         WHERE status_id IN (?, ?) AND id_task > ? ORDER BY id_task LIMIT 1"
+        "SELECT {TASK_COLUMNS} FROM task WHERE status_id IN (?, ?) \
+         ORDER BY priority DESC, id_task LIMIT ?"
     );
-    Ok(db
-        .query_first::<TaskRow, _>(&sql, (status::NEW, status::IN_PROGRESS, after_id))?
-        .map(to_task))
+    let rows: Vec<TaskRow> = db.query(&sql, (status::NEW, status::IN_PROGRESS, limit as u64))?;
+    Ok(rows.into_iter().map(to_task).collect())
+}
+
+/// The status and priority of each of these tasks that still exists: (id, status,
+/// priority). A run reads them every few seconds to see what the panel changed.
+pub fn states(db: &mut Db, ids: &[u32]) -> Result<Vec<(u32, u8, i32)>, DbError> {
+    let mut states = Vec::with_capacity(ids.len());
+    for ids in ids.chunks(500) {
+        let marks = vec!["?"; ids.len()].join(", ");
+        let sql =
+            format!("SELECT id_task, status_id, priority FROM task WHERE id_task IN ({marks})");
+        let params: Vec<mysql::Value> = ids.iter().map(|&id| id.into()).collect();
+        states.extend(db.query::<(u32, u8, i32), _>(&sql, params)?);
+    }
+    Ok(states)
+}
+
+/// Sets a task's status for the panel (`ai-worker pause|resume|cancel`): PAUSED or
+/// CANCELLED from any status but COMPLETED; "resume" (`None`) sets a PAUSED or
+/// CANCELLED task IN_PROGRESS if it was started, else NEW. Returns the status before,
+/// or `None` if the task does not exist.
+pub fn set_by_panel(db: &mut Db, id_task: u32, to: Option<u8>) -> Result<Option<u8>, DbError> {
+    db.transaction(|db| {
+        let before: Option<u8> = db.query_first(
+            "SELECT status_id FROM task WHERE id_task = ? FOR UPDATE",
+            (id_task,),
+        )?;
+        let Some(before) = before else {
+            return Ok(None);
+        };
+        match to {
+            Some(status) => db.execute(
+                "UPDATE task SET status_id = ? WHERE id_task = ? AND status_id <> ?",
+                (status, id_task, status::COMPLETED),
+            )?,
+            None => db.execute(
+                "UPDATE task SET status_id = IF(started_at IS NULL, ?, ?), error_message = NULL \
+                 WHERE id_task = ? AND status_id IN (?, ?)",
+                (
+                    status::NEW,
+                    status::IN_PROGRESS,
+                    id_task,
+                    status::PAUSED,
+                    status::CANCELLED,
+                ),
+            )?,
+        };
+        Ok(Some(before))
+    })
 }
 
 /// Marks a task IN_PROGRESS for this run: `started_at` on the first start, the run's
 /// `operation_uuid`, `records_total` (counted by the caller, outside the task row's
-/// lock), and no stale error or finish time.
-pub fn start(db: &mut Db, id_task: u32, operation_uuid: &str, total: u64) -> Result<(), DbError> {
-    db.execute(
+/// lock), and no stale error or finish time. A task the panel paused or cancelled is
+/// left as it is: returns false.
+pub fn start(db: &mut Db, id_task: u32, operation_uuid: &str, total: u64) -> Result<bool, DbError> {
+    let changed = db.execute(
         "UPDATE task SET status_id = ?, started_at = COALESCE(started_at, NOW()), \
          finished_at = NULL, error_message = NULL, operation_uuid = ?, records_total = ? \
-         WHERE id_task = ?",
-        (status::IN_PROGRESS, operation_uuid, total, id_task),
+         WHERE id_task = ? AND status_id NOT IN (?, ?)",
+        (
+            status::IN_PROGRESS,
+            operation_uuid,
+            total,
+            id_task,
+            status::PAUSED,
+            status::CANCELLED,
+        ),
     )?;
-    Ok(())
+    Ok(changed > 0)
 }
 
 /// Refreshes what cannot be counted as items are saved: `records_total` (the panel may
@@ -311,13 +370,15 @@ pub fn finish(
         }
         db.execute(
             "UPDATE task SET status_id = ?, error_message = ?, finished_at = NOW(), \
-             operation_uuid = ?, records_total = ? WHERE id_task = ?",
+             operation_uuid = ?, records_total = ? WHERE id_task = ? AND status_id NOT IN (?, ?)",
             (
                 status_id,
                 message.clone(),
                 operation_uuid,
                 counts.total(),
                 id_task,
+                status::PAUSED,
+                status::CANCELLED,
             ),
         )
     })?;
@@ -333,8 +394,16 @@ pub fn finish(
 pub fn fail(db: &mut Db, id_task: u32, operation_uuid: &str, message: &str) -> Result<(), DbError> {
     db.execute(
         "UPDATE task SET status_id = ?, error_message = ?, finished_at = NOW(), \
-         operation_uuid = ?, started_at = COALESCE(started_at, NOW()) WHERE id_task = ?",
-        (status::ERROR, message, operation_uuid, id_task),
+         operation_uuid = ?, started_at = COALESCE(started_at, NOW()) \
+         WHERE id_task = ? AND status_id NOT IN (?, ?)",
+        (
+            status::ERROR,
+            message,
+            operation_uuid,
+            id_task,
+            status::PAUSED,
+            status::CANCELLED,
+        ),
     )?;
     Ok(())
 }
@@ -348,8 +417,15 @@ pub fn pause(
     message: &str,
 ) -> Result<(), DbError> {
     db.execute(
-        "UPDATE task SET error_message = ?, operation_uuid = ? WHERE id_task = ?",
-        (message, operation_uuid, id_task),
+        "UPDATE task SET error_message = ?, operation_uuid = ? \
+         WHERE id_task = ? AND status_id NOT IN (?, ?)",
+        (
+            message,
+            operation_uuid,
+            id_task,
+            status::PAUSED,
+            status::CANCELLED,
+        ),
     )?;
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::db::claim_end_repository::{self as claim_ends, ClaimEnd, EndAction, Written};
 use crate::db::item::{Item, ItemResult, Spent};
 use crate::db::task_item_repository as items;
 use crate::db::{Db, DbError};
@@ -24,12 +25,93 @@ pub struct Claim {
 pub enum Ended {
     /// The write was made.
     Done,
+    /// The panel edited the item's text after the claim: nothing of the result was
+    /// saved, the item is PENDING again (what it cost is counted).
+    Stale,
     /// Another worker had taken the item over (lease expired): nothing was written.
     Lost,
 }
 
-fn ended(changed: bool) -> Ended {
-    if changed { Ended::Done } else { Ended::Lost }
+/// How a claim is to end, as the completer decided it from the item's outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ItemEnd {
+    /// PROCESSED with this result (what it cost is inside).
+    Saved(ItemResult),
+    /// ERROR with this message.
+    Failed {
+        /// `error_message`.
+        message: String,
+        /// What the calls cost.
+        spent: Spent,
+    },
+    /// Back to PENDING, the claim not counted as an attempt (the run or the task
+    /// stopped before the item was done).
+    Released {
+        /// What the calls cost so far.
+        spent: Spent,
+    },
+    /// Back to PENDING, the claim counted as an attempt (a batch line that failed).
+    Requeued {
+        /// What the calls cost.
+        spent: Spent,
+    },
+}
+
+impl ItemEnd {
+    /// What the item's calls cost, however it ends.
+    pub fn spent(&self) -> Spent {
+        match self {
+            ItemEnd::Saved(result) => result.spent,
+            ItemEnd::Failed { spent, .. }
+            | ItemEnd::Released { spent }
+            | ItemEnd::Requeued { spent } => *spent,
+        }
+    }
+
+    fn action(&self) -> EndAction<'_> {
+        match self {
+            ItemEnd::Saved(result) => EndAction::Save {
+                text_corrected: &result.text_corrected,
+                change_summary: &result.change_summary,
+            },
+            ItemEnd::Failed { message, .. } => EndAction::Fail { message },
+            ItemEnd::Released { .. } => EndAction::Release {
+                attempt_counts: false,
+            },
+            ItemEnd::Requeued { .. } => EndAction::Release {
+                attempt_counts: true,
+            },
+        }
+    }
+}
+
+/// Ends every claim with its end in one transaction; returns each item with how its
+/// claim ended, in order. This is the one place a claim ends.
+pub fn end_all(
+    db: &mut Db,
+    ends: &[(&Claim, &ItemEnd)],
+    operation_uuid: &str,
+) -> Result<Vec<Ended>, DbError> {
+    let rows: Vec<ClaimEnd<'_>> = ends
+        .iter()
+        .map(|(claim, end)| ClaimEnd {
+            id_task_item: claim.item.id,
+            id_task: claim.item.id_task,
+            claim_token: &claim.token,
+            text_sha: claim.item.text_sha.as_deref(),
+            action: end.action(),
+            spent: end.spent(),
+        })
+        .collect();
+    let written = claim_ends::end_claims(db, &rows, operation_uuid)?;
+    Ok(written
+        .into_iter()
+        .map(|written| match written {
+            Written::Done => Ended::Done,
+            Written::Stale => Ended::Stale,
+            Written::Lost => Ended::Lost,
+        })
+        .collect())
 }
 
 impl Claim {
@@ -76,6 +158,17 @@ impl Claim {
         &self.item
     }
 
+    /// The claim's token (the items of one claim statement share it).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Ends this one claim as `end` says.
+    pub fn end(self, db: &mut Db, end: ItemEnd, operation_uuid: &str) -> Result<Ended, DbError> {
+        let ended = end_all(db, &[(&self, &end)], operation_uuid)?;
+        Ok(ended.first().copied().unwrap_or(Ended::Lost))
+    }
+
     /// Saves the result (PROCESSED) and counts it on the task.
     pub fn complete(
         self,
@@ -83,7 +176,7 @@ impl Claim {
         result: &ItemResult,
         operation_uuid: &str,
     ) -> Result<Ended, DbError> {
-        items::update_result(db, self.item.id, &self.token, result, operation_uuid).map(ended)
+        self.end(db, ItemEnd::Saved(result.clone()), operation_uuid)
     }
 
     /// Marks the item ERROR with `message` and counts it, and what it cost, on the task.
@@ -94,21 +187,17 @@ impl Claim {
         operation_uuid: &str,
         spent: &Spent,
     ) -> Result<Ended, DbError> {
-        items::mark_error(
-            db,
-            self.item.id,
-            &self.token,
-            message,
-            operation_uuid,
-            spent,
-        )
-        .map(ended)
+        let end = ItemEnd::Failed {
+            message: message.to_string(),
+            spent: *spent,
+        };
+        self.end(db, end, operation_uuid)
     }
 
     /// Hands the item back to PENDING without counting the claim as an attempt (what
     /// its calls cost so far is still counted).
     pub fn release(self, db: &mut Db, spent: &Spent) -> Result<Ended, DbError> {
-        items::release(db, self.item.id, &self.token, spent).map(ended)
+        self.end(db, ItemEnd::Released { spent: *spent }, "")
     }
 
     /// Reserves `amount` of the task's budget before a call: false when `max_cost`
@@ -145,7 +234,7 @@ impl Claim {
     /// Hands the item back to PENDING with the claim counted as an attempt (a batch
     /// line that failed: the next job tries again, up to `AI_MAX_ATTEMPTS`).
     pub fn requeue(self, db: &mut Db, spent: &Spent) -> Result<Ended, DbError> {
-        items::return_pending(db, self.item.id, &self.token, spent, true).map(ended)
+        self.end(db, ItemEnd::Requeued { spent: *spent }, "")
     }
 }
 

@@ -1,30 +1,40 @@
 //! The engine: pick a task, check its model, claim items, call the model, save, count,
 //! finish, then the next task, until the item limit is reached or nothing is left.
 //!
-//! By role: [`plan`] resolves what to run, `batch` sends batch tasks' items as
-//! provider jobs and collects them, [`task`] carries one task through its
-//! life, [`pool`] moves claimed work between the producer and the executors, each
-//! item goes through the [`pipeline`] (no threads, no SQL), and a [`claim`] is the
-//! only way to end an item.
+//! By role: [`plan`] resolves what to run; the `producer` keeps every active task
+//! of the run in view (each a `lane`), and claims items for free slots as the
+//! `scheduler` shares them out; each `executor` thread runs one item through the
+//! [`pipeline`] (no threads, no SQL) within its `budget` and `permits`; the
+//! `completer` decides how each [`claim`] ends and saves several at a time; `task`
+//! opens and ends a task; `batch` sends batch tasks' items as provider jobs and
+//! collects them.
 
 mod batch;
 mod budget;
 pub mod chunks;
 pub mod claim;
+mod completer;
 pub mod cost;
+mod executor;
 pub mod guards;
+mod lane;
 mod model;
 pub mod pace;
+mod permits;
 pub mod pipeline;
 pub mod plan;
-mod pool;
+mod producer;
+mod scheduler;
 pub mod summary;
 mod task;
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use crate::ai::http;
 use crate::config::Config;
+use crate::db::pool::Pool;
 use crate::db::task_item_repository as items;
 use crate::db::task_repository as tasks;
 use crate::db::{Db, DbError, run_repository};
@@ -215,15 +225,17 @@ struct Engine<'a> {
     plan: &'a Plan,
     stop: &'a StopSignal,
     agent: ureq::Agent,
-    /// The executors' connections, opened on first need and kept for the whole run.
-    connections: Vec<Db>,
-    /// Items this run may still handle (`--max-item`).
+    /// The run's connections beside its own (`DB_POOL_SIZE`), shared by its threads.
+    pool: Arc<Pool>,
+    /// The call permits of each model with a cap of its own (`max_concurrency`).
+    model_permits: HashMap<u32, Arc<permits::Permits>>,
+    /// Items this run may still take (`--max-item`).
     items_left: u64,
     /// Models already named as having no prices (said once per run).
-    models_without_prices: std::collections::HashSet<u32>,
+    models_without_prices: HashSet<u32>,
     /// Tasks this run stopped because a batch job of theirs failed as a whole: not
     /// run again until someone fixes the cause.
-    stopped_by_batch: std::collections::HashSet<u32>,
+    stopped_by_batch: HashSet<u32>,
     summary: RunSummary,
 }
 
@@ -235,7 +247,8 @@ impl<'a> Engine<'a> {
             plan,
             stop,
             agent: http::agent(),
-            connections: Vec::new(),
+            pool: Arc::new(Pool::new(&config.db, config.db_pool_size)),
+            model_permits: HashMap::new(),
             items_left: plan.max_items,
             models_without_prices: Default::default(),
             stopped_by_batch: Default::default(),
@@ -249,7 +262,8 @@ impl<'a> Engine<'a> {
 }
 
 impl Engine<'_> {
-    /// Works through the plan's scope: one item, one task, or the oldest tasks.
+    /// Works through the plan's scope: one item, one task, or every active task at
+    /// once.
     fn run_scope(&mut self, db: &mut Db) -> Result<(), WorkerError> {
         if self.plan.retry_failed {
             self.retry_failed(db)?;
@@ -259,19 +273,9 @@ impl Engine<'_> {
             Scope::Item(id) => self.run_single_item(db, id),
             Scope::Task(id) => {
                 let task = self.load_task(db, id)?;
-                self.run_task(db, &task, None)
+                self.run_one_lane(db, task, None)
             }
-            Scope::Pending => {
-                let mut after = 0;
-                while self.items_left > 0 && !self.stop.is_raised() {
-                    let Some(task) = tasks::get_next(db, after)? else {
-                        break;
-                    };
-                    after = task.id;
-                    self.run_task(db, &task, None)?;
-                }
-                Ok(())
-            }
+            Scope::Pending => self.run_lanes(db, Vec::new(), true),
         }
     }
 }

@@ -5,7 +5,9 @@ use crate::ai::retry::RetryPolicy;
 use crate::ai::{CallSettings, Client, Generation, ModelSpec, Provider, Structured};
 use crate::config::Config;
 use crate::db::model_repository::{self, ModelRow, StoredKey};
+use crate::db::pool::Pool;
 use crate::db::{Db, DbError};
+use std::sync::Arc;
 
 use super::cost::Pricing;
 use super::pace::DbPace;
@@ -28,6 +30,9 @@ pub struct TaskModel {
     pub spec: ModelSpec,
     /// The prices of a batch job's lines: the model's, times `batch_price_factor`.
     pub batch_pricing: Option<Pricing>,
+    /// `ai_model.max_concurrency`: the most calls in flight to this model in one
+    /// process (`None`: the run's concurrency applies).
+    pub max_concurrency: Option<usize>,
 }
 
 /// The share of the prices a batch job is billed at when `ai_model.batch_price_factor`
@@ -43,10 +48,10 @@ pub const DEFAULT_CHUNK_CHARS: usize = 8000;
 pub fn model_for(
     db: &mut Db,
     config: &Config,
-    id_task: u32,
-    id_ai_model: u32,
+    (id_task, id_ai_model): (u32, u32),
     dry_run: bool,
     agent: &ureq::Agent,
+    pool: &Arc<Pool>,
 ) -> Result<Result<TaskModel, String>, DbError> {
     let Some(row) = model_repository::get(db, id_ai_model, &config.ai_key_secret)? else {
         return Ok(Err(format!(
@@ -71,7 +76,7 @@ pub fn model_for(
     Ok(client
         .and_then(|client| spec.map(|spec| (client, spec)))
         .map(|(client, spec)| TaskModel {
-            client: share_pace(client, &row, config, id_task, dry_run),
+            client: share_pace(client, &row, pool, id_task, dry_run),
             id: row.id,
             name: row.name.clone(),
             batch_pricing: pricing.as_ref().map(|p| p.scaled(factor)),
@@ -81,6 +86,7 @@ pub fn model_for(
             max_chunk_chars: row
                 .max_chunk_chars
                 .map_or(DEFAULT_CHUNK_CHARS, |n| (n as usize).max(100)),
+            max_concurrency: row.max_concurrency.filter(|&n| n > 0).map(|n| n as usize),
         }))
 }
 
@@ -163,14 +169,14 @@ pub fn remember_json_mode(db: &mut Db, model: &TaskModel) -> Result<(), DbError>
 fn share_pace(
     mut client: Client,
     row: &ModelRow,
-    config: &Config,
+    pool: &Arc<Pool>,
     id_task: u32,
     dry_run: bool,
 ) -> Client {
     if dry_run || row.requests_per_minute.unwrap_or(0) == 0 {
         return client;
     }
-    match DbPace::open(&config.db, row.id) {
+    match DbPace::on_pool(Arc::clone(pool), row.id) {
         Ok(shared) => client.share_pace(Box::new(shared)),
         Err(err) => log::warn!(
             "[Task {id_task}] requests_per_minute of model '{}' is paced within this process only: {err}",

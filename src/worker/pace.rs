@@ -1,12 +1,13 @@
 //! `requests_per_minute` shared by every worker process on a model: the rate gate
-//! takes its request slots from the `ai_model_pace` table through a connection of
-//! its own.
+//! takes its request slots from the `ai_model_pace` table, through the run's pool or
+//! a connection of its own.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::ai::retry::SharedPace;
 use crate::config::DbConfig;
+use crate::db::pool::Pool;
 use crate::db::{Db, DbError, pace_repository as pace};
 
 /// A wait longer than this means the slots are wrong, not busy: even 256 threads at
@@ -15,8 +16,14 @@ const MAX_WAIT: Duration = Duration::from_secs(6 * 60 * 60);
 
 /// The database side of a model's rate gate.
 pub struct DbPace {
-    db: Mutex<Db>,
+    conn: Conn,
     id_ai_model: u32,
+}
+
+/// Where the slots are read through.
+enum Conn {
+    Own(Mutex<Db>),
+    Pool(Arc<Pool>),
 }
 
 impl DbPace {
@@ -26,14 +33,26 @@ impl DbPace {
         let mut db = Db::connect(cfg)?;
         pace::ensure_row(&mut db, id_ai_model)?;
         Ok(DbPace {
-            db: Mutex::new(db),
+            conn: Conn::Own(Mutex::new(db)),
+            id_ai_model,
+        })
+    }
+
+    /// The same, on a run's pool: a run paces every model on the connections it has.
+    pub fn on_pool(pool: Arc<Pool>, id_ai_model: u32) -> Result<DbPace, DbError> {
+        pace::ensure_row(&mut *pool.get()?, id_ai_model)?;
+        Ok(DbPace {
+            conn: Conn::Pool(pool),
             id_ai_model,
         })
     }
 
     fn with_db<T>(&self, f: impl FnOnce(&mut Db) -> Result<T, DbError>) -> Result<T, String> {
-        let mut db = self.db.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut db).map_err(|e| e.to_string())
+        let result = match &self.conn {
+            Conn::Own(db) => f(&mut db.lock().unwrap_or_else(|e| e.into_inner())),
+            Conn::Pool(pool) => pool.get().and_then(|mut db| f(&mut db)),
+        };
+        result.map_err(|e| e.to_string())
     }
 }
 

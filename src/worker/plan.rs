@@ -149,6 +149,6 @@ mod tests {
             ..RunOptions::default()
         };
         let err = Plan::resolve(&config, &many).unwrap_err();
-        assert!(err.to_string().contains("at most 256"), "{err}");
+        assert!(err.to_string().contains("at most 4096"), "{err}");
     }
 }

@@ -1,19 +1,24 @@
-//! One task of a run: its model, expired leases, start, the pool, then finish or pause.
+//! One task of a run: opened as a lane (its model, expired leases, start), and ended
+//! (stopped, waiting, or finished) once the producer is done with it.
+
+use std::sync::Arc;
 
 use crate::db::status::item as item_status;
 use crate::db::status::task as task_status;
 use crate::db::task_item_repository as items;
 use crate::db::task_repository::{self as tasks, ItemCounts, Task};
 use crate::db::{Db, DbError};
-use crate::privacy::Redactor;
 
 use super::budget::Budget;
 use super::claim::Claim;
+use super::executor::Work;
+use super::lane::{Lane, budget_for, pipeline_for};
 use super::model::TaskModel;
+use super::permits::Permits;
 use super::pipeline::Pipeline;
-use super::pool::{self, Source, TaskRun, Work};
+use super::producer::{Source, Track};
 use super::summary::TaskSummary;
-use super::{Engine, WorkerError, guards, model};
+use super::{Engine, WorkerError, model};
 
 impl<'a> Engine<'a> {
     /// `--task-item`: claims the one item (or reads it, in a dry run) and runs its task
@@ -35,7 +40,7 @@ impl<'a> Engine<'a> {
         let task = self.load_task(db, state.id_task)?;
         if self.plan.dry_run {
             let work = items::get(db, id)?.into_iter().map(Work::DryRun).collect();
-            return self.run_task(db, &task, Some(Source::Given(work)));
+            return self.run_one_lane(db, task, Some(Source::Given(work)));
         }
         if state.status_id == item_status::PROCESSING {
             // A dead worker's claim: recover it like any expired lease first.
@@ -45,7 +50,7 @@ impl<'a> Engine<'a> {
         match Claim::take_one(db, id, lease, &self.plan.operation_uuid)? {
             Some(claim) => {
                 let given = Source::Given(vec![Work::Claimed(claim)]);
-                self.run_task(db, &task, Some(given))
+                self.run_one_lane(db, task, Some(given))
             }
             None => {
                 log::info!(
@@ -62,40 +67,82 @@ impl<'a> Engine<'a> {
             .ok_or_else(|| WorkerError::NotFound(format!("task {id} does not exist")))
     }
 
-    /// One task: model check, start, the pool, then finish or pause.
-    pub(super) fn run_task(
+    /// Works one task (`--task`, `--task-item`) through the producer.
+    pub(super) fn run_one_lane(
         &mut self,
         db: &mut Db,
-        task: &Task,
+        task: Task,
         given: Option<Source>,
     ) -> Result<(), WorkerError> {
+        let lanes = self.open_lane(db, task, given)?.into_iter().collect();
+        self.run_lanes(db, lanes, false)
+    }
+
+    /// Readies a task for the producer: its model checked, dead workers' leases
+    /// recovered, the task started. `None` when there is nothing to do for it here: a
+    /// task the panel set aside, a model that cannot work (the task stops), nothing
+    /// pending (the task is closed if done), or a batch task (its items went out as
+    /// a job).
+    pub(super) fn open_lane(
+        &mut self,
+        db: &mut Db,
+        task: Task,
+        given: Option<Source>,
+    ) -> Result<Option<Track>, WorkerError> {
         let id = task.id;
         if self.stopped_by_batch.contains(&id) {
-            return Ok(());
+            return Ok(None);
         }
-        let report = TaskSummary {
+        let mut report = TaskSummary {
             id_task: id,
             status: task_status::name(task.status_id).into(),
             ..TaskSummary::default()
         };
+        if task_status::held_by_panel(task.status_id) {
+            let status = task_status::name(task.status_id);
+            let message = format!(
+                "task {id} is {status} (set by the panel); nothing is claimed for it until it is NEW or IN_PROGRESS again (`ai-worker resume --task {id}`)"
+            );
+            log::warn!("[Task {id}] {message}");
+            release_given(db, given)?;
+            report.message = Some(message);
+            self.summary.add_task(report);
+            return Ok(None);
+        }
         let dry_run = self.plan.dry_run;
-        let model =
-            match model::model_for(db, self.config, id, task.id_ai_model, dry_run, &self.agent)? {
-                Ok(model) => model,
-                Err(message) => {
-                    log::error!("[Task {id}] {message}");
-                    return self.stop_task(db, id, given, message, report);
-                }
-            };
+        let model = match model::model_for(
+            db,
+            self.config,
+            (id, task.id_ai_model),
+            dry_run,
+            &self.agent,
+            &self.pool,
+        )? {
+            Ok(model) => model,
+            Err(message) => {
+                log::error!("[Task {id}] {message}");
+                self.stop_task(db, id, given, message, report)?;
+                return Ok(None);
+            }
+        };
         if !dry_run && given.is_none() {
             self.reap_expired(db, id)?;
         }
         let counts = tasks::item_counts(db, id)?;
         if given.is_none() && counts.pending == 0 {
-            return self.nothing_pending(db, task, counts, report);
+            self.nothing_pending(db, &task, counts, report)?;
+            return Ok(None);
         }
-        if !dry_run {
-            tasks::start(db, id, &self.plan.operation_uuid, counts.total())?;
+        self.note_missing_prices(&task, &model);
+        if let Some(batches) = self.batch_for(db, &task, &model, given.is_some())? {
+            let pipeline = self.pipeline_for(&task, &model, model.batch_pricing.as_ref());
+            self.submit_task(db, &task, &model, &batches, &pipeline, report)?;
+            return Ok(None);
+        }
+        if !dry_run && !tasks::start(db, id, &self.plan.operation_uuid, counts.total())? {
+            // The panel set the task aside since it was read.
+            release_given(db, given)?;
+            return Ok(None);
         }
         log::info!(
             "[Task {id}] Started processing ({} records)",
@@ -106,49 +153,19 @@ impl<'a> Engine<'a> {
         } else {
             Source::Claim
         });
-        self.process_task(db, task, &model, counts, source, report)
+        let permits = model.max_concurrency.map(|cap| {
+            Arc::clone(
+                self.model_permits
+                    .entry(model.id)
+                    .or_insert_with(|| Arc::new(Permits::new(cap))),
+            )
+        });
+        let lane = Lane::new(task, model, permits);
+        Ok(Some(Track::new(lane, source, report, counts)))
     }
 
-    /// The pool on a started task, then what its end says: stopped, paused or done.
-    fn process_task(
-        &mut self,
-        db: &mut Db,
-        task: &Task,
-        model: &TaskModel,
-        counts: ItemCounts,
-        source: Source,
-        mut report: TaskSummary,
-    ) -> Result<(), WorkerError> {
-        self.note_missing_prices(task, model);
-        let batches = self.batch_for(db, task, model, matches!(source, Source::Given(_)))?;
-        let pricing = match &batches {
-            Some(_) => model.batch_pricing.as_ref(),
-            None => model.pricing.as_ref(),
-        };
-        let pipeline = self.pipeline_for(task, model, pricing);
-        if let Some(batches) = &batches {
-            return self.submit_task(db, task, model, batches, &pipeline, report);
-        }
-        let budget = self.budget_of(task, model, model.pricing.as_ref());
-        let tally = self.run_pool(db, task.id, &model.name, pipeline, budget, counts, source)?;
-        if !self.plan.dry_run {
-            model::remember_json_mode(db, model)?;
-        }
-        self.items_left = self.items_left.saturating_sub(tally.handled());
-        report.items_ok = tally.ok;
-        report.items_error = tally.error;
-        report.costs = tally.costs;
-        report.costs.currency = model.pricing.as_ref().map(|p| p.currency.clone());
-        self.summary.items_released += tally.released;
-        self.summary.dry_run_items.extend(tally.dry_run_items);
-        if let Some(message) = tally.task_paused.filter(|_| tally.task_error.is_none()) {
-            return self.pause_task(db, task.id, message, report);
-        }
-        self.end_task(db, task, tally.task_error, report)
-    }
-
-    /// What a task's items go through, priced at `pricing` (the batch price for a job's
-    /// lines).
+    /// What a task's items go through, priced at `pricing` (the batch price for a
+    /// job's lines).
     pub(super) fn pipeline_for<'p>(
         &self,
         task: &'p Task,
@@ -158,38 +175,17 @@ impl<'a> Engine<'a> {
     where
         'a: 'p,
     {
-        let mask_markup = !task.skip_guards.iter().any(|g| g == "markup");
-        Pipeline {
-            client: &model.client,
-            redactor: Redactor::new(self.config.pii_redaction).with_markup(mask_markup),
-            instruction: &task.description,
-            stop: self.stop,
-            pricing,
-            skip_guards: &task.skip_guards,
-            bounds: guards::bounds_for(&task.description),
-            max_chunk_chars: model.max_chunk_chars,
-        }
+        pipeline_for(self.config, self.stop, task, model, pricing)
     }
 
-    /// The budgets a task's calls are held to (none in a dry run, which spends
-    /// nothing it could record).
+    /// The budgets a task's calls are held to.
     pub(super) fn budget_of<'m>(
         &self,
         task: &Task,
         model: &'m TaskModel,
         pricing: Option<&'m crate::worker::cost::Pricing>,
     ) -> Option<Budget<'m>> {
-        let task_limited = task.max_cost.is_some();
-        let daily = model.daily_budget.map(|_| (model.id, model.name.as_str()));
-        if self.plan.dry_run || !(task_limited || daily.is_some()) {
-            return None;
-        }
-        Some(Budget {
-            pricing: pricing?,
-            instruction_chars: task.description.chars().count() as u64,
-            task_limited,
-            daily,
-        })
+        budget_for(self.plan.dry_run, task, model, pricing)
     }
 
     /// Says once per run and model that costs are unknown without prices (and that a
@@ -274,38 +270,6 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Runs the pool on a task with as many threads as the plan and the items left allow.
-    #[allow(clippy::too_many_arguments)]
-    fn run_pool(
-        &mut self,
-        db: &mut Db,
-        id_task: u32,
-        model_name: &str,
-        pipeline: Pipeline<'_>,
-        budget: Option<Budget<'_>>,
-        counts: ItemCounts,
-        source: Source,
-    ) -> Result<pool::Tally, DbError> {
-        let threads = (self.plan.concurrency as u64).min(self.items_left).max(1) as usize;
-        self.open_connections(threads)?;
-        let run = TaskRun {
-            id_task,
-            pipeline,
-            operation_uuid: &self.plan.operation_uuid,
-            dry_run: self.plan.dry_run,
-            lease: self.config.lease,
-            batch_size: self.config.batch_size,
-            progress_every: self.config.progress_every,
-            done_before: counts.processed + counts.error,
-            total: counts.total(),
-            budget,
-            permits: pool::Permits::new(self.plan.concurrency),
-            model: model_name,
-        };
-        let conns = &mut self.connections[..];
-        pool::run(&run, db, threads, conns, source, self.items_left)
-    }
-
     /// Stops a task as a whole (no usable model, a bad key): given items go back to
     /// PENDING, the task gets ERROR with the message.
     pub(super) fn stop_task(
@@ -316,13 +280,7 @@ impl<'a> Engine<'a> {
         message: String,
         mut report: TaskSummary,
     ) -> Result<(), WorkerError> {
-        if let Some(Source::Given(work)) = given {
-            for work in work {
-                if let Work::Claimed(claim) = work {
-                    claim.release(db, &Default::default())?;
-                }
-            }
-        }
+        release_given(db, given)?;
         if !self.plan.dry_run {
             tasks::fail(db, id, &self.plan.operation_uuid, &message)?;
         }
@@ -386,13 +344,16 @@ impl<'a> Engine<'a> {
         report.message = done.message;
         Ok(())
     }
+}
 
-    /// Opens executor connections up to `n` (none in a dry run, which writes nothing);
-    /// they are kept for the whole run.
-    fn open_connections(&mut self, n: usize) -> Result<(), DbError> {
-        while !self.plan.dry_run && self.connections.len() < n {
-            self.connections.push(Db::connect(&self.config.db)?);
+/// Hands back the claims of `--task-item` when its task cannot run.
+fn release_given(db: &mut Db, given: Option<Source>) -> Result<(), DbError> {
+    if let Some(Source::Given(work)) = given {
+        for work in work {
+            if let Work::Claimed(claim) = work {
+                claim.release(db, &Default::default())?;
+            }
         }
-        Ok(())
     }
+    Ok(())
 }

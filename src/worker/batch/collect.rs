@@ -114,10 +114,10 @@ impl Engine<'_> {
         let model = model::model_for(
             db,
             self.config,
-            job.id_task,
-            job.id_ai_model,
+            (job.id_task, job.id_ai_model),
             false,
             &self.agent,
+            &self.pool,
         )?;
         Ok(model.and_then(|model| {
             let batches = batch_api(self.config, &model.spec, &self.agent)?;

@@ -1,0 +1,258 @@
+//! The executor: one item at a time, on one of the run's threads. For a claimed item:
+//! the task's budgets, the pipeline (a long text in parts, each part a call of its
+//! own), and the decision how its claim ends, which it hands to the completer. An
+//! executor holds no database connection; it borrows one from the pool for a budget.
+
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use crate::ai::AiError;
+use crate::ai::prompt_builder::Prompt;
+use crate::config::Config;
+use crate::db::DbError;
+use crate::db::item::{Item, Spent};
+use crate::db::pool::Pool;
+use crate::stop::StopSignal;
+
+use super::budget::Reservation;
+use super::claim::{Claim, ItemEnd};
+use super::completer::{NotSent, Outcome, decide};
+use super::lane::{Halt, Lane};
+use super::permits::Permits;
+use super::pipeline::{Hooks, Pipeline, Processed};
+use super::plan::Plan;
+use super::summary::DryRunItem;
+
+/// Stack of an executor thread (and of a part's thread): a run may have thousands,
+/// and a call needs far less than the default 2 MiB (TLS, JSON, the guards).
+pub const STACK_BYTES: usize = 512 * 1024;
+
+/// What every thread of a run shares.
+pub struct Context<'a> {
+    /// The configuration.
+    pub config: &'a Config,
+    /// The run's plan.
+    pub plan: &'a Plan,
+    /// Ctrl+C / SIGTERM.
+    pub stop: &'a StopSignal,
+    /// The run's database connections.
+    pub pool: &'a Pool,
+    /// One permit per call in flight, as many as the run's concurrency.
+    pub permits: Permits,
+}
+
+/// One item on its way to an executor, with its task.
+pub struct Job {
+    /// The item's task.
+    pub lane: Arc<Lane>,
+    /// The item.
+    pub work: Work,
+}
+
+/// An item to run.
+pub enum Work {
+    /// A claimed item, to be saved.
+    Claimed(Claim),
+    /// An item read for a dry run, to be reported.
+    DryRun(Item),
+}
+
+/// What an executor hands the completer for one item.
+pub struct Finished {
+    /// The item's task.
+    pub lane: Arc<Lane>,
+    /// What happened.
+    pub ran: Ran,
+    /// How long the executor spent on it.
+    pub seconds: f64,
+}
+
+/// What happened to one item in an executor (most are ended claims, so that variant
+/// is not boxed).
+#[allow(clippy::large_enum_variant)]
+pub enum Ran {
+    /// A claimed item, and how its claim is to end.
+    Ended(Claim, ItemEnd),
+    /// A dry run's result, and what its calls cost.
+    DryRun(Box<DryRunItem>, Spent),
+    /// The database failed before the item could be decided; the claim is left to its
+    /// lease.
+    DbFailed(DbError),
+}
+
+/// An executor: runs jobs until the queue closes.
+pub fn run_all(ctx: &Context<'_>, jobs: &Mutex<Receiver<Job>>, finished: &Sender<Finished>) {
+    crate::logging::set_operation(Some(&ctx.plan.operation_uuid));
+    loop {
+        let job = {
+            let jobs = jobs.lock().unwrap_or_else(PoisonError::into_inner);
+            jobs.recv()
+        };
+        let Ok(Job { lane, work }) = job else { return };
+        let started = Instant::now();
+        let ran = match work {
+            Work::DryRun(item) => dry_run(ctx, &lane, &item),
+            Work::Claimed(claim) => execute(ctx, &lane, claim),
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        // The completers outlive every executor; a failed send cannot happen.
+        let _ = finished.send(Finished { lane, ran, seconds });
+    }
+}
+
+/// One claimed item: within the budgets, through the pipeline, decided.
+fn execute(ctx: &Context<'_>, lane: &Lane, claim: Claim) -> Ran {
+    if ctx.stop.is_raised() || lane.halted().is_some() {
+        return decided(
+            lane,
+            claim,
+            Outcome::NotSent(NotSent::Stopping),
+            Spent::default(),
+        );
+    }
+    let budget = lane.budget(ctx.plan.dry_run);
+    let reservation = match &budget {
+        Some(budget) => {
+            let reserved = ctx
+                .pool
+                .get()
+                .and_then(|mut db| budget.reserve(&mut db, &claim));
+            match reserved {
+                Ok(Ok(reservation)) => reservation,
+                Ok(Err(why)) => {
+                    let outcome = Outcome::NotSent(NotSent::BudgetReached(why));
+                    return decided(lane, claim, outcome, Spent::default());
+                }
+                Err(err) => return Ran::DbFailed(err),
+            }
+        }
+        None => Reservation::default(),
+    };
+    let pipeline = lane.pipeline(ctx.config, ctx.stop, lane.model.pricing.as_ref());
+    let processed = process(ctx, lane, &pipeline, claim.item());
+    let mut spent = processed.spent;
+    spent.reserved = reservation.task;
+    if let Some(budget) = &budget {
+        let cost = spent.cost.unwrap_or(0.0);
+        let settled = ctx
+            .pool
+            .get()
+            .and_then(|mut db| budget.settle(&mut db, &reservation, cost));
+        if let Err(err) = settled {
+            log::error!(
+                "[TaskItem {}] the model's daily spending could not be settled: {err}",
+                claim.item().id
+            );
+        }
+    }
+    decided(lane, claim, Outcome::Processed(processed.outcome), spent)
+}
+
+/// The claim's end as the completer's rule decides it; a reason to stop the whole
+/// task takes effect at once, so no other item of it is sent.
+fn decided(lane: &Lane, claim: Claim, outcome: Outcome, spent: Spent) -> Ran {
+    let (end, halt) = decide(outcome, spent);
+    if let Some(halt) = halt
+        && lane.halt(halt.clone())
+    {
+        match &halt {
+            Halt::Failed(m) => log::error!("[Task {}] API error: {m}", lane.id()),
+            other => log::warn!("[Task {}] {}", lane.id(), other.describe()),
+        }
+    }
+    if let ItemEnd::Failed { message, .. } = &end {
+        log::error!("[TaskItem {}] Error: {message}", claim.item().id);
+    }
+    Ran::Ended(claim, end)
+}
+
+/// The pipeline on one item. A long text goes out in parts, each in a thread of its
+/// own; every call holds the model's permit (if it has a cap) and one of the run's.
+fn process(ctx: &Context<'_>, lane: &Lane, pipeline: &Pipeline<'_>, item: &Item) -> Processed {
+    let parts = pipeline.parts(item);
+    let call = |text: &str| {
+        let _model = lane.model_permits.as_ref().map(|p| p.acquire());
+        let _run = ctx.permits.acquire();
+        let hooks = Hooks {
+            on_prompt: &mut |_| {},
+            keep_alive: &mut || true,
+        };
+        pipeline.process_text(item, text, hooks)
+    };
+    if parts.len() <= 1 {
+        return call(&item.text_original);
+    }
+    log::info!(
+        "[TaskItem {}] Long text: sent in {} parts",
+        item.id,
+        parts.len()
+    );
+    let processed = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .iter()
+            .map(|part| {
+                std::thread::Builder::new()
+                    .stack_size(STACK_BYTES)
+                    .spawn_scoped(scope, || call(&part.text))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| match handle {
+                Ok(handle) => handle.join().unwrap_or_else(|_| part_failed("panicked")),
+                Err(_) => part_failed("could not be started (the system has no threads left)"),
+            })
+            .collect()
+    });
+    pipeline.join(&parts, processed)
+}
+
+/// A part whose thread failed (the pipeline catches panics itself; this is the last
+/// line).
+fn part_failed(why: &str) -> Processed {
+    Processed {
+        spent: Spent::default(),
+        outcome: Err(AiError::Item(format!(
+            "internal error: a part's thread {why}"
+        ))),
+    }
+}
+
+/// A dry run: the same call, reported instead of saved.
+fn dry_run(ctx: &Context<'_>, lane: &Lane, item: &Item) -> Ran {
+    let pipeline = lane.pipeline(ctx.config, ctx.stop, lane.model.pricing.as_ref());
+    let mut report = DryRunItem {
+        id_task_item: item.id,
+        id_task: item.id_task,
+        ..DryRunItem::default()
+    };
+    let mut seen = |prompt: &Prompt| {
+        log::debug!(
+            "[TaskItem {}] Prompt as sent:\n--- system ---\n{}\n--- user ---\n{}",
+            item.id,
+            prompt.system,
+            prompt.user
+        );
+        report.prompt = prompt.user.clone();
+    };
+    let hooks = Hooks {
+        on_prompt: &mut seen,
+        keep_alive: &mut || true,
+    };
+    let processed = {
+        let _run = ctx.permits.acquire();
+        pipeline.process(item, hooks)
+    };
+    report.tokens_input = processed.spent.tokens_input;
+    report.tokens_output = processed.spent.tokens_output;
+    match processed.outcome {
+        Ok(result) => {
+            report.text_corrected = Some(result.text_corrected);
+            report.change_summary = Some(result.change_summary);
+        }
+        Err(err) => report.error = Some(err.to_string()),
+    }
+    log::info!("[TaskItem {}] Dry run: result not saved", item.id);
+    Ran::DryRun(Box::new(report), processed.spent)
+}
