@@ -66,6 +66,10 @@ fn run_configured(cli: &Cli) -> Result<u8, AppError> {
             render::exported(&exported, cli.json);
             return Ok(exported.exit_code());
         }
+        Command::TaskControl { task, action } => {
+            let applied = app::control::apply(&config, *task, *action)?;
+            render::task_control(&applied, cli.json);
+        }
         Command::Estimate { task } => {
             render::estimate(&app::estimate::estimate(&config, *task)?, cli.json);
         }

@@ -374,3 +374,47 @@ fn hostile_clients_do_not_stop_or_block_the_server() {
         "still serving"
     );
 }
+
+#[test]
+fn the_panel_pauses_resumes_and_cancels_a_task_through_serve() {
+    let mut t = TestDb::new();
+    let model = t.model("echo", "echo", None, None);
+    let (task, _) = t.task(model, &["a", "b"]);
+    let server = start(&t.config);
+    let path = |action: &str| format!("/task/{task}/{action}");
+    let (status, body) = request(server.addr, "POST", &path("pause"), None, None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["status_before"].as_str(), body["status"].as_str()),
+        (Some("NEW"), Some("PAUSED"))
+    );
+    assert_eq!(t.task_row(task).0, 4);
+    let (status, body) = request(server.addr, "POST", &path("cancel"), None, None);
+    assert_eq!((status, body["status"].as_str()), (200, Some("CANCELLED")));
+    let (status, body) = request(server.addr, "POST", &path("resume"), None, None);
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("NEW")),
+        "{body}"
+    );
+    let (status, body) = request(server.addr, "POST", &path("resume"), None, None);
+    assert_eq!(
+        (status, body["changed"].as_bool()),
+        (200, Some(false)),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing to resume")
+    );
+    let (status, body) = request(server.addr, "POST", "/task/9999/pause", None, None);
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = request(server.addr, "POST", "/task/abc/pause", None, None);
+    assert_eq!(status, 400);
+    let (status, _) = request(server.addr, "GET", &path("pause"), None, None);
+    assert_eq!(status, 405);
+    let (status, _) = request(server.addr, "POST", &path("explode"), None, None);
+    assert_eq!(status, 404);
+}

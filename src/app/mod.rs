@@ -2,6 +2,7 @@
 //! one error type they get back. The doors call nothing below this layer.
 
 pub mod batch;
+pub mod control;
 mod error;
 pub mod estimate;
 pub mod models;

@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use ai_worker::RunOptions;
+use ai_worker::app::control::TaskAction;
 use ai_worker::app::models::{self, ModelChanges, NewModel};
 
 /// Where `model add` takes the key from (never from a flag).
@@ -68,6 +69,11 @@ pub enum Command {
     },
     ModelRekey {
         old_secret_env: Option<String>,
+    },
+    /// `pause|resume|cancel --task ID`.
+    TaskControl {
+        task: u32,
+        action: TaskAction,
     },
 }
 
@@ -159,6 +165,12 @@ fn parse_command(args: &mut pico_args::Arguments) -> Result<Command, String> {
             task: positive(args, "--task")?,
             dry_run: args.contains("--dry-run"),
         },
+        Some(word @ ("pause" | "resume" | "cancel")) => {
+            let task = positive(args, "--task")?
+                .ok_or_else(|| format!("{word} needs the task: ai-worker {word} --task ID"))?;
+            let action = TaskAction::parse(word).unwrap_or(TaskAction::Pause);
+            Command::TaskControl { task, action }
+        }
         Some(other) => return Err(format!("unknown command '{other}'")),
     })
 }
@@ -197,6 +209,7 @@ const FLAGS: &[&str] = &[
     "--old-secret-env",
     "--old-secret-stdin",
     "--price-input",
+    "--max-concurrency",
 ];
 
 /// The command whose help was asked for: `model add --help` gives "model add".
@@ -212,6 +225,7 @@ fn help_topic(args: &mut pico_args::Arguments) -> &'static str {
         (Some("serve"), _) => "serve",
         (Some("rework"), _) => "rework",
         (Some("export"), _) => "export",
+        (Some("pause" | "resume" | "cancel"), _) => "pause",
         (Some("model"), Some("add")) => "model add",
         (Some("model"), Some("update")) => "model update",
         (Some("model"), Some("list")) => "model list",
@@ -390,6 +404,7 @@ fn parse_changes(args: &mut pico_args::Arguments) -> Result<ModelChanges, String
             .transpose()?,
         daily_budget: price(args, "--daily-budget")?,
         max_chunk_chars: optional_count(args, "--max-chunk-chars")?,
+        max_concurrency: optional_count(args, "--max-concurrency")?,
     })
 }
 

@@ -16,6 +16,7 @@ USAGE:
   ai-worker model list       models without their keys
   ai-worker rework [--task ID]             rejected results back to pending, with notes
   ai-worker export [--task ID] [--dry-run] accepted results back to their source rows
+  ai-worker pause|resume|cancel --task ID  set a task aside, take it up again, call it off
   ai-worker model rekey --old-secret-env VAR | --old-secret-stdin
                              re-encrypt stored keys from the old secret to AI_KEY_SECRET
 
@@ -31,7 +32,8 @@ OPTIONS:
   --batch-status     list open batch jobs (tasks with task.batch = 1), or --task ID's jobs
   --cancel-batch ID  cancel a batch job (ID from --batch-status, or the provider's id);
                      what it finished is saved, the rest goes back to pending
-  --concurrency N    parallel model calls (default WORKER_CONCURRENCY, 4)
+  --concurrency N    calls in flight, 1-4096 (default WORKER_CONCURRENCY, 4); the run
+                     uses DB_POOL_SIZE + 1 database connections whatever this is
   --json             print one JSON summary on stdout
   --metrics-file PATH  write the run's metrics there (Prometheus textfile format)
   --env-file PATH    read configuration from PATH instead of .env
@@ -146,6 +148,8 @@ CHANGES:
   --reasoning-effort E|none  OpenAI: minimal, low, medium or high
   --service-tier T|none      OpenAI: flex (half price, slower), auto, default, priority
   --max-chunk-chars N|none   texts longer than this go out in parts (default 8000)
+  --max-concurrency N|none   calls in flight to this model per run at most (default:
+                             the run's concurrency); other models' tasks go on beside it
 ";
 
 const MODEL_LIST: &str = "\
@@ -186,6 +190,20 @@ OPTIONS:
   --dry-run   check every item against its source row, write nothing
 ";
 
+const PAUSE: &str = "\
+ai-worker pause|resume|cancel: the panel's hand on a task from the command line.
+  pause   PAUSED (4): no item is claimed until the task is resumed
+  resume  a PAUSED or CANCELLED task becomes IN_PROGRESS (NEW if never started)
+  cancel  CANCELLED (5): no item is claimed; its pending items stay pending
+Running workers see the change within a few seconds: calls already in flight finish
+and are saved, nothing more is sent, and the status is never written over.
+
+USAGE:
+  ai-worker pause --task ID [--json]
+  ai-worker resume --task ID [--json]
+  ai-worker cancel --task ID [--json]
+";
+
 /// The help text for a command (`model add`), or the program's for anything else.
 pub fn for_topic(topic: &str) -> &'static str {
     match topic {
@@ -199,6 +217,7 @@ pub fn for_topic(topic: &str) -> &'static str {
         "model rekey" => MODEL_REKEY,
         "rework" => REWORK,
         "export" => EXPORT,
+        "pause" => PAUSE,
         _ => HELP,
     }
 }

@@ -228,6 +228,15 @@ pub fn estimate(tasks: &[TaskEstimate], json: bool) {
     );
 }
 
+/// `pause|resume|cancel`: the task's status before and after.
+pub fn task_control(applied: &ai_worker::app::control::Applied, json: bool) {
+    if json {
+        println!("{}", applied.to_json());
+    } else {
+        println!("{}", applied.describe());
+    }
+}
+
 /// `rework`: how many results go back, from which tasks.
 pub fn reworked(done: &Reworked, json: bool) {
     if json {

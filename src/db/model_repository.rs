@@ -266,6 +266,8 @@ pub struct ModelChanges {
     pub daily_budget: Option<Option<f64>>,
     /// `max_chunk_chars`.
     pub max_chunk_chars: Option<Option<u32>>,
+    /// `max_concurrency`.
+    pub max_concurrency: Option<Option<u32>>,
 }
 
 /// What `ai-worker model update` does with the key.
@@ -364,6 +366,7 @@ fn assignments(c: &ModelChanges) -> Vec<(&'static str, mysql::Value)> {
     set("service_tier = ?", c.service_tier.clone().map(Into::into));
     set("daily_budget = ?", c.daily_budget.map(Into::into));
     set("max_chunk_chars = ?", c.max_chunk_chars.map(Into::into));
+    set("max_concurrency = ?", c.max_concurrency.map(Into::into));
     out
 }
 

@@ -41,13 +41,38 @@ pub(super) fn route(shared: &Arc<Shared>, request: &Request) -> (u16, Value) {
             ),
         },
         ("GET", ["run", uuid]) => run_status(&shared.config, uuid),
-        (_, ["health"] | ["task", "run" | "rework" | "export"] | ["task", _] | ["run", _]) => {
-            error(
-                405,
-                format!("method {method} is not allowed on {}", request.path),
-            )
+        ("POST", ["task", id, action @ ("pause" | "resume" | "cancel")]) => {
+            task_control(&shared.config, id, action)
         }
+        (
+            _,
+            ["health"]
+            | ["task", "run" | "rework" | "export"]
+            | ["task", _]
+            | ["run", _]
+            | ["task", _, "pause" | "resume" | "cancel"],
+        ) => error(
+            405,
+            format!("method {method} is not allowed on {}", request.path),
+        ),
         _ => error(404, format!("no such endpoint: {}", request.path)),
+    }
+}
+
+/// `POST /task/{id}/pause|resume|cancel`: the panel's hand on a task.
+fn task_control(config: &Config, id: &str, action: &str) -> (u16, Value) {
+    let Ok(id) = id.parse::<u32>() else {
+        return error(
+            400,
+            format!("task id must be a positive whole number, not '{id}'"),
+        );
+    };
+    let Some(action) = app::control::TaskAction::parse(action) else {
+        return error(404, format!("no such action: {action}"));
+    };
+    match app::control::apply(config, id, action) {
+        Ok(applied) => (200, applied.to_json()),
+        Err(e) => app_error(&e),
     }
 }
 

@@ -265,6 +265,11 @@ impl Engine<'_> {
     /// Works through the plan's scope: one item, one task, or every active task at
     /// once.
     fn run_scope(&mut self, db: &mut Db) -> Result<(), WorkerError> {
+        if !self.plan.dry_run {
+            // The pool's first connection now: a server with none to spare ends the
+            // run before any call is paid for.
+            drop(self.pool.get()?);
+        }
         if self.plan.retry_failed {
             self.retry_failed(db)?;
         }

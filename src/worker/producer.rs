@@ -73,6 +73,8 @@ pub struct Track {
     served: u64,
     /// Nothing more to claim for now.
     exhausted: bool,
+    /// The task was marked IN_PROGRESS by this run (on its first item).
+    started_task: bool,
     /// Claims in flight by token, for renewing their leases.
     tokens: HashMap<String, usize>,
     tally: Tally,
@@ -92,6 +94,7 @@ impl Track {
             held: 0,
             served: 0,
             exhausted: false,
+            started_task: false,
             tokens: HashMap::new(),
             tally: Tally::default(),
             report,
@@ -316,9 +319,36 @@ impl Engine<'_> {
         Ok(())
     }
 
+    /// Marks the task IN_PROGRESS when its first item is about to be taken (a task
+    /// waiting behind others stays NEW); false if the panel set it aside meanwhile.
+    fn start_task(&self, db: &mut Db, track: &mut Track) -> Result<bool, DbError> {
+        if track.started_task {
+            return Ok(true);
+        }
+        let id = track.lane.id();
+        if !self.plan.dry_run && !tasks::start(db, id, &self.plan.operation_uuid, track.total)? {
+            let status = tasks::get(db, id)?.map_or(task_status::CANCELLED, |t| t.status_id);
+            track.lane.halt(Halt::Panel(status));
+            if let Source::Given(given) = &mut track.source {
+                for work in std::mem::take(given) {
+                    if let Work::Claimed(claim) = work {
+                        claim.release(db, &Default::default())?;
+                    }
+                }
+            }
+            return Ok(false);
+        }
+        log::info!("[Task {id}] Started processing ({} records)", track.total);
+        track.started_task = true;
+        Ok(true)
+    }
+
     /// Up to `want` items of one lane from its source.
     fn take(&mut self, db: &mut Db, track: &mut Track, want: usize) -> Result<Vec<Work>, DbError> {
         let id = track.lane.id();
+        if !self.start_task(db, track)? {
+            return Ok(Vec::new());
+        }
         let step = self.config.claim_max.max(1) as usize;
         let mut taken: Vec<Work> = Vec::new();
         while taken.len() < want && !track.exhausted {

@@ -139,15 +139,6 @@ impl<'a> Engine<'a> {
             self.submit_task(db, &task, &model, &batches, &pipeline, report)?;
             return Ok(None);
         }
-        if !dry_run && !tasks::start(db, id, &self.plan.operation_uuid, counts.total())? {
-            // The panel set the task aside since it was read.
-            release_given(db, given)?;
-            return Ok(None);
-        }
-        log::info!(
-            "[Task {id}] Started processing ({} records)",
-            counts.total()
-        );
         let source = given.unwrap_or(if dry_run {
             Source::Peek(0)
         } else {
