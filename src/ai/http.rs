@@ -52,7 +52,14 @@ pub fn agent() -> ureq::Agent {
         .http_status_as_error(false)
         .max_redirects(0)
         .user_agent(concat!("ai-worker/", env!("CARGO_PKG_VERSION")))
-        .max_idle_connections_per_host(64)
+        // One kept-alive connection per call in flight: a run of thousands of calls
+        // must not open a new connection (and leave a TIME_WAIT port) for each.
+        .max_idle_connections(crate::config::MAX_CONCURRENCY)
+        // Buffers per connection (ureq's default is 128 KiB each way): a request or an
+        // answer streams through them, so thousands of connections stay light.
+        .input_buffer_size(16 * 1024)
+        .output_buffer_size(8 * 1024)
+        .max_idle_connections_per_host(crate::config::MAX_CONCURRENCY)
         .build();
     ureq::Agent::with_parts(
         config,
