@@ -111,6 +111,7 @@ fn run_binary(task: u64, max: u64, concurrency: u32) -> f64 {
         .args(["--concurrency", &concurrency.to_string()])
         .env("DB_NAME", DB)
         .env("GEMINI_API_KEY", "bench")
+        .env("AI_ENV_KEY_HOSTS", "127.0.0.1")
         .output()
         .unwrap();
     let secs = started.elapsed().as_secs_f64();
@@ -163,6 +164,7 @@ fn processes(latency: Duration) {
                     .args(["--concurrency", &threads.to_string()])
                     .env("DB_NAME", DB)
                     .env("GEMINI_API_KEY", "bench")
+                    .env("AI_ENV_KEY_HOSTS", "127.0.0.1")
                     .stdout(Stdio::piped())
                     .spawn()
                     .unwrap()

@@ -77,6 +77,7 @@ fn worker(db_name: &str, task: u32) -> Child {
         .args(["--max-item", "100000", "--concurrency", "4"])
         .env("DB_NAME", db_name)
         .env("GEMINI_API_KEY", "chaos")
+        .env("AI_ENV_KEY_HOSTS", "127.0.0.1")
         .env("WORKER_LEASE_S", "10")
         .env("AI_MAX_ATTEMPTS", "100")
         .stdout(Stdio::null())

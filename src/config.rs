@@ -69,6 +69,9 @@ pub struct Config {
     pub serve_token: Option<String>,
     /// Replace personal data by placeholders before a text leaves the machine.
     pub pii_redaction: bool,
+    /// Hosts besides the providers' own APIs that `GEMINI_API_KEY` / `OPENAI_API_KEY`
+    /// may be sent to (`AI_ENV_KEY_HOSTS`, a gateway of the operator's).
+    pub env_key_hosts: Vec<String>,
     /// Fallback Gemini key when a model row has no encrypted key.
     pub gemini_api_key: Option<String>,
     /// Fallback OpenAI key when a model row has no encrypted key.
@@ -292,6 +295,15 @@ impl Config {
             serve_bind: get("SERVE_BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
             serve_token: get("SERVE_TOKEN"),
             pii_redaction: parse_switch(&get, "PII_REDACTION", true)?,
+            env_key_hosts: get("AI_ENV_KEY_HOSTS")
+                .map(|hosts| {
+                    hosts
+                        .split(',')
+                        .map(|h| h.trim().to_ascii_lowercase())
+                        .filter(|h| !h.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
             gemini_api_key: get("GEMINI_API_KEY"),
             openai_api_key: get("OPENAI_API_KEY"),
             rust_log: get("RUST_LOG"),
@@ -414,11 +426,34 @@ pub fn read_env_file(path: &Path) -> Result<HashMap<String, String>, ConfigError
     for item in dotenvy::from_read_iter(text.as_bytes()) {
         let (key, value) = item.map_err(|e| ConfigError::EnvSyntax {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: syntax_error(&text, &e),
         })?;
         vars.insert(key, value);
     }
     Ok(vars)
+}
+
+/// A `.env` syntax error as the line number and the key, never the value (the line
+/// may hold a password or an API key).
+fn syntax_error(text: &str, err: &dotenvy::Error) -> String {
+    let dotenvy::Error::LineParse(line, at) = err else {
+        return "the file cannot be read as KEY=value lines".into();
+    };
+    let first = line.lines().next().unwrap_or_default();
+    let number = text
+        .lines()
+        .position(|l| l == first)
+        .map_or_else(|| "?".to_string(), |i| (i + 1).to_string());
+    let key = first.split('=').next().unwrap_or_default().trim();
+    let key = if is_identifier(key) {
+        key
+    } else {
+        "(no valid KEY before =)"
+    };
+    format!(
+        "line {number}, key {key}: the value cannot be read at character {}; check its quotes and backslashes (the value is not shown)",
+        at + 1
+    )
 }
 
 fn shown_value(key: &str, value: &str) -> String {
@@ -562,6 +597,21 @@ mod tests {
         let c = Config::from_sources(&file, &env).unwrap();
         assert_eq!(c.claim_max, 7);
         assert_eq!(c.db.name, "from_file");
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_line_and_key_never_the_value() {
+        let dir = std::env::temp_dir().join(format!("aiw-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(".env");
+        std::fs::write(&path, "DB_NAME=x\nDB_PASSWORD='s3cret\\'oops\n").unwrap();
+        let err = read_env_file(&path).unwrap_err().to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+        assert!(
+            err.contains("line 2") && err.contains("DB_PASSWORD"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -523,6 +523,8 @@ fn timeouts_are_retried_then_fail_the_item() {
 fn a_model_without_a_stored_key_uses_the_environment_key() {
     let mut t = TestDb::new();
     t.config.gemini_api_key = Some("AIzaFROMENVIRONMENT".into());
+    // The fake is not Google's host: the operator allows it, as for a gateway.
+    t.config.env_key_hosts = vec!["127.0.0.1".into()];
     let llm = FakeLlm::gemini_echo();
     let model = t.model("gemini", "m", Some(&llm.base_url), None);
     let (task, _) = t.task(model, &["a"]);

@@ -23,6 +23,7 @@ class Stats:
         self.first = None
         self.reached = {}  # in-flight level -> first time reached
         self.done = []  # completion times
+        self.texts = {}  # item text -> requests that carried it
 
     def arrive(self):
         now = time.monotonic()
@@ -38,14 +39,17 @@ class Stats:
         self.done.append(time.monotonic() - self.first)
 
 
-def answer(body):
+def item_text(body):
     try:
         user = json.loads(body)["contents"][0]["parts"][0]["text"]
         start = user.index("<text>\n") + len("<text>\n")
         end = user.rindex("\n</text>")
-        text = user[start:end]
+        return user[start:end]
     except (ValueError, KeyError, IndexError):
-        text = "?"
+        return "?"
+
+
+def answer(text):
     inner = json.dumps({"text_corrected": text, "change_summary": "ok"})
     return json.dumps({
         "candidates": [{"content": {"role": "model", "parts": [{"text": inner}]},
@@ -65,8 +69,10 @@ async def handle(reader, writer, latency, stats):
                     length = int(line.split(b":", 1)[1])
             body = await reader.readexactly(length) if length else b""
             stats.arrive()
+            text = item_text(body)
+            stats.texts[text] = stats.texts.get(text, 0) + 1
             await asyncio.sleep(latency)
-            out = answer(body)
+            out = answer(text)
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                          b"Content-Length: %d\r\n\r\n" % len(out) + out)
             await writer.drain()
@@ -88,7 +94,9 @@ async def serve(port, latency, stats_file):
     async with server:
         await stop.wait()
     with open(stats_file, "w") as f:
-        json.dump({"peak": stats.peak, "reached": stats.reached, "done": stats.done}, f)
+        json.dump({"peak": stats.peak, "reached": stats.reached, "done": stats.done,
+                   "requests": sum(stats.texts.values()),
+                   "duplicates": sum(1 for n in stats.texts.values() if n > 1)}, f)
 
 
 async def selftest(port, concurrency, seconds):

@@ -32,17 +32,49 @@ pub struct Reply {
 /// any call, so that a typo stops its task with a clear message instead of failing
 /// every item after retries. Returns why the address cannot be used.
 pub fn check_url(url: &str) -> Result<(), String> {
+    let shown = redact_url(url);
     let lower = url.to_ascii_lowercase();
     if !lower.starts_with("http://") && !lower.starts_with("https://") {
-        return Err(format!("'{url}' must start with http:// or https://"));
+        return Err(format!("'{shown}' must start with http:// or https://"));
+    }
+    if has_userinfo(url) {
+        return Err(format!(
+            "'{shown}' carries a user name or password before the host: a password in an address ends up in logs and messages; store the key encrypted instead (model update NAME --key-stdin)"
+        ));
     }
     let uri: ureq::http::Uri = url
         .parse()
-        .map_err(|e| format!("'{url}' is not a valid address ({e})"))?;
+        .map_err(|_| format!("'{shown}' is not a valid address"))?;
     if uri.host().is_none_or(str::is_empty) {
-        return Err(format!("'{url}' has no host name"));
+        return Err(format!("'{shown}' has no host name"));
     }
     Ok(())
+}
+
+/// Whether an address names a user (and maybe a password) before its host.
+pub fn has_userinfo(url: &str) -> bool {
+    authority(url).contains('@')
+}
+
+/// The address with any user name and password before the host replaced by `***`,
+/// so that it can be shown in a message or a log line.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("//") {
+        Some((scheme, rest)) => (format!("{scheme}//"), rest),
+        None => (String::new(), url),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (auth, tail) = rest.split_at(end);
+    match auth.rfind('@') {
+        Some(at) => format!("{scheme}***{}{tail}", &auth[at..]),
+        None => url.to_string(),
+    }
+}
+
+/// The part of an address between `//` and the next `/`, `?` or `#`.
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("//").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?', '#']).next().unwrap_or_default()
 }
 
 /// The shared HTTP agent: keep-alive connections, status codes returned as values,
@@ -358,6 +390,23 @@ pub fn classify_status(label: &str, reply: &Reply, key: Option<&str>) -> AiError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_in_an_address_is_never_shown() {
+        let url = "http://user:s3cret@proxy.local:8080/v1?x=1";
+        assert!(has_userinfo(url));
+        assert_eq!(redact_url(url), "http://***@proxy.local:8080/v1?x=1");
+        let err = check_url(url).unwrap_err();
+        assert!(
+            !err.contains("s3cret") && err.contains("***@proxy.local"),
+            "{err}"
+        );
+        assert_eq!(
+            redact_url("https://api.openai.com/v1"),
+            "https://api.openai.com/v1"
+        );
+        assert!(!has_userinfo("http://127.0.0.1:11434/v1?user=a@b"));
+    }
 
     fn reply(status: u16, body: &str) -> Reply {
         Reply {

@@ -44,10 +44,29 @@ pub struct Usage {
 impl Usage {
     /// Adds another call's usage.
     pub fn add(&mut self, other: Usage) {
-        self.input += other.input;
-        self.output += other.output;
-        self.cached += other.cached;
-        self.thinking += other.thinking;
+        self.input = self.input.saturating_add(other.input);
+        self.output = self.output.saturating_add(other.output);
+        self.cached = self.cached.saturating_add(other.cached);
+        self.thinking = self.thinking.saturating_add(other.thinking);
+    }
+
+    /// The counts held to `max` each; true if any was above it (a server that
+    /// reports more tokens than any model takes in one item is not to be believed).
+    pub fn clamp(&mut self, max: u64) -> bool {
+        let counts = [
+            &mut self.input,
+            &mut self.output,
+            &mut self.cached,
+            &mut self.thinking,
+        ];
+        let mut clamped = false;
+        for n in counts {
+            if *n > max {
+                *n = max;
+                clamped = true;
+            }
+        }
+        clamped
     }
 }
 

@@ -36,6 +36,16 @@ impl Provider {
         }
     }
 
+    /// The host of the provider's own API, the one place an environment key goes
+    /// to without the operator saying otherwise.
+    pub fn default_host(self) -> Option<&'static str> {
+        match self {
+            Provider::Gemini => Some("generativelanguage.googleapis.com"),
+            Provider::OpenAi => Some("api.openai.com"),
+            Provider::Echo => None,
+        }
+    }
+
     /// The environment variable whose key is used when none is stored.
     pub fn key_env(self) -> Option<&'static str> {
         match self {

@@ -123,8 +123,12 @@ fn key_note(provider: &str, api_url: Option<&str>, stored: bool) -> KeyNote {
 /// Every model, without keys.
 pub fn list(config: &Config) -> Result<Vec<ModelSummary>, AppError> {
     let mut db = Db::connect(&config.db)?;
-    let models = model_repository::list(&mut db)?;
+    let mut models = model_repository::list(&mut db)?;
     db.close();
+    // A password a panel put into an address is never shown.
+    for model in &mut models {
+        model.api_url = model.api_url.as_deref().map(crate::ai::http::redact_url);
+    }
     Ok(models)
 }
 

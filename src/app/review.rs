@@ -2,10 +2,13 @@
 //! `export` writes ACCEPTED results back to their source rows, never over a row that
 //! changed since its text was copied.
 
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
 
 use crate::ai::{preview, preview_of};
 use crate::config::{Config, ExportTarget};
+use crate::db::columns::{self, ColumnType};
 use crate::db::review_repository::{self as review, Accepted, export_status};
 use crate::db::{Db, DbError, source_repository as source};
 
@@ -112,6 +115,7 @@ pub fn export(config: &Config, id_task: Option<u32>, dry_run: bool) -> Result<Ex
         ..Exported::default()
     };
     let mut after = 0;
+    let mut columns = Columns::default();
     loop {
         let batch = review::accepted(&mut db, id_task, after, EXPORT_BATCH)?;
         let Some(last) = batch.last() else { break };
@@ -119,13 +123,13 @@ pub fn export(config: &Config, id_task: Option<u32>, dry_run: bool) -> Result<Ex
         let outcomes: Vec<Outcome> = if dry_run {
             batch
                 .iter()
-                .map(|item| check(config, &mut src, item, true))
+                .map(|item| check(config, &mut src, &mut columns, item, true))
                 .collect::<Result<_, _>>()?
         } else {
             src.transaction(|src| {
                 batch
                     .iter()
-                    .map(|item| check(config, src, item, false))
+                    .map(|item| check(config, src, &mut columns, item, false))
                     .collect::<Result<_, _>>()
             })?
         };
@@ -140,10 +144,49 @@ pub fn export(config: &Config, id_task: Option<u32>, dry_run: bool) -> Result<Ex
     Ok(summary)
 }
 
-/// One item against its source row: written (unless `dry_run`), or why not.
+/// The source columns' types, read once per export.
+#[derive(Default)]
+struct Columns(HashMap<(String, String), Option<ColumnType>>);
+
+impl Columns {
+    fn get(
+        &mut self,
+        src: &mut Db,
+        table: &str,
+        column: &str,
+    ) -> Result<Option<ColumnType>, DbError> {
+        let key = (table.to_string(), column.to_string());
+        if let Some(known) = self.0.get(&key) {
+            return Ok(known.clone());
+        }
+        let found = columns::column_type(src, table, column)?;
+        self.0.insert(key, found.clone());
+        Ok(found)
+    }
+
+    /// Why the item's key or result cannot go into its target, if they cannot.
+    fn refuse(
+        &mut self,
+        src: &mut Db,
+        target: &ExportTarget,
+        source_id: &str,
+        text: &str,
+    ) -> Result<Option<String>, DbError> {
+        let (table, column, pk) = (&target.table, &target.column, &target.pk);
+        let pk_type = self.get(src, table, pk)?.unwrap_or_default();
+        let column_type = self.get(src, table, column)?.unwrap_or_default();
+        Ok(pk_type
+            .refuses_key(source_id, &format!("{table}.{pk}"))
+            .or_else(|| column_type.refuses_text(text, &format!("{table}.{column}"))))
+    }
+}
+
+/// One item against its source row: written (unless `dry_run`), or why not. A
+/// value the source refuses fails this item only.
 fn check(
     config: &Config,
     src: &mut Db,
+    columns: &mut Columns,
     item: &Accepted,
     dry_run: bool,
 ) -> Result<Outcome, DbError> {
@@ -151,16 +194,27 @@ fn check(
         Ok(found) => found,
         Err(why) => return Ok(Outcome::Error(why)),
     };
-    if !dry_run
-        && source::compare_and_set(
+    if let Some(why) = columns.refuse(src, &target, &source_id, &item.text_corrected)? {
+        return Ok(Outcome::Error(why));
+    }
+    if !dry_run {
+        let written = source::compare_and_set(
             src,
             &target,
             &source_id,
             &item.text_original,
             &item.text_corrected,
-        )?
-    {
-        return Ok(Outcome::Exported);
+        );
+        match written {
+            Ok(true) => return Ok(Outcome::Exported),
+            Ok(false) => {}
+            Err(DbError::Query(why)) => {
+                return Ok(Outcome::Error(format!(
+                    "the source database refused the write: {why}"
+                )));
+            }
+            Err(err) => return Err(err),
+        }
     }
     Ok(match source::current(src, &target, &source_id)? {
         None => Outcome::Error(format!(

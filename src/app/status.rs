@@ -45,19 +45,23 @@ pub struct HealthCheck {
 }
 
 impl HealthCheck {
-    /// Pings the database, reconnecting when the kept connection broke.
+    /// Reads the worker's own tables (a node that answers pings but refuses table
+    /// work, as a Galera node without quorum does, is not healthy). The kept
+    /// connection is used; one that fails is dropped and the next check connects
+    /// again, so one check waits at most one timeout.
     pub fn check(&self, config: &Config) -> Result<(), AppError> {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(db) = conn.as_mut()
-            && db.ping().is_ok()
-        {
-            return Ok(());
+        if let Some(db) = conn.as_mut() {
+            let probed = task_repository::probe(db);
+            if probed.is_err() {
+                *conn = None;
+            }
+            return Ok(probed?);
         }
-        *conn = None;
         let mut cfg = config.db.clone();
         cfg.timeout = cfg.timeout.min(HEALTH_TIMEOUT);
         let mut db = Db::connect(&cfg)?;
-        db.ping()?;
+        task_repository::probe(&mut db)?;
         *conn = Some(db);
         Ok(())
     }

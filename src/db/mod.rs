@@ -3,6 +3,7 @@
 
 pub mod batch_repository;
 pub mod claim_end_repository;
+pub mod columns;
 pub mod item;
 pub mod model_repository;
 pub mod overview_repository;
@@ -285,7 +286,15 @@ impl Db {
             // Affected rows count the rows a guarded UPDATE matched, changed or not (a
             // lease renewed twice in one second changes nothing, yet is still held).
             .additional_capabilities(mysql::consts::CapabilityFlags::CLIENT_FOUND_ROWS)
-            .init(vec!["SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci"]);
+            .init(vec![
+                "SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci".to_string(),
+                // A row lock held elsewhere (a frozen panel transaction) ends the wait
+                // within DB_TIMEOUT_S too, as an error the run reports.
+                format!(
+                    "SET SESSION innodb_lock_wait_timeout = {}",
+                    cfg.timeout.as_secs().clamp(1, 1_073_741_824)
+                ),
+            ]);
         STATEMENTS.fetch_add(1, Ordering::Relaxed);
         let conn = Conn::new(opts).map_err(|err| {
             let (host, port) = (cfg.host.clone(), cfg.port);

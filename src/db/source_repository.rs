@@ -16,8 +16,11 @@ fn quoted(name: &str) -> Result<String, DbError> {
 }
 
 /// Writes `new` into the target column of row `source_id`, only if the column still
-/// holds `expected` (compare-and-set: a row edited since is never overwritten).
-/// Returns whether the row was written.
+/// holds `expected` byte for byte (compare-and-set: a row edited since is never
+/// overwritten, not even by an edit of letter case or trailing spaces, which the
+/// column's collation would call equal). Returns whether the row was written. The
+/// write runs under a savepoint, so a value the source refuses (a key of the wrong
+/// type, a character its column cannot hold) fails this item only: `Err(Query)`.
 pub fn compare_and_set(
     db: &mut Db,
     target: &ExportTarget,
@@ -30,8 +33,19 @@ pub fn compare_and_set(
         quoted(&target.column)?,
         quoted(&target.pk)?,
     );
-    let sql = format!("UPDATE {table} SET {column} = ? WHERE {pk} = ? AND {column} <=> ?");
-    Ok(db.execute(&sql, (new, source_id, expected))? > 0)
+    let sql = format!(
+        "UPDATE {table} SET {column} = ? WHERE {pk} = ? AND {column} IS NOT NULL \
+         AND SHA2(CONVERT({column} USING utf8mb4), 256) = SHA2(?, 256)"
+    );
+    db.execute_text("SAVEPOINT ai_worker_item")?;
+    match db.execute(&sql, (new, source_id, expected)) {
+        Ok(changed) => Ok(changed > 0),
+        Err(err @ DbError::Query(_)) => {
+            db.execute_text("ROLLBACK TO SAVEPOINT ai_worker_item")?;
+            Err(err)
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// What the target column of row `source_id` holds now: `None` when there is no such

@@ -78,6 +78,12 @@ fn to_task(row: TaskRow) -> Task {
     }
 }
 
+/// A real read of the worker's tables, for health checks.
+pub fn probe(db: &mut Db) -> Result<(), DbError> {
+    db.query_first::<u32, _>("SELECT id_task FROM task ORDER BY id_task LIMIT 1", ())
+        .map(drop)
+}
+
 /// Loads one task by id.
 pub fn get(db: &mut Db, id_task: u32) -> Result<Option<Task>, DbError> {
     let sql = format!("SELECT {TASK_COLUMNS} FROM task WHERE id_task = ?");

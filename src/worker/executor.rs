@@ -11,7 +11,8 @@ use crate::ai::AiError;
 use crate::ai::prompt_builder::Prompt;
 use crate::config::Config;
 use crate::db::DbError;
-use crate::db::item::{Item, Spent};
+use crate::db::columns::ColumnType;
+use crate::db::item::{Item, ItemResult, Spent};
 use crate::db::pool::Pool;
 use crate::stop::StopSignal;
 
@@ -40,6 +41,9 @@ pub struct Context<'a> {
     pub pool: &'a Pool,
     /// One permit per call in flight, as many as the run's concurrency.
     pub permits: Permits,
+    /// What `task_item.text_corrected` and `change_summary` can hold (a panel may
+    /// have made them 3-byte UTF-8).
+    pub result_columns: [ColumnType; 2],
 }
 
 /// One item on its way to an executor, with its task.
@@ -146,7 +150,20 @@ fn execute(ctx: &Context<'_>, lane: &Lane, claim: Claim) -> Ran {
             );
         }
     }
-    decided(lane, claim, Outcome::Processed(processed.outcome), spent)
+    let outcome = processed.outcome.and_then(|result| fits(ctx, result));
+    decided(lane, claim, Outcome::Processed(outcome), spent)
+}
+
+/// The result, if its columns can hold it; else the item fails with the column named.
+fn fits(ctx: &Context<'_>, result: ItemResult) -> Result<ItemResult, AiError> {
+    let [text, summary] = &ctx.result_columns;
+    let refused = text
+        .refuses_text(&result.text_corrected, "task_item.text_corrected")
+        .or_else(|| summary.refuses_text(&result.change_summary, "task_item.change_summary"));
+    match refused {
+        Some(why) => Err(AiError::Item(why)),
+        None => Ok(result),
+    }
 }
 
 /// The claim's end as the completer's rule decides it; a reason to stop the whole

@@ -1,6 +1,7 @@
 //! A task's model: from its `ai_model` row to a ready client, with the key decrypted
 //! or taken from the environment and `requests_per_minute` shared across processes.
 
+use crate::ai::http;
 use crate::ai::retry::RetryPolicy;
 use crate::ai::{CallSettings, Client, Generation, ModelSpec, Provider, Structured};
 use crate::config::Config;
@@ -105,6 +106,14 @@ fn spec_of(row: &ModelRow, config: &Config, id_task: u32) -> Result<ModelSpec, S
             row.name
         ));
     }
+    if let Some(url) = row.api_url.as_deref().filter(|u| http::has_userinfo(u)) {
+        return Err(format!(
+            "api_url of model '{}' ({}) carries a user name or password before the host; remove it and store the key encrypted (`ai-worker model update {} --api-url URL --key-stdin`)",
+            row.name,
+            http::redact_url(url),
+            row.name
+        ));
+    }
     let key = match &row.key {
         StoredKey::Decrypted(key) => Some(key.clone()),
         StoredKey::Undecryptable => {
@@ -113,11 +122,7 @@ fn spec_of(row: &ModelRow, config: &Config, id_task: u32) -> Result<ModelSpec, S
                 row.name
             ));
         }
-        StoredKey::None => match provider {
-            Provider::Gemini => config.gemini_api_key.clone(),
-            Provider::OpenAi => config.openai_api_key.clone(),
-            Provider::Echo => None,
-        },
+        StoredKey::None => environment_key(row, provider, config),
     };
     Ok(ModelSpec {
         name: row.name.clone(),
@@ -147,6 +152,39 @@ fn spec_of(row: &ModelRow, config: &Config, id_task: u32) -> Result<ModelSpec, S
             legacy_max_tokens: false,
         },
     })
+}
+
+/// The provider's key from the environment, for a model row without a key of its own
+/// whose address is the provider's own API or a host the operator named in
+/// `AI_ENV_KEY_HOSTS`: a row the panel made cannot send the operator's key elsewhere.
+fn environment_key(row: &ModelRow, provider: Provider, config: &Config) -> Option<String> {
+    let key = match provider {
+        Provider::Gemini => config.gemini_api_key.clone(),
+        Provider::OpenAi => config.openai_api_key.clone(),
+        Provider::Echo => None,
+    }?;
+    let Some(url) = row.api_url.as_deref() else {
+        return Some(key);
+    };
+    let host = url
+        .parse::<ureq::http::Uri>()
+        .ok()
+        .and_then(|uri| uri.host().map(str::to_ascii_lowercase))
+        .unwrap_or_default();
+    let allowed = provider.default_host() == Some(host.as_str())
+        || config
+            .env_key_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(&host));
+    if !allowed {
+        log::warn!(
+            "model '{}' has no key of its own and its api_url names {host}: {} is not sent there (add {host} to AI_ENV_KEY_HOSTS to allow it, or store a key for the model)",
+            row.name,
+            provider.key_env().unwrap_or("the environment key")
+        );
+        return None;
+    }
+    Some(key)
 }
 
 /// Remembers the JSON mode a client found the model's server accepts, so the next

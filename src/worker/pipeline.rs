@@ -133,8 +133,15 @@ impl Pipeline<'_> {
         Processed { spent, outcome }
     }
 
-    /// What the calls cost, priced, with the outcome.
-    fn processed(&self, usage: Usage, outcome: Result<Answer, AiError>) -> Processed {
+    /// What the calls cost, priced, with the outcome. Token counts past what an
+    /// item's columns hold (a server reporting garbage) are held there, and so is the
+    /// cost computed from them.
+    fn processed(&self, mut usage: Usage, outcome: Result<Answer, AiError>) -> Processed {
+        if usage.clamp(MAX_TOKENS_PER_ITEM) {
+            log::warn!(
+                "the server reported more than {MAX_TOKENS_PER_ITEM} tokens for one item; counted as {MAX_TOKENS_PER_ITEM}"
+            );
+        }
         let spent = Spent {
             tokens_input: usage.input,
             tokens_output: usage.output,
@@ -275,6 +282,13 @@ fn failpoint(text: &str) {
     }
 }
 
+/// Tokens of one kind an item's row holds (INT UNSIGNED); a server's count above it
+/// is garbage, held to it.
+const MAX_TOKENS_PER_ITEM: u64 = u32::MAX as u64;
+/// An answer longer than this many times the text (plus a margin for short texts) is
+/// no correction or translation of it.
+const MAX_GROWTH: usize = 10;
+const GROWTH_MARGIN_CHARS: usize = 2000;
 /// Largest `text_corrected` the column holds (MEDIUMTEXT).
 const MAX_TEXT_BYTES: usize = 16_777_215;
 /// Largest `change_summary` the column holds (TEXT); a longer one is cut.
@@ -292,6 +306,15 @@ fn accept(
         return Err(
             "the model returned an empty text_corrected for a text that is not empty".into(),
         );
+    }
+    let (sent, got) = (
+        text_original.chars().count(),
+        completion.text_corrected.chars().count(),
+    );
+    if got > sent * MAX_GROWTH + GROWTH_MARGIN_CHARS {
+        return Err(format!(
+            "the answer is {got} characters for a text of {sent}: far longer than any correction or translation of it"
+        ));
     }
     let text_corrected = redacted
         .restore(&completion.text_corrected)
@@ -352,6 +375,10 @@ mod tests {
         assert!(result.change_summary.starts_with("żż"));
         let huge = "x".repeat(MAX_TEXT_BYTES + 1);
         let err = accept(&redacted, completion(&huge, "", 1), "a").unwrap_err();
+        assert!(err.contains("far longer than any correction"), "{err}");
+        let long = "y".repeat(MAX_TEXT_BYTES / 8);
+        let redacted = Redactor::new(true).redact(&long);
+        let err = accept(&redacted, completion(&huge, "", 1), &long).unwrap_err();
         assert!(err.contains("more than the column holds"), "{err}");
     }
 }

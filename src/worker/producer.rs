@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::Scope;
 use std::time::{Duration, Instant};
 
+use crate::db::columns;
 use crate::db::status::task as task_status;
 use crate::db::task_item_repository as items;
 use crate::db::task_repository::{self as tasks, ItemCounts};
@@ -178,12 +179,17 @@ impl Engine<'_> {
         discover: bool,
     ) -> Result<(), WorkerError> {
         let pool = Arc::clone(&self.pool);
+        let column = |db: &mut Db, name| {
+            columns::column_type(db, "task_item", name).map(Option::unwrap_or_default)
+        };
+        let result_columns = [column(db, "text_corrected")?, column(db, "change_summary")?];
         let ctx = Context {
             config: self.config,
             plan: self.plan,
             stop: self.stop,
             pool: &pool,
             permits: Permits::new(self.plan.concurrency),
+            result_columns,
         };
         let (job_tx, job_rx) = mpsc::channel::<Job>();
         let (finished_tx, finished_rx) = mpsc::channel::<Finished>();
