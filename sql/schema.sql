@@ -252,3 +252,7 @@ INSERT IGNORE INTO task_status (id_task_status, name, description) VALUES
 ALTER TABLE task ADD COLUMN priority INT NOT NULL DEFAULT 0;
 ALTER TABLE task ADD INDEX idx_task_schedule (status_id, priority, id_task);
 ALTER TABLE ai_model ADD COLUMN max_concurrency INT UNSIGNED NULL;
+
+-- Third round: privacy per task: all (the default), identifiers (all but names of
+-- people), off. PII_REDACTION=off still turns it off for the whole process.
+ALTER TABLE task ADD COLUMN privacy VARCHAR(16) NULL;

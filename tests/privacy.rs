@@ -381,3 +381,123 @@ fn rekey_refuses_unclear_requests() {
     assert_eq!(out.status.code(), Some(2));
     assert!(output_text(&out).contains("empty"), "{}", output_text(&out));
 }
+
+/// A Gemini fake that answers each text with itself (its placeholders kept).
+fn echoing() -> FakeLlm {
+    FakeLlm::start(|req, _| gemini_ok(&req.item_text(), "ok", 5, 5, 0))
+}
+
+fn every_body(llm: &FakeLlm) -> String {
+    llm.requests()
+        .iter()
+        .map(|r| r.body.clone())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn new_kinds_and_the_tasks_instruction_never_reach_the_model() {
+    let mut t = TestDb::new();
+    let llm = echoing();
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let values = [
+        "GB82 WEST 1234 5698 7654 32",
+        "jan.kowalski (at) firma [dot] pl",
+        "józef.żak@poczta.pl",
+        "PL5260001246",
+        "2001:db8::8a2e:370:7334",
+        "00:1A:2B:3C:4D:5E",
+    ];
+    let text = format!(
+        "Przelew z {}, pisać na {} lub {}. VAT UE {}. Serwer {} karta {}.",
+        values[0], values[1], values[2], values[3], values[4], values[5]
+    );
+    let (task, ids) = t.task(model, &[text.as_str()]);
+    t.conn_exec(&format!(
+        "UPDATE task SET description = 'Popraw tekst. Odpowiedzi wysyła Anna, anna.nowak@firma.pl, tel. 600 100 200.' WHERE id_task = {task}"
+    ));
+    run(&t.config, &RunOptions::default(), &StopSignal::new()).unwrap();
+    let sent = every_body(&llm);
+    for value in values.iter().chain(&["anna.nowak@firma.pl", "600 100 200"]) {
+        assert!(!sent.contains(value), "{value} reached the model: {sent}");
+    }
+    let saved: String = t.value(&format!(
+        "SELECT text_corrected FROM task_item WHERE id_task_item = {}",
+        ids[0]
+    ));
+    assert_eq!(saved, text, "every value came back exactly");
+}
+
+#[test]
+fn a_long_text_is_never_cut_inside_a_personal_value() {
+    let mut t = TestDb::new();
+    let llm = echoing();
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    t.conn_exec(&format!(
+        "UPDATE ai_model SET max_chunk_chars = 100 WHERE id_ai_model = {model}"
+    ));
+    // Numbers in words and no sentence ends: the only places to cut are spaces,
+    // some of them inside the phone numbers and the IBAN.
+    let mut text = String::new();
+    for i in 0..12 {
+        text.push_str(&format!(
+            "klient numer {i} dzwonił z 600 100 2{i:02} i wpłacał na PL61 1090 1014 0000 0712 1981 2874 oraz "
+        ));
+    }
+    text.push_str("koniec.");
+    let (task, ids) = t.task(model, &[text.as_str()]);
+    run(&t.config, &RunOptions::default(), &StopSignal::new()).unwrap();
+    assert!(llm.requests().len() > 5, "sent in parts");
+    let sent = every_body(&llm);
+    for piece in ["600 100", "100 2", "1090 1014", "0712 1981", "PL61"] {
+        assert!(!sent.contains(piece), "{piece} reached the model");
+    }
+    assert_eq!(t.item_statuses(task), vec![1]);
+    let saved: String = t.value(&format!(
+        "SELECT text_corrected FROM task_item WHERE id_task_item = {}",
+        ids[0]
+    ));
+    assert_eq!(saved, text);
+}
+
+#[test]
+fn a_task_may_switch_privacy_off_and_the_dry_run_says_so() {
+    let mut t = TestDb::new();
+    let llm = echoing();
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let (open, _) = t.task(model, &["Dzwoń: 600 100 200."]);
+    let (masked, _) = t.task(model, &["Dzwoń: 600 100 201."]);
+    t.conn_exec(&format!(
+        "UPDATE task SET privacy = 'off' WHERE id_task = {open}"
+    ));
+    t.conn_exec(&format!(
+        "UPDATE task SET privacy = 'identifiers' WHERE id_task = {masked}"
+    ));
+    let out = t.run_bin(&["--dry-run", "--task", &open.to_string()]);
+    assert!(
+        output_text(&out).contains(&format!("[Task {open}] privacy: off")),
+        "{}",
+        output_text(&out)
+    );
+    let out = t.run_bin(&["--json"]);
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut privacy: Vec<(u64, &str)> = summary["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["id_task"].as_u64().unwrap(),
+                t["privacy"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    privacy.sort();
+    assert_eq!(
+        privacy,
+        vec![(u64::from(open), "off"), (u64::from(masked), "identifiers")]
+    );
+    let sent = every_body(&llm);
+    assert!(sent.contains("600 100 200"), "privacy off: sent as written");
+    assert!(!sent.contains("600 100 201"), "identifiers: masked");
+}

@@ -41,6 +41,14 @@ pub fn summary(summary: &RunSummary, json: bool) {
         println!("{}", summary.to_json());
         return;
     }
+    if summary.dry_run {
+        for task in &summary.tasks {
+            println!(
+                "[DRY-RUN] [Task {}] privacy: {}",
+                task.id_task, task.privacy
+            );
+        }
+    }
     for item in &summary.dry_run_items {
         println!(
             "[DRY-RUN] [TaskItem {}] (task {})",

@@ -25,6 +25,8 @@ pub struct Task {
     pub batch: u8,
     /// `priority`: higher runs first; equal priorities share a run's capacity.
     pub priority: i32,
+    /// `privacy`: `all`, `identifiers` or `off`; `None` = `all`.
+    pub privacy: Option<String>,
 }
 
 /// `task.batch` values.
@@ -38,7 +40,7 @@ pub mod batch_mode {
 }
 
 const TASK_COLUMNS: &str = "id_task, id_ai_model, name, description, status_id, \
-     CAST(max_cost AS CHAR), skip_guards, batch, priority";
+     CAST(max_cost AS CHAR), skip_guards, batch, priority, privacy";
 
 /// `name` and `description` are read as bytes: a NULL (a panel that altered the
 /// column) reads as empty, and bytes that are not UTF-8 as U+FFFD (the instruction is
@@ -53,6 +55,7 @@ type TaskRow = (
     Option<Vec<u8>>,
     u8,
     i32,
+    Option<Vec<u8>>,
 );
 
 fn text_of(bytes: Option<Vec<u8>>) -> String {
@@ -60,7 +63,8 @@ fn text_of(bytes: Option<Vec<u8>>) -> String {
 }
 
 fn to_task(row: TaskRow) -> Task {
-    let (id, id_ai_model, name, description, status_id, max_cost, skip, batch, priority) = row;
+    let (id, id_ai_model, name, description, status_id, max_cost, skip, batch, priority, privacy) =
+        row;
     Task {
         id,
         id_ai_model,
@@ -75,6 +79,7 @@ fn to_task(row: TaskRow) -> Task {
             .collect(),
         batch,
         priority,
+        privacy: privacy.map(|p| text_of(Some(p)).trim().to_ascii_lowercase()),
     }
 }
 
@@ -486,6 +491,8 @@ pub struct Progress {
     pub tokens_cached_thinking: (u64, u64),
     /// `cost`, `max_cost`, and the model's `currency`.
     pub cost: (Option<f64>, Option<f64>, String),
+    /// `privacy`, `priority`.
+    pub privacy_priority: (Option<String>, i32),
 }
 
 fn decimal(text: Option<String>) -> Option<f64> {
@@ -500,8 +507,8 @@ pub fn progress(db: &mut Db, id_task: u32) -> Result<Option<Progress>, DbError> 
          DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s'), DATE_FORMAT(started_at, '%Y-%m-%d %H:%i:%s'), \
          DATE_FORMAT(finished_at, '%Y-%m-%d %H:%i:%s'), DATE_FORMAT(updated_at, '%Y-%m-%d %H:%i:%s'), \
          tokens_cached, tokens_thinking, CAST(cost AS CHAR), CAST(max_cost AS CHAR), \
-         (SELECT currency FROM ai_model m WHERE m.id_ai_model = task.id_ai_model) \
-         FROM task WHERE id_task = ?",
+         (SELECT currency FROM ai_model m WHERE m.id_ai_model = task.id_ai_model), \
+         privacy, priority FROM task WHERE id_task = ?",
         (id_task,),
     )?;
     let Some(row) = row else { return Ok(None) };
@@ -530,6 +537,10 @@ pub fn progress(db: &mut Db, id_task: u32) -> Result<Option<Progress>, DbError> 
             decimal(column(&row, 16, "task.cost")?),
             decimal(column(&row, 17, "task.max_cost")?),
             column::<Option<String>>(&row, 18, "ai_model.currency")?.unwrap_or_default(),
+        ),
+        privacy_priority: (
+            column(&row, 19, "task.privacy")?,
+            column(&row, 20, "task.priority")?,
         ),
     }))
 }

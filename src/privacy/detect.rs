@@ -11,7 +11,8 @@ pub(super) struct Hit {
 }
 
 fn is_email_local(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "._%+-".contains(c)
+    // Letters of any script: "józef.żak@..." is one address, not "józef.ż" + one.
+    c.is_alphanumeric() || "._%+-".contains(c)
 }
 
 fn is_email_domain(c: char) -> bool {
@@ -221,6 +222,9 @@ fn classify(run: &NumberRun<'_>) -> Option<&'static str> {
     let seps = separators_of(run.raw);
     let groups = group_lengths(run.raw);
     if run.raw.starts_with("PL") {
+        if d.len() == 10 && seps.is_empty() && nip_ok(d) {
+            return Some("NIP"); // PL1234567890, the EU VAT form of a NIP
+        }
         return (d.len() == 26 && iban_ok(&format!("PL{d}"))).then_some("IBAN");
     }
     if !seps.is_empty() && seps.chars().all(|c| c == '.') && groups.len() == 4 {

@@ -7,6 +7,7 @@
 mod checksums;
 mod detect;
 mod markup;
+mod more_kinds;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,8 +16,40 @@ use detect::{Hit, find_emails, find_numbers};
 
 /// The kinds of values masked, in placeholder spelling: personal data, then markup.
 pub const KINDS: &[&str] = &[
-    "EMAIL", "PHONE", "PESEL", "NIP", "REGON", "IBAN", "CARD", "IP", "URL", "TAG", "CODE",
+    "EMAIL", "PHONE", "PESEL", "NIP", "REGON", "IBAN", "CARD", "IP", "MAC", "URL", "TAG", "CODE",
 ];
+
+/// How much personal data a task masks (`task.privacy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Everything this module finds (the default).
+    All,
+    /// Everything but names of people.
+    Identifiers,
+    /// Nothing: the texts go out as they are.
+    Off,
+}
+
+impl Level {
+    /// `task.privacy` as stored: NULL, empty or an unknown word mean `all` (the safe
+    /// side).
+    pub fn parse(value: Option<&str>) -> Level {
+        match value.map(str::trim) {
+            Some(v) if v.eq_ignore_ascii_case("off") => Level::Off,
+            Some(v) if v.eq_ignore_ascii_case("identifiers") => Level::Identifiers,
+            _ => Level::All,
+        }
+    }
+
+    /// The name as `task.privacy` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::All => "all",
+            Level::Identifiers => "identifiers",
+            Level::Off => "off",
+        }
+    }
+}
 
 /// Replaces personal data when enabled (`PII_REDACTION`), and markup that must come
 /// back unchanged (code, tags with attributes, URLs) unless a task switches that off.
@@ -104,13 +137,14 @@ impl Redacted {
     /// placeholder came back exactly as often as it was sent and none was invented.
     pub fn restore(&self, answer: &str) -> Result<String, PlaceholderError> {
         let mut problems = Vec::new();
-        for (placeholder, value, sent) in &self.values {
+        for (placeholder, _, sent) in &self.values {
             let got = answer.matches(placeholder.as_str()).count();
-            // Markup may be named (it is no personal data); personal data never is.
+            // Named by placeholder only: this message is also the note a retry sends
+            // the model, and a masked link or tag may carry personal data.
             let (shown, lost) = match placeholder.trim_start_matches('[').split('_').next() {
-                Some("TAG") => (format!("tag {}", crate::ai::preview(value)), "missing"),
-                Some("URL") => (format!("link {}", crate::ai::preview(value)), "missing"),
-                Some("CODE") => (format!("code {}", crate::ai::preview(value)), "missing"),
+                Some("TAG") => (format!("tag {placeholder}"), "missing"),
+                Some("URL") => (format!("link {placeholder}"), "missing"),
+                Some("CODE") => (format!("code {placeholder}"), "missing"),
                 _ => (placeholder.clone(), "lost"),
             };
             if got < *sent {
@@ -186,20 +220,36 @@ fn placeholders_in(text: &str) -> Vec<String> {
     found
 }
 
+/// Where personal data lies in `text` (byte ranges): a long text is never cut inside
+/// one of them, so no value goes out in two clear pieces.
+pub fn personal_spans(text: &str) -> Vec<(usize, usize)> {
+    personal_data(text)
+        .into_iter()
+        .map(|hit| (hit.start, hit.end))
+        .collect()
+}
+
 /// Replaces every detected piece of personal data in `text`.
 pub fn redact(text: &str) -> Redacted {
     replace(text, personal_data(text), true)
 }
 
-/// E-mail addresses, and numbers that are not part of one.
+/// Every kind of personal data found; where two overlap, the one found first (an
+/// e-mail, then an IBAN, an obfuscated e-mail, an IPv6 or MAC address, a number) wins.
 fn personal_data(text: &str) -> Vec<Hit> {
-    let emails = find_emails(text);
-    let numbers: Vec<Hit> = find_numbers(text)
-        .into_iter()
-        .filter(|n| !emails.iter().any(|h| n.start < h.end && h.start < n.end))
-        .collect();
-    let mut hits = emails;
-    hits.extend(numbers);
+    let mut hits: Vec<Hit> = Vec::new();
+    let found = [
+        find_emails(text),
+        more_kinds::find_ibans(text),
+        more_kinds::find_obfuscated_emails(text),
+        more_kinds::find_ipv6_and_mac(text),
+        find_numbers(text),
+    ];
+    for hit in found.into_iter().flatten() {
+        if !hits.iter().any(|h| hit.start < h.end && h.start < hit.end) {
+            hits.push(hit);
+        }
+    }
     hits
 }
 

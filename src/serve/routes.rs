@@ -154,6 +154,8 @@ fn task_status(config: &Config, id: u32) -> (u16, Value) {
                 "name": p.name,
                 "status_id": p.status_id,
                 "status": status::task_status_name(p.status_id),
+                "privacy": crate::privacy::Level::parse(p.privacy_priority.0.as_deref()).name(),
+                "priority": p.privacy_priority.1,
                 "records_total": p.records_total,
                 "records_processed": p.records_processed,
                 "records_error": p.records_error,

@@ -179,7 +179,9 @@ fn starts_sentence(after: &str) -> bool {
 
 /// Byte ranges no split may fall into: tags, URLs, placeholders, code.
 fn protected_spans(text: &str) -> Vec<(usize, usize)> {
-    let mut spans = Vec::new();
+    // Personal data first: a part boundary inside a value would send it in two
+    // pieces that the redaction of each part no longer recognises.
+    let mut spans = crate::privacy::personal_spans(text);
     for (open, close) in [("<", ">"), ("[", "]"), ("`", "`"), ("(http", ")")] {
         let mut at = 0;
         while let Some(found) = text[at..].find(open) {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::config::Config;
 use crate::db::status::task as task_status;
 use crate::db::task_repository::Task;
-use crate::privacy::Redactor;
+use crate::privacy::{Level, Redactor};
 use crate::stop::StopSignal;
 
 use super::budget::Budget;
@@ -135,7 +135,8 @@ pub fn pipeline_for<'p>(
     let mask_markup = !task.skip_guards.iter().any(|g| g == "markup");
     Pipeline {
         client: &model.client,
-        redactor: Redactor::new(config.pii_redaction).with_markup(mask_markup),
+        redactor: Redactor::new(config.pii_redaction && privacy_of(task) != Level::Off)
+            .with_markup(mask_markup),
         instruction: &task.description,
         stop,
         pricing,
@@ -143,6 +144,11 @@ pub fn pipeline_for<'p>(
         bounds: guards::bounds_for(&task.description),
         max_chunk_chars: model.max_chunk_chars,
     }
+}
+
+/// The task's privacy level (`task.privacy`).
+pub fn privacy_of(task: &Task) -> Level {
+    Level::parse(task.privacy.as_deref())
 }
 
 /// The budgets a task's calls are held to (none in a dry run, which spends nothing it

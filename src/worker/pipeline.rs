@@ -54,10 +54,13 @@ impl Pipeline<'_> {
     /// reviewer's reason for an item sent again after review).
     fn prepare(&self, text: &str, rejected: Option<&(String, String)>) -> Prepared {
         let redacted = self.redactor.redact(text);
+        // The instruction is the panel's text too: personal data written there
+        // (a name, an address to use) is masked like the item's.
+        let instruction = redacted.mask_other(self.instruction);
         let prompt = match rejected {
-            None => prompt_builder::build(self.instruction, redacted.text()),
+            None => prompt_builder::build(&instruction, redacted.text()),
             Some((rejected, reason)) => prompt_builder::build_rework(
-                self.instruction,
+                &instruction,
                 redacted.text(),
                 &redacted.mask_other(rejected),
                 &redacted.mask_other(reason),

@@ -89,6 +89,9 @@ pub struct TaskSummary {
     pub failed: bool,
     /// The task waits for its model's server, which could not be reached.
     pub paused: bool,
+    /// What the task masks before a text leaves (`task.privacy`: all, identifiers,
+    /// off).
+    pub privacy: String,
 }
 
 /// What `--dry-run` would have saved for one item.
@@ -262,6 +265,7 @@ impl RunSummary {
                     "items_ok": t.items_ok,
                     "items_error": t.items_error,
                     "message": t.message,
+                    "privacy": t.privacy,
                 });
                 merge(&mut task, t.costs.to_json());
                 task

@@ -93,9 +93,14 @@ impl<'a> Engine<'a> {
         if self.stopped_by_batch.contains(&id) {
             return Ok(None);
         }
+        let privacy = match self.config.pii_redaction {
+            true => super::lane::privacy_of(&task).name(),
+            false => "off (PII_REDACTION=off)",
+        };
         let mut report = TaskSummary {
             id_task: id,
             status: task_status::name(task.status_id).into(),
+            privacy: privacy.into(),
             ..TaskSummary::default()
         };
         if task_status::held_by_panel(task.status_id) {
