@@ -256,3 +256,10 @@ ALTER TABLE ai_model ADD COLUMN max_concurrency INT UNSIGNED NULL;
 -- Third round: privacy per task: all (the default), identifiers (all but names of
 -- people), off. PII_REDACTION=off still turns it off for the whole process.
 ALTER TABLE task ADD COLUMN privacy VARCHAR(16) NULL;
+
+-- Third round: kinds of work. kind: proofread, translate, analyze (NULL = inferred
+-- from the instruction); output_schema: the JSON Schema of an analysis answer, whose
+-- object is saved in task_item.result_json.
+ALTER TABLE task ADD COLUMN kind VARCHAR(16) NULL;
+ALTER TABLE task ADD COLUMN output_schema TEXT NULL;
+ALTER TABLE task_item ADD COLUMN result_json MEDIUMTEXT NULL;

@@ -181,8 +181,9 @@ fn a_worker_whose_lease_was_taken_over_cannot_overwrite() {
         claim_ends::end_claims(db, &[end], "op").unwrap()[0]
     };
     let stale = EndAction::Save {
-        text_corrected: "stale",
+        text_corrected: Some("stale"),
         change_summary: "s",
+        result_json: None,
     };
     assert_eq!(end(&mut db, "old-token", stale), Written::Lost);
     let failed = EndAction::Fail {
@@ -194,8 +195,9 @@ fn a_worker_whose_lease_was_taken_over_cannot_overwrite() {
     };
     assert_eq!(end(&mut db, "old-token", back), Written::Lost);
     let fresh = EndAction::Save {
-        text_corrected: "fresh",
+        text_corrected: Some("fresh"),
         change_summary: "s",
+        result_json: None,
     };
     assert_eq!(end(&mut db, "new-token", fresh), Written::Done);
     let text: String = t.value(&format!(

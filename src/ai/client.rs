@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use super::http::{Reply, check_url, classify_status, post_json, scrub};
 use super::openai::{JsonMode, OutputLimit};
-use super::prompt_builder::{Prompt, extract_text};
+use super::prompt_builder::{Prompt, Shape, extract_text};
 use super::retry::{Attempts, Breaker, RateGate, RetryPolicy, SharedPace};
 use super::spec::{CallSettings, Generation, ModelSpec, Provider, Structured};
-use super::{AiError, Completion, Usage, gemini, openai};
+use super::{AiError, Completion, Usage, gemini, openai, parse_answer};
 use crate::stop::StopSignal;
 
 /// Summary the echo provider saves, so nobody mistakes it for a correction.
@@ -19,6 +19,29 @@ pub const ECHO_SUMMARY: &str = "echo provider: no model was called";
 /// answer repeats the text, so about twice its tokens plus room for the JSON and the
 /// summary is plenty,
 /// and a rambling small model stops there instead of at its context window.
+/// The echo provider's answer: the text itself (an analysis: the text as the answer,
+/// an empty object for an output schema).
+fn echo(prompt: &Prompt) -> Completion {
+    let text = extract_text(&prompt.user).unwrap_or_default().to_string();
+    match &prompt.shape {
+        Shape::Correction => Completion {
+            text_corrected: text,
+            change_summary: ECHO_SUMMARY.to_string(),
+            result: None,
+        },
+        Shape::Answer => Completion {
+            text_corrected: text,
+            change_summary: String::new(),
+            result: None,
+        },
+        Shape::Object(_) => Completion {
+            text_corrected: String::new(),
+            change_summary: String::new(),
+            result: Some(serde_json::json!({})),
+        },
+    }
+}
+
 fn default_output_cap(prompt: &Prompt) -> u32 {
     let text_chars = extract_text(&prompt.user).map_or(prompt.user.len(), |t| t.chars().count());
     (text_chars as u32 / 2).saturating_add(512)
@@ -172,10 +195,7 @@ impl Client {
     ) -> Result<Completion, AiError> {
         let settings = self.settings_for(prompt, retrying);
         match self.provider {
-            Provider::Echo => Ok(Completion {
-                text_corrected: extract_text(&prompt.user).unwrap_or_default().to_string(),
-                change_summary: ECHO_SUMMARY.to_string(),
-            }),
+            Provider::Echo => Ok(echo(prompt)),
             Provider::Gemini => {
                 let body = gemini::request_body(prompt, &settings);
                 let headers: Vec<(&str, &str)> = self
@@ -185,7 +205,7 @@ impl Client {
                     .collect();
                 let reply = self.post(&body, &headers)?;
                 spent.add(gemini::usage(&reply.body));
-                gemini::parse_response(&reply.body)
+                parse_answer(&gemini::parse_response(&reply.body)?, &prompt.shape)
             }
             Provider::OpenAi => self.call_openai(prompt, &settings, spent),
         }
@@ -248,7 +268,8 @@ impl Client {
             let reply = self.post_any(&body, &headers)?;
             if reply.status == 200 {
                 spent.add(openai::usage(&reply.body));
-                return openai::parse_response(&reply.body, &self.output_limit(settings));
+                let text = openai::parse_response(&reply.body, &self.output_limit(settings))?;
+                return parse_answer(&text, &prompt.shape);
             }
             let rejected = self.detect_json_mode && openai::rejects_response_format(&reply.body);
             match mode.step_down().filter(|_| rejected) {

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::prompt_builder::Prompt;
 use super::spec::Generation;
-use super::{AiError, Completion, Usage, parse_answer, preview};
+use super::{AiError, Usage, preview};
 
 /// The provider default for `ai_model.api_url`.
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
@@ -37,20 +37,86 @@ fn path_segment(text: &str) -> String {
     out
 }
 
+/// The keywords of a JSON Schema that Gemini's `responseSchema` (its OpenAPI subset)
+/// takes; a task's output schema with any other is refused before a call.
+pub const SCHEMA_KEYWORDS: &[&str] = &[
+    "type",
+    "properties",
+    "required",
+    "items",
+    "enum",
+    "description",
+    "nullable",
+    "format",
+    "minItems",
+    "maxItems",
+    "minimum",
+    "maximum",
+    "additionalProperties",
+    "title",
+];
+
+/// A JSON Schema in Gemini's spelling: upper-case types, the properties in the order
+/// they were written (`propertyOrdering`), no `additionalProperties`.
+pub fn response_schema(schema: &Value) -> Value {
+    let Some(object) = schema.as_object() else {
+        return schema.clone();
+    };
+    let mut out = serde_json::Map::new();
+    for (key, value) in object {
+        match key.as_str() {
+            "type" => {
+                let upper = value.as_str().map(str::to_ascii_uppercase);
+                out.insert(
+                    key.clone(),
+                    upper.map_or_else(|| value.clone(), Value::from),
+                );
+            }
+            "properties" => {
+                let properties = value.as_object().cloned().unwrap_or_default();
+                // The required fields in the order given, then the others.
+                let required: Vec<&str> = object
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .map(|r| r.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                let mut order: Vec<Value> = required
+                    .iter()
+                    .filter(|name| properties.contains_key(**name))
+                    .map(|name| Value::from(*name))
+                    .collect();
+                order.extend(
+                    properties
+                        .keys()
+                        .filter(|name| !required.contains(&name.as_str()))
+                        .cloned()
+                        .map(Value::from),
+                );
+                let converted: serde_json::Map<String, Value> = properties
+                    .iter()
+                    .map(|(name, p)| (name.clone(), response_schema(p)))
+                    .collect();
+                out.insert(key.clone(), Value::Object(converted));
+                out.insert("propertyOrdering".into(), Value::Array(order));
+            }
+            "items" => {
+                out.insert(key.clone(), response_schema(value));
+            }
+            "additionalProperties" | "title" => {}
+            _ => {
+                out.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    Value::Object(out)
+}
+
 /// The request body: system instruction, user text, and JSON output with a schema.
 /// The fixed parts come first and are the same for every item of a task.
 pub fn request_body(prompt: &Prompt, settings: &Generation) -> Value {
     let mut generation = json!({
         "responseMimeType": "application/json",
-        "responseSchema": {
-            "type": "OBJECT",
-            "properties": {
-                "text_corrected": {"type": "STRING"},
-                "change_summary": {"type": "STRING"}
-            },
-            "required": ["text_corrected", "change_summary"],
-            "propertyOrdering": ["text_corrected", "change_summary"]
-        }
+        "responseSchema": response_schema(&prompt.shape.json_schema())
     });
     if let Some(t) = settings.temperature {
         generation["temperature"] = json!(t);
@@ -110,9 +176,9 @@ fn check_finish(candidate: &Value) -> Result<(), AiError> {
     }
 }
 
-/// Reads a 200 response: the answer text (thought parts left out), the finish reason,
-/// blocks, and token usage (thinking tokens are billed as output).
-pub fn parse_response(body: &str) -> Result<Completion, AiError> {
+/// Reads a 200 response: the answer text (thought parts left out), checked for the
+/// finish reason and blocks; the caller reads the JSON in it by the prompt's shape.
+pub fn parse_response(body: &str) -> Result<String, AiError> {
     let value: Value = serde_json::from_str(body).map_err(|_| {
         AiError::transient(format!(
             "malformed response body from Gemini (not JSON): {}",
@@ -145,7 +211,7 @@ pub fn parse_response(body: &str) -> Result<Completion, AiError> {
                 .collect()
         })
         .unwrap_or_default();
-    parse_answer(&text)
+    Ok(text)
 }
 
 /// The tokens a 200 response says were billed (`usageMetadata`): thinking tokens are
@@ -182,6 +248,7 @@ mod tests {
         let prompt = Prompt {
             system: "S".into(),
             user: "U".into(),
+            shape: crate::ai::Shape::Correction,
         };
         let settings = Generation {
             temperature: Some(0.2),
@@ -195,6 +262,16 @@ mod tests {
         assert_eq!(
             body["generationConfig"]["responseMimeType"],
             "application/json"
+        );
+        assert_eq!(
+            body["generationConfig"]["responseSchema"]["propertyOrdering"],
+            json!(["text_corrected", "change_summary"])
+        );
+        assert_eq!(body["generationConfig"]["responseSchema"]["type"], "OBJECT");
+        assert!(
+            body["generationConfig"]["responseSchema"]
+                .get("additionalProperties")
+                .is_none()
         );
         assert_eq!(body["generationConfig"]["maxOutputTokens"], 1024);
         assert_eq!(body["generationConfig"]["temperature"], 0.2);
@@ -215,7 +292,10 @@ mod tests {
             "finishReason":"STOP"}],
             "usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":5,"thoughtsTokenCount":7}}"#;
         let c = parse_response(body).unwrap();
-        assert_eq!(c.text_corrected, "Zażółć");
+        assert_eq!(
+            c,
+            "{\"text_corrected\":\"Zażółć\",\"change_summary\":\"ok\"}"
+        );
         let u = usage(body);
         assert_eq!((u.input, u.output, u.thinking, u.cached), (10, 12, 7, 0));
         let cached = r#"{"usageMetadata":{"promptTokenCount":100,"cachedContentTokenCount":60,"candidatesTokenCount":5}}"#;
@@ -267,6 +347,11 @@ mod tests {
             );
         }
         let wrong = r#"{"candidates":[{"content":{"parts":[{"text":"no json"}]}}]}"#;
-        assert!(matches!(parse_response(wrong), Err(AiError::BadAnswer(_))));
+        let text = parse_response(wrong).unwrap();
+        let shape = crate::ai::Shape::Correction;
+        assert!(matches!(
+            crate::ai::parse_answer(&text, &shape),
+            Err(AiError::BadAnswer(_))
+        ));
     }
 }

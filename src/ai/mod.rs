@@ -12,6 +12,7 @@ pub mod retry;
 pub mod spec;
 
 pub use client::Client;
+pub use prompt_builder::Shape;
 pub use retry::SharedPace;
 pub use spec::{CallSettings, Generation, ModelSpec, Provider, Structured};
 
@@ -22,10 +23,12 @@ use std::time::Duration;
 /// every call, including those whose answer is then rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Completion {
-    /// The corrected (or translated) text.
+    /// The corrected (or translated) text, or an analysis task's answer.
     pub text_corrected: String,
-    /// What the model says it changed.
+    /// What the model says it changed (empty for an analysis task).
     pub change_summary: String,
+    /// The object of a task with an output schema (not yet checked against it).
+    pub result: Option<serde_json::Value>,
 }
 
 /// Tokens billed, as the provider reports them.
@@ -134,10 +137,10 @@ impl fmt::Display for AiError {
 
 impl std::error::Error for AiError {}
 
-/// Reads the JSON object the prompt asks for (`text_corrected`, `change_summary`) out
-/// of the answer: the whole answer, or the first complete JSON object with those
-/// fields anywhere in it (small models wrap it in a code fence, "JSON:" or a sentence).
-pub fn parse_answer(text: &str) -> Result<Completion, AiError> {
+/// Reads the JSON object the prompt asked for (its [`Shape`]) out of the answer: the
+/// whole answer, or the first complete JSON object with the expected fields anywhere
+/// in it (small models wrap it in a code fence, "JSON:" or a sentence).
+pub fn parse_answer(text: &str, shape: &Shape) -> Result<Completion, AiError> {
     let trimmed = text.trim();
     let mut first_error = None;
     for (start, _) in trimmed.match_indices('{') {
@@ -145,7 +148,7 @@ pub fn parse_answer(text: &str) -> Result<Completion, AiError> {
             serde_json::Deserializer::from_str(&trimmed[start..]).into_iter::<serde_json::Value>();
         match values.next() {
             Some(Ok(value)) => {
-                if let Some(found) = fields(&value) {
+                if let Some(found) = fields(&value, shape) {
                     return Ok(found);
                 }
             }
@@ -155,11 +158,18 @@ pub fn parse_answer(text: &str) -> Result<Completion, AiError> {
             None => {}
         }
     }
+    let expected = match shape {
+        Shape::Correction => "the string field text_corrected or change_summary",
+        Shape::Answer => "the string field answer",
+        Shape::Object(_) => "a JSON object",
+    };
+    let key = match shape {
+        Shape::Answer => "answer",
+        _ => "text_corrected",
+    };
     let why = match first_error {
-        Some(e) if !trimmed.contains("text_corrected") => format!("not the requested JSON ({e})"),
-        _ if trimmed.contains('{') => {
-            "without the string field text_corrected or change_summary".to_string()
-        }
+        Some(e) if !trimmed.contains(key) => format!("not the requested JSON ({e})"),
+        _ if trimmed.contains('{') => format!("without {expected}"),
         _ => "not the requested JSON (no JSON object in it)".to_string(),
     };
     Err(AiError::BadAnswer(format!(
@@ -168,18 +178,33 @@ pub fn parse_answer(text: &str) -> Result<Completion, AiError> {
     )))
 }
 
-/// The `text_corrected` and `change_summary` of an answer object (a missing or null
-/// summary is an empty one).
-fn fields(value: &serde_json::Value) -> Option<Completion> {
-    let text_corrected = value.get("text_corrected")?.as_str()?.to_string();
-    let change_summary = match value.get("change_summary") {
-        None | Some(serde_json::Value::Null) => String::new(),
-        Some(summary) => summary.as_str()?.to_string(),
-    };
-    Some(Completion {
-        text_corrected,
-        change_summary,
-    })
+/// What an answer object holds for `shape`: `text_corrected` and `change_summary`
+/// (a missing or null summary is an empty one), an `answer`, or the object itself.
+fn fields(value: &serde_json::Value, shape: &Shape) -> Option<Completion> {
+    match shape {
+        Shape::Correction => {
+            let text_corrected = value.get("text_corrected")?.as_str()?.to_string();
+            let change_summary = match value.get("change_summary") {
+                None | Some(serde_json::Value::Null) => String::new(),
+                Some(summary) => summary.as_str()?.to_string(),
+            };
+            Some(Completion {
+                text_corrected,
+                change_summary,
+                result: None,
+            })
+        }
+        Shape::Answer => Some(Completion {
+            text_corrected: value.get("answer")?.as_str()?.to_string(),
+            change_summary: String::new(),
+            result: None,
+        }),
+        Shape::Object(_) => value.is_object().then(|| Completion {
+            text_corrected: String::new(),
+            change_summary: String::new(),
+            result: Some(value.clone()),
+        }),
+    }
 }
 
 /// The first 200 characters of a text, for error messages that must stay short.
@@ -208,12 +233,14 @@ mod tests {
     fn parses_plain_and_fenced_answers() {
         let plain = r#"{"text_corrected":"Ala ma kota.","change_summary":"kropka"}"#;
         assert_eq!(
-            pair(parse_answer(plain).unwrap()),
+            pair(parse_answer(plain, &Shape::Correction).unwrap()),
             ("Ala ma kota.".into(), "kropka".into())
         );
         let fenced = format!("```json\n{plain}\n```");
         assert_eq!(
-            parse_answer(&fenced).unwrap().text_corrected,
+            parse_answer(&fenced, &Shape::Correction)
+                .unwrap()
+                .text_corrected,
             "Ala ma kota."
         );
     }
@@ -228,7 +255,10 @@ mod tests {
             "{\"text_corrected\": \"cut",
         ] {
             assert!(
-                matches!(parse_answer(bad), Err(AiError::BadAnswer(_))),
+                matches!(
+                    parse_answer(bad, &Shape::Correction),
+                    Err(AiError::BadAnswer(_))
+                ),
                 "{bad}"
             );
         }
@@ -244,11 +274,37 @@ mod tests {
             format!("{{\"note\": 1}} and then {object}"),
         ] {
             assert_eq!(
-                pair(parse_answer(&wrapped).unwrap()),
+                pair(parse_answer(&wrapped, &Shape::Correction).unwrap()),
                 ("Ala ma kota.".into(), "kropka".into()),
                 "{wrapped}"
             );
         }
+    }
+
+    #[test]
+    fn an_analysis_answer_and_an_object_are_read_by_their_shape() {
+        let answer =
+            parse_answer("```json\n{\"answer\": \"pozytywny\"}\n```", &Shape::Answer).unwrap();
+        assert_eq!(
+            (
+                answer.text_corrected.as_str(),
+                answer.change_summary.as_str()
+            ),
+            ("pozytywny", "")
+        );
+        let schema = serde_json::json!({"type": "object"});
+        let object = parse_answer(
+            "Wynik: {\"sentiment\": \"zły\"}",
+            &Shape::Object(schema.clone()),
+        )
+        .unwrap();
+        assert_eq!(object.result.unwrap()["sentiment"], "zły");
+        let err = parse_answer("{\"text_corrected\": \"x\"}", &Shape::Answer).unwrap_err();
+        assert!(
+            err.to_string().contains("without the string field answer"),
+            "{err}"
+        );
+        assert!(parse_answer("nic", &Shape::Object(schema)).is_err());
     }
 
     #[test]

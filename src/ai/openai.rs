@@ -4,8 +4,9 @@
 use serde_json::{Value, json};
 
 use super::prompt_builder::Prompt;
+use super::prompt_builder::Shape;
 use super::spec::Generation;
-use super::{AiError, Completion, Usage, parse_answer, preview};
+use super::{AiError, Usage, preview};
 
 /// The provider default for `ai_model.api_url`.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -50,11 +51,12 @@ pub fn request_body(
         ]
     });
     match mode {
-        JsonMode::Schema => body["response_format"] = response_format(),
+        JsonMode::Schema => body["response_format"] = response_format(&prompt.shape),
         // llama.cpp's and llama-cpp-python's servers constrain the answer to a
         // `schema` given with json_object; other servers ignore the extra key.
         JsonMode::Object => {
-            body["response_format"] = json!({"type": "json_object", "schema": answer_schema()})
+            body["response_format"] =
+                json!({"type": "json_object", "schema": prompt.shape.json_schema()})
         }
         JsonMode::Plain => {}
     }
@@ -82,23 +84,14 @@ pub fn request_body(
     body
 }
 
-fn response_format() -> Value {
+/// `response_format` for the answer `shape`: strict for the worker's own shapes; a
+/// task's output schema need not meet strict mode's rules (every property required,
+/// no additional ones), so it goes without, and the worker checks the answer itself.
+fn response_format(shape: &Shape) -> Value {
+    let strict = !matches!(shape, Shape::Object(_));
     json!({
         "type": "json_schema",
-        "json_schema": {"name": "correction", "strict": true, "schema": answer_schema()}
-    })
-}
-
-/// The JSON schema of the answer object the prompt asks for.
-fn answer_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "text_corrected": {"type": "string"},
-            "change_summary": {"type": "string"}
-        },
-        "required": ["text_corrected", "change_summary"],
-        "additionalProperties": false
+        "json_schema": {"name": shape.name(), "strict": strict, "schema": shape.json_schema()}
     })
 }
 
@@ -159,7 +152,7 @@ pub fn rejects_response_format(body: &str) -> bool {
 
 /// Reads a 200 response: content, refusal and finish reason. `limit` says which
 /// output limit the request carried, for the message when the answer was cut off.
-pub fn parse_response(body: &str, limit: &OutputLimit) -> Result<Completion, AiError> {
+pub fn parse_response(body: &str, limit: &OutputLimit) -> Result<String, AiError> {
     let value: Value = serde_json::from_str(body).map_err(|_| {
         AiError::transient(format!(
             "malformed response body from OpenAI-compatible server (not JSON): {}",
@@ -201,7 +194,7 @@ pub fn parse_response(body: &str, limit: &OutputLimit) -> Result<Completion, AiE
         .pointer("/message/content")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    parse_answer(content)
+    Ok(content.to_string())
 }
 
 /// The tokens a 200 response says were billed (`usage`): `completion_tokens` include
@@ -225,6 +218,7 @@ mod tests {
 
     fn prompt() -> Prompt {
         Prompt {
+            shape: Shape::Correction,
             system: "S".into(),
             user: "U".into(),
         }
@@ -295,6 +289,7 @@ mod tests {
         let body = r#"{"choices":[{"message":{"content":"{\"text_corrected\":\"A\",\"change_summary\":\"B\"}"},"finish_reason":"stop"}],
             "usage":{"prompt_tokens":12,"completion_tokens":30,"completion_tokens_details":{"reasoning_tokens":20}}}"#;
         let c = parse_response(body, &OutputLimit::Server).unwrap();
+        let c = crate::ai::parse_answer(&c, &Shape::Correction).unwrap();
         let u = usage(body);
         assert_eq!(
             (c.text_corrected.as_str(), u.input, u.output, u.thinking),

@@ -20,10 +20,12 @@ use super::{Db, DbError};
 pub enum EndAction<'a> {
     /// PROCESSED with this result.
     Save {
-        /// `text_corrected`.
-        text_corrected: &'a str,
+        /// `text_corrected` (`None`: NULL, for a result kept in `result_json`).
+        text_corrected: Option<&'a str>,
         /// `change_summary`.
         change_summary: &'a str,
+        /// `result_json`: an analysis task's object.
+        result_json: Option<&'a str>,
     },
     /// ERROR with this message.
     Fail {
@@ -175,7 +177,11 @@ fn end_one(db: &mut Db, end: &ClaimEnd<'_>, operation_uuid: &str) -> Result<Writ
         EndAction::Save {
             text_corrected,
             change_summary,
-        } => write_result(db, end, text_corrected, change_summary, operation_uuid)?,
+            result_json,
+        } => {
+            let result = (*text_corrected, *change_summary, *result_json);
+            write_result(db, end, result, operation_uuid)?
+        }
         EndAction::Fail { message } => write_error(db, end, message, operation_uuid)?,
         EndAction::Release { attempt_counts } => {
             return Ok(if return_pending(db, end, *attempt_counts)? {
@@ -212,23 +218,26 @@ fn guard_params(end: &ClaimEnd<'_>, check_text: bool) -> Vec<mysql::Value> {
     ]
 }
 
+/// `text_corrected`, `change_summary`, `result_json`.
+type SavedResult<'a> = (Option<&'a str>, &'a str, Option<&'a str>);
+
 fn write_result(
     db: &mut Db,
     end: &ClaimEnd<'_>,
-    text_corrected: &str,
-    change_summary: &str,
+    (text_corrected, change_summary, result_json): SavedResult<'_>,
     operation_uuid: &str,
 ) -> Result<bool, DbError> {
     let mut params: Vec<mysql::Value> = vec![
         text_corrected.into(),
         change_summary.into(),
+        result_json.into(),
         PROCESSED.into(),
         operation_uuid.into(),
     ];
     params.extend(item_spend_params(&end.spent));
     params.extend(guard_params(end, true));
     let sql = format!(
-        "UPDATE task_item i SET i.text_corrected = ?, i.change_summary = ?, i.status_id = ?, \
+        "UPDATE task_item i SET i.text_corrected = ?, i.change_summary = ?, i.result_json = ?, i.status_id = ?, \
          i.processed_at = NOW(), i.operation_uuid = ?, i.error_message = NULL, \
          i.claim_token = NULL, i.claimed_until = NULL, {}{GUARD}",
         item_spend!()

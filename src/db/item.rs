@@ -26,6 +26,9 @@ pub struct Item {
 /// What the model produced for one item, ready to be saved.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ItemResult {
+    /// An analysis task's object (`task.output_schema`), compact JSON; then
+    /// `text_corrected` is not saved.
+    pub result_json: Option<String>,
     /// The corrected text.
     pub text_corrected: String,
     /// What was changed, in the model's words.

@@ -46,8 +46,10 @@ const ER_USER_LIMIT_REACHED: u16 = 1226;
 const ER_UNKNOWN_COM: u16 = 1047;
 const ER_ERROR_DURING_COMMIT: u16 = 1180;
 
-/// How often a statement that lost a deadlock is tried again before giving up.
-const DEADLOCK_RETRIES: u32 = 10;
+/// How often a statement that lost a deadlock is tried again before giving up: on a
+/// multi-primary Galera cluster, certification conflicts on a busy task row come in
+/// bursts, and waiting out a burst costs less than a failed run.
+const DEADLOCK_RETRIES: u32 = 30;
 
 /// Statements (or transactions) run again after a deadlock or a lock wait timeout.
 static DEADLOCKS_RETRIED: AtomicU64 = AtomicU64::new(0);
@@ -62,7 +64,7 @@ pub fn deadlocks_retried() -> u64 {
 /// more each time, with jitter so that the two sides do not meet again.
 fn deadlock_pause(attempt: u32) {
     DEADLOCKS_RETRIED.fetch_add(1, Ordering::Relaxed);
-    let base_ms = 2u64 << attempt.min(6);
+    let base_ms = 2u64 << attempt.min(8);
     let jitter = crate::random::random_u64() % (base_ms + 1);
     std::thread::sleep(Duration::from_millis(base_ms / 2 + jitter));
 }

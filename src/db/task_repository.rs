@@ -27,6 +27,10 @@ pub struct Task {
     pub priority: i32,
     /// `privacy`: `all`, `identifiers` or `off`; `None` = `all`.
     pub privacy: Option<String>,
+    /// `kind`: `proofread`, `translate`, `analyze`; `None` = inferred.
+    pub kind: Option<String>,
+    /// `output_schema`: the JSON Schema of an analysis task's answer object.
+    pub output_schema: Option<String>,
 }
 
 /// `task.batch` values.
@@ -40,7 +44,7 @@ pub mod batch_mode {
 }
 
 const TASK_COLUMNS: &str = "id_task, id_ai_model, name, description, status_id, \
-     CAST(max_cost AS CHAR), skip_guards, batch, priority, privacy";
+     CAST(max_cost AS CHAR), skip_guards, batch, priority, privacy, kind, output_schema";
 
 /// `name` and `description` are read as bytes: a NULL (a panel that altered the
 /// column) reads as empty, and bytes that are not UTF-8 as U+FFFD (the instruction is
@@ -56,6 +60,8 @@ type TaskRow = (
     u8,
     i32,
     Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
 );
 
 fn text_of(bytes: Option<Vec<u8>>) -> String {
@@ -63,8 +69,25 @@ fn text_of(bytes: Option<Vec<u8>>) -> String {
 }
 
 fn to_task(row: TaskRow) -> Task {
-    let (id, id_ai_model, name, description, status_id, max_cost, skip, batch, priority, privacy) =
-        row;
+    let (
+        id,
+        id_ai_model,
+        name,
+        description,
+        status_id,
+        max_cost,
+        skip,
+        batch,
+        priority,
+        privacy,
+        kind,
+        output_schema,
+    ) = row;
+    let optional = |bytes: Option<Vec<u8>>| {
+        bytes
+            .map(|b| text_of(Some(b)).trim().to_string())
+            .filter(|t| !t.is_empty())
+    };
     Task {
         id,
         id_ai_model,
@@ -79,7 +102,9 @@ fn to_task(row: TaskRow) -> Task {
             .collect(),
         batch,
         priority,
-        privacy: privacy.map(|p| text_of(Some(p)).trim().to_ascii_lowercase()),
+        privacy: optional(privacy).map(|p| p.to_ascii_lowercase()),
+        kind: optional(kind).map(|k| k.to_ascii_lowercase()),
+        output_schema: optional(output_schema),
     }
 }
 

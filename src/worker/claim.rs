@@ -71,8 +71,12 @@ impl ItemEnd {
     fn action(&self) -> EndAction<'_> {
         match self {
             ItemEnd::Saved(result) => EndAction::Save {
-                text_corrected: &result.text_corrected,
+                text_corrected: match result.result_json {
+                    Some(_) => None,
+                    None => Some(&result.text_corrected),
+                },
                 change_summary: &result.change_summary,
+                result_json: result.result_json.as_deref(),
             },
             ItemEnd::Failed { message, .. } => EndAction::Fail { message },
             ItemEnd::Released { .. } => EndAction::Release {

@@ -299,6 +299,7 @@ mod tests {
     #[test]
     fn a_result_is_saved_with_what_every_call_cost() {
         let result = ItemResult {
+            result_json: None,
             text_corrected: "Ala".into(),
             change_summary: "nic".into(),
             spent: Spent::default(),

@@ -63,15 +63,6 @@ pub fn check_all(
     Ok(())
 }
 
-/// Whether a task's instruction asks for a translation (else it is proofreading).
-pub fn bounds_for(instruction: &str) -> Bounds {
-    let lower = instruction.to_lowercase();
-    let translates = ["translat", "tłumacz", "przetłumacz", "übersetz", "tradu"]
-        .iter()
-        .any(|w| lower.contains(w));
-    if translates { TRANSLATE } else { PROOFREAD }
-}
-
 fn not_empty(_: &Bounds, sent: &str, received: &str) -> Result<(), String> {
     if received.trim().is_empty() && !sent.trim().is_empty() {
         return Err(
@@ -276,8 +267,9 @@ mod tests {
             check("Krótki.", "Krótki tekst dłuższy niż dwa razy."),
             Ok(())
         );
-        assert_eq!(bounds_for("Przetłumacz na angielski."), TRANSLATE);
-        assert_eq!(bounds_for("Popraw błędy."), PROOFREAD);
+        use crate::worker::kind::Kind;
+        assert_eq!(Kind::infer("Przetłumacz na angielski.").bounds(), TRANSLATE);
+        assert_eq!(Kind::infer("Popraw błędy.").bounds(), PROOFREAD);
         assert!(check("", "").is_ok());
         assert!(check("Ala ma kota", "  ").unwrap_err().contains("empty"));
     }

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::ai::Shape;
 use crate::config::Config;
 use crate::db::status::task as task_status;
 use crate::db::task_repository::Task;
@@ -11,8 +12,9 @@ use crate::stop::StopSignal;
 
 use super::budget::Budget;
 use super::cost::Pricing;
-use super::guards;
+use super::kind::Kind;
 use super::model::TaskModel;
+use super::output_schema;
 use super::permits::Permits;
 use super::pipeline::Pipeline;
 
@@ -133,6 +135,7 @@ pub fn pipeline_for<'p>(
     pricing: Option<&'p Pricing>,
 ) -> Pipeline<'p> {
     let mask_markup = !task.skip_guards.iter().any(|g| g == "markup");
+    let (kind, shape) = work_of(task).unwrap_or((Kind::Analyze, Shape::Answer));
     Pipeline {
         client: &model.client,
         redactor: Redactor::new(config.pii_redaction && privacy_of(task) != Level::Off)
@@ -141,9 +144,27 @@ pub fn pipeline_for<'p>(
         stop,
         pricing,
         skip_guards: &task.skip_guards,
-        bounds: guards::bounds_for(&task.description),
+        kind,
+        shape,
         max_chunk_chars: model.max_chunk_chars,
     }
+}
+
+/// The task's kind of work and the answer it asks for: `task.kind`, or the kind its
+/// instruction names (an output schema makes it an analysis); an analysis answers
+/// with text, or with the object `task.output_schema` describes. `Err` names what is
+/// wrong with that schema (checked before any call).
+pub fn work_of(task: &Task) -> Result<(Kind, Shape), String> {
+    let kind = match (&task.kind, &task.output_schema) {
+        (None, Some(_)) => Kind::Analyze,
+        (stored, _) => Kind::of(stored.as_deref(), &task.description),
+    };
+    let shape = match (kind, &task.output_schema) {
+        (Kind::Analyze, Some(schema)) => Shape::Object(output_schema::parse(schema)?),
+        (Kind::Analyze, None) => Shape::Answer,
+        _ => Shape::Correction,
+    };
+    Ok((kind, shape))
 }
 
 /// The task's privacy level (`task.privacy`).

@@ -2,12 +2,14 @@
 //! redact → prompt → send → restore → guards. A new step is one function here.
 
 use crate::ai::prompt_builder::{self, Prompt};
-use crate::ai::{AiError, Client, Completion, Usage};
+use crate::ai::{AiError, Client, Completion, Shape, Usage};
 use crate::db::item::{Item, ItemResult, Spent};
 
 use super::chunks::{self, Part};
 use super::cost::Pricing;
-use super::guards::{Bounds, check_all};
+use super::guards::check_all;
+use super::kind::Kind;
+use super::output_schema;
 use crate::privacy::{Redacted, Redactor};
 use crate::stop::StopSignal;
 
@@ -28,8 +30,10 @@ pub struct Pipeline<'a> {
     pub pricing: Option<&'a Pricing>,
     /// The guards the task switches off.
     pub skip_guards: &'a [String],
-    /// How much the task's texts may grow or shrink.
-    pub bounds: Bounds,
+    /// What the task does (proofread, translate, analyze).
+    pub kind: Kind,
+    /// What the model is asked to answer with.
+    pub shape: Shape,
     /// Texts longer than this go out in parts (`ai_model.max_chunk_chars`).
     pub max_chunk_chars: usize,
 }
@@ -66,6 +70,10 @@ impl Pipeline<'_> {
                 &redacted.mask_other(reason),
             ),
         };
+        let prompt = match self.kind {
+            Kind::Analyze => prompt_builder::as_analysis(prompt, self.shape.clone()),
+            _ => prompt,
+        };
         Prepared { redacted, prompt }
     }
 
@@ -80,7 +88,8 @@ impl Pipeline<'_> {
     /// The parts an item's text goes out in: one, unless it is longer than the
     /// model's chunk limit (an item sent again after review goes out whole).
     pub fn parts(&self, item: &Item) -> Vec<Part> {
-        if item.unreadable.is_some() || item.rejected.is_some() {
+        // An analysis is about the whole text: the parts' answers would not add up.
+        if item.unreadable.is_some() || item.rejected.is_some() || self.kind == Kind::Analyze {
             return chunks::split(&item.text_original, usize::MAX);
         }
         chunks::split(&item.text_original, self.max_chunk_chars)
@@ -128,6 +137,7 @@ impl Pipeline<'_> {
         let outcome = match failure {
             Some(err) => Err(err),
             None => Ok(ItemResult {
+                result_json: None,
                 text_corrected: chunks::join(&texts, parts),
                 change_summary: fit_summary(summaries.join("\n")),
                 spent,
@@ -154,6 +164,7 @@ impl Pipeline<'_> {
             reserved: 0.0,
         };
         let outcome = outcome.map(|answer| ItemResult {
+            result_json: answer.result_json,
             text_corrected: answer.text_corrected,
             change_summary: answer.change_summary,
             spent,
@@ -174,12 +185,13 @@ impl Pipeline<'_> {
             return Ok(Answer {
                 text_corrected: text_original.to_string(),
                 change_summary: EMPTY_TEXT_SUMMARY.to_string(),
+                result_json: None,
             });
         }
         let prompt = &prepared.prompt;
         self.client
             .send(prompt, self.stop, keep_alive, usage, |completion| {
-                accept(&prepared.redacted, completion, text_original)
+                self.accept(&prepared.redacted, completion, text_original)
                     .and_then(|answer| self.guard(text_original, answer))
             })
     }
@@ -208,7 +220,7 @@ impl Pipeline<'_> {
         item: &Item,
         text: &str,
         usage: Usage,
-        answer: Result<Completion, AiError>,
+        answer: Result<String, AiError>,
     ) -> Processed {
         if text.trim().is_empty() {
             return self.process_text(
@@ -222,20 +234,44 @@ impl Pipeline<'_> {
         }
         let whole = text.len() == item.text_original.len();
         let prepared = self.prepare(text, item.rejected.as_ref().filter(|_| whole));
-        let outcome = answer.and_then(|completion| {
-            accept(&prepared.redacted, completion, text)
-                .and_then(|answer| self.guard(text, answer))
-                .map_err(AiError::BadAnswer)
-        });
+        let outcome = answer
+            .and_then(|raw| crate::ai::parse_answer(&raw, &self.shape))
+            .and_then(|completion| {
+                self.accept(&prepared.redacted, completion, text)
+                    .and_then(|answer| self.guard(text, answer))
+                    .map_err(AiError::BadAnswer)
+            });
         self.processed(usage, outcome)
     }
 }
 
 impl Pipeline<'_> {
-    /// The guards the task has not switched off, on the text as it will be saved.
+    /// The guards the task has not switched off, on the text as it will be saved. An
+    /// analysis is no version of its text: the guards comparing the two do not apply.
     fn guard(&self, sent: &str, answer: Answer) -> Result<Answer, String> {
-        check_all(self.skip_guards, &self.bounds, sent, &answer.text_corrected)?;
+        if self.kind != Kind::Analyze {
+            check_all(
+                self.skip_guards,
+                &self.kind.bounds(),
+                sent,
+                &answer.text_corrected,
+            )?;
+        }
         Ok(answer)
+    }
+
+    /// The answer, read by the task's kind, personal data put back.
+    fn accept(
+        &self,
+        redacted: &Redacted,
+        completion: Completion,
+        text_original: &str,
+    ) -> Result<Answer, String> {
+        match (self.kind, &self.shape) {
+            (Kind::Analyze, Shape::Object(schema)) => accept_object(redacted, completion, schema),
+            (Kind::Analyze, _) => accept_analysis(redacted, completion),
+            _ => accept(redacted, completion, text_original),
+        }
     }
 }
 
@@ -271,6 +307,7 @@ pub struct Processed {
 struct Answer {
     text_corrected: String,
     change_summary: String,
+    result_json: Option<String>,
 }
 
 /// Test builds only: a text containing the value of `AI_WORKER_FAILPOINT_PANIC`
@@ -332,7 +369,72 @@ fn accept(
     Ok(Answer {
         text_corrected,
         change_summary,
+        result_json: None,
     })
+}
+
+/// An analysis answer: not empty, placeholders it uses put back (none is required).
+fn accept_analysis(redacted: &Redacted, completion: Completion) -> Result<Answer, String> {
+    if completion.text_corrected.trim().is_empty() {
+        return Err("the model's answer is empty".into());
+    }
+    let answer = redacted.restore_lenient(&completion.text_corrected);
+    if answer.len() > MAX_TEXT_BYTES {
+        return Err(format!(
+            "the model's answer is {} bytes, more than the column holds ({MAX_TEXT_BYTES})",
+            answer.len()
+        ));
+    }
+    Ok(Answer {
+        text_corrected: answer,
+        change_summary: String::new(),
+        result_json: None,
+    })
+}
+
+/// An analysis task's object: it must match the task's schema (the error names the
+/// field); placeholders in its strings are put back; saved compact.
+fn accept_object(
+    redacted: &Redacted,
+    completion: Completion,
+    schema: &serde_json::Value,
+) -> Result<Answer, String> {
+    let mut result = completion
+        .result
+        .ok_or("the model's answer has no JSON object")?;
+    output_schema::validate(&result, schema)
+        .map_err(|why| format!("the answer does not match task.output_schema: {why}"))?;
+    restore_strings(redacted, &mut result);
+    let compact = result.to_string();
+    if compact.len() > MAX_TEXT_BYTES {
+        return Err(format!(
+            "the model's object is {} bytes, more than result_json holds ({MAX_TEXT_BYTES})",
+            compact.len()
+        ));
+    }
+    Ok(Answer {
+        text_corrected: String::new(),
+        change_summary: String::new(),
+        result_json: Some(compact),
+    })
+}
+
+/// Puts personal data back into every string of an answer object.
+fn restore_strings(redacted: &Redacted, value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => *s = redacted.restore_lenient(s),
+        serde_json::Value::Array(items) => {
+            for item in items {
+                restore_strings(redacted, item);
+            }
+        }
+        serde_json::Value::Object(fields) => {
+            for field in fields.values_mut() {
+                restore_strings(redacted, field);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A summary that fits its column: cut at a character boundary, with a marker.
@@ -356,6 +458,7 @@ mod tests {
         Completion {
             text_corrected: text.into(),
             change_summary: summary.into(),
+            result: None,
         }
     }
 

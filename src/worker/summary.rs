@@ -92,6 +92,9 @@ pub struct TaskSummary {
     /// What the task masks before a text leaves (`task.privacy`: all, identifiers,
     /// off).
     pub privacy: String,
+    /// What the task does (`task.kind`, or as inferred): proofread, translate,
+    /// analyze.
+    pub kind: String,
 }
 
 /// What `--dry-run` would have saved for one item.
@@ -266,6 +269,7 @@ impl RunSummary {
                     "items_error": t.items_error,
                     "message": t.message,
                     "privacy": t.privacy,
+                    "kind": t.kind,
                 });
                 merge(&mut task, t.costs.to_json());
                 task

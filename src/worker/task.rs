@@ -115,6 +115,14 @@ impl<'a> Engine<'a> {
             return Ok(None);
         }
         let dry_run = self.plan.dry_run;
+        match super::lane::work_of(&task) {
+            Ok((kind, _)) => report.kind = kind.name().into(),
+            Err(message) => {
+                log::error!("[Task {id}] {message}");
+                self.stop_task(db, id, given, message, report)?;
+                return Ok(None);
+            }
+        }
         let model = match model::model_for(
             db,
             self.config,

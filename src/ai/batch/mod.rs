@@ -18,7 +18,7 @@ use super::http::{self, Body, MAX_BATCH_BODY, Reply, classify_status};
 use super::openai::JsonMode;
 use super::prompt_builder::Prompt;
 use super::spec::{Generation, ModelSpec, Provider, Structured};
-use super::{AiError, Completion, Usage};
+use super::{AiError, Usage};
 
 /// One prompt of a job and the key its answer comes back under.
 #[derive(Clone, Debug)]
@@ -89,8 +89,9 @@ pub struct LineResult {
     pub key: String,
     /// Tokens billed for the line (none for a line that failed before the model).
     pub usage: Usage,
-    /// The answer, or why there is none (sorted like a direct call's errors).
-    pub outcome: Result<Completion, AiError>,
+    /// The answer's text (its JSON read by the line's prompt shape), or why there is
+    /// none (sorted like a direct call's errors).
+    pub outcome: Result<String, AiError>,
 }
 
 /// A model's Batch API.

@@ -7,7 +7,9 @@ fn gemini_lines_are_matched_by_key_and_sorted_by_error() {
     let line = gemini::line(&ok);
     assert_eq!(line.key, "7");
     assert_eq!(line.usage.input, 10);
-    assert_eq!(line.outcome.unwrap().text_corrected, "A.");
+    let text = line.outcome.unwrap();
+    let answer = crate::ai::parse_answer(&text, &crate::ai::Shape::Correction).unwrap();
+    assert_eq!(answer.text_corrected, "A.");
     let bad = json!({"key": "8", "error": {"code": 400, "message": "bad"}});
     assert!(matches!(gemini::line(&bad).outcome, Err(AiError::Item(_))));
     let busy = json!({"key": "9", "error": {"code": 503, "message": "busy"}});
