@@ -475,7 +475,7 @@ fn a_task_may_switch_privacy_off_and_the_dry_run_says_so() {
     ));
     let out = t.run_bin(&["--dry-run", "--task", &open.to_string()]);
     assert!(
-        output_text(&out).contains(&format!("[Task {open}] privacy: off")),
+        output_text(&out).contains(&format!("[Task {open}] kind: proofread, privacy: off")),
         "{}",
         output_text(&out)
     );

@@ -417,4 +417,15 @@ fn the_panel_pauses_resumes_and_cancels_a_task_through_serve() {
     assert_eq!(status, 405);
     let (status, _) = request(server.addr, "POST", &path("explode"), None, None);
     assert_eq!(status, 404);
+    let (status, body) = request(server.addr, "GET", &format!("/task/{task}"), None, None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            body["kind"].as_str(),
+            body["privacy"].as_str(),
+            body["priority"].as_i64()
+        ),
+        (Some("proofread"), Some("all"), Some(0)),
+        "{body}"
+    );
 }

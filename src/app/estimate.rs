@@ -31,6 +31,10 @@ pub struct TaskEstimate {
     pub batch: bool,
 }
 
+/// Output tokens an analysis answer is estimated at (a sentence, a label, a small
+/// object, with the JSON around it).
+const ANALYSIS_OUTPUT_TOKENS: u64 = 100;
+
 /// The pending items of `--task ID`, or of every NEW or IN_PROGRESS task.
 pub fn estimate(config: &Config, id_task: Option<u32>) -> Result<Vec<TaskEstimate>, AppError> {
     let mut db = Db::connect(&config.db)?;
@@ -44,7 +48,13 @@ pub fn estimate(config: &Config, id_task: Option<u32>) -> Result<Vec<TaskEstimat
     let mut out = Vec::new();
     for w in work {
         let model = model_repository::get(&mut db, w.id_ai_model, &config.ai_key_secret)?;
-        let usage = estimate_many(w.items, w.instruction_chars, w.text_chars);
+        let mut usage = estimate_many(w.items, w.instruction_chars, w.text_chars);
+        // An analysis answers about a text, not with it: its output does not grow
+        // with the text.
+        let task = task_repository::get(&mut db, w.id_task)?;
+        if task.as_ref().and_then(|t| crate::worker::kind_of(t).ok()) == Some("analyze") {
+            usage.output = w.items * ANALYSIS_OUTPUT_TOKENS;
+        }
         let batch = w.batch != 0
             && model
                 .as_ref()

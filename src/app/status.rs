@@ -19,6 +19,14 @@ pub fn task(config: &Config, id_task: u32) -> Result<Progress, AppError> {
         .ok_or_else(|| AppError::NotFound(format!("task {id_task} does not exist")))
 }
 
+/// What a task does (`task.kind`, or as its instruction names it): proofread,
+/// translate or analyze; or why its output schema cannot be used.
+pub fn task_kind(config: &Config, id_task: u32) -> Result<Result<&'static str, String>, AppError> {
+    let task = with_db(config, |db| Ok(task_repository::get(db, id_task)?))?
+        .ok_or_else(|| AppError::NotFound(format!("task {id_task} does not exist")))?;
+    Ok(crate::worker::kind_of(&task))
+}
+
 /// One run's `task_run` row.
 pub fn run(config: &Config, operation_uuid: &str) -> Result<RunRow, AppError> {
     let is_uuid = operation_uuid.len() == 36

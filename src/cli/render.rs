@@ -44,8 +44,8 @@ pub fn summary(summary: &RunSummary, json: bool) {
     if summary.dry_run {
         for task in &summary.tasks {
             println!(
-                "[DRY-RUN] [Task {}] privacy: {}",
-                task.id_task, task.privacy
+                "[DRY-RUN] [Task {}] kind: {}, privacy: {}",
+                task.id_task, task.kind, task.privacy
             );
         }
     }

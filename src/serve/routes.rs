@@ -146,6 +146,11 @@ fn task_status(config: &Config, id: u32) -> (u16, Value) {
         Ok(jobs) => jobs.iter().map(crate::app::batch::job_json).collect(),
         Err(e) => return app_error(&e),
     };
+    let kind = match status::task_kind(config, id) {
+        Ok(Ok(kind)) => json!(kind),
+        Ok(Err(why)) => json!(format!("invalid: {why}")),
+        Err(e) => return app_error(&e),
+    };
     match status::task(config, id) {
         Ok(p) => (
             200,
@@ -154,6 +159,7 @@ fn task_status(config: &Config, id: u32) -> (u16, Value) {
                 "name": p.name,
                 "status_id": p.status_id,
                 "status": status::task_status_name(p.status_id),
+                "kind": kind,
                 "privacy": crate::privacy::Level::parse(p.privacy_priority.0.as_deref()).name(),
                 "priority": p.privacy_priority.1,
                 "records_total": p.records_total,

@@ -74,6 +74,12 @@ impl From<DbError> for WorkerError {
     }
 }
 
+/// What a task does: its kind as stored or inferred (`proofread`, `translate`,
+/// `analyze`), or why its output schema cannot be used.
+pub fn kind_of(task: &crate::db::task_repository::Task) -> Result<&'static str, String> {
+    lane::work_of(task).map(|(kind, _)| kind.name())
+}
+
 /// Runs the engine once. This is the library entry point the CLI, `serve` and a
 /// future queue consumer all call.
 pub fn run(
