@@ -584,6 +584,20 @@ mod tests {
     }
 
     #[test]
+    fn a_copied_env_example_writes_no_metrics_into_a_log_file() {
+        let example = include_str!("../.env.example");
+        let values: HashMap<String, String> = example
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let c = Config::from_sources(&values, &HashMap::new()).unwrap();
+        assert_eq!(c.metrics_file, None, "METRICS_FILE is empty in the example");
+        assert_eq!(c.log_file, None);
+    }
+
+    #[test]
     fn known_keys_are_the_documented_ones() {
         let keys: Vec<&str> = known_keys().collect();
         assert!(keys.contains(&"WORKER_CONCURRENCY") && keys.contains(&"DB_TIMEOUT_S"));
