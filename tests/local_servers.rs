@@ -141,17 +141,19 @@ fn a_wrong_answer_is_retried_with_a_note_and_more_temperature_and_fewer_times() 
         3,
         "bad answers get 2 retries, not AI_MAX_RETRIES (5)"
     );
-    let user = |i: usize| {
-        bodies[i]["messages"][1]["content"]
+    let message_of = |i: usize, m: usize| {
+        bodies[i]["messages"][m]["content"]
             .as_str()
             .unwrap()
             .to_string()
     };
-    assert!(!user(0).contains("could not be used"));
+    assert!(!message_of(0, 0).contains("could not be used"));
+    // The note goes with the instructions, never next to the text.
     assert!(
-        user(1).contains("Your previous answer could not be used")
-            && user(1).contains("not the requested JSON")
+        message_of(1, 0).contains("your previous answer to this request could not be used")
+            && message_of(1, 0).contains("not the requested JSON")
     );
+    assert!(!message_of(1, 1).contains("could not be used"));
     assert_eq!(bodies[0]["temperature"], 0.0);
     assert!(bodies[1]["temperature"].as_f64().unwrap() > 0.0);
     assert_eq!(t.item_statuses(task), vec![3]);

@@ -140,7 +140,7 @@ fn a_task_can_switch_the_length_guard_off() {
     let (strict, _) = t.task(model, &[long]);
     let (lenient, _) = t.task(model, &[long]);
     t.conn_exec(&format!(
-        "UPDATE task SET skip_guards = 'length' WHERE id_task = {lenient}"
+        "UPDATE task SET skip_guards = 'length, sameness' WHERE id_task = {lenient}"
     ));
     run(&t.config, &opts(), &StopSignal::new()).unwrap();
     assert_eq!(t.item_statuses(strict), vec![3], "cut short: an error");

@@ -166,7 +166,19 @@ impl Client {
             log::info!("[{label}] Sent prompt: {} chars", asked.chars());
             let answer = self
                 .call_once(&asked, spent, repair.is_some())
-                .and_then(|completion| accept(completion).map_err(AiError::BadAnswer));
+                .and_then(|completion| {
+                    let leaked = repair.as_deref().and_then(|why| {
+                        prompt.repeated_note(why, &completion.text_corrected)
+                    });
+                    match leaked {
+                        Some(clause) => Err(format!(
+                            "the answer repeats the worker's note to the model (\"{}\") instead of being the text",
+                            crate::ai::preview_of(clause, 60)
+                        )),
+                        None => accept(completion),
+                    }
+                    .map_err(AiError::BadAnswer)
+                });
             if let Err(AiError::BadAnswer(why)) = &answer {
                 repair = Some(why.clone());
             }

@@ -143,19 +143,22 @@ impl std::error::Error for AiError {}
 pub fn parse_answer(text: &str, shape: &Shape) -> Result<Completion, AiError> {
     let trimmed = text.trim();
     let mut first_error = None;
+    let mut parsed_any = false;
     for (start, _) in trimmed.match_indices('{') {
-        let mut values =
-            serde_json::Deserializer::from_str(&trimmed[start..]).into_iter::<serde_json::Value>();
-        match values.next() {
-            Some(Ok(value)) => {
-                if let Some(found) = fields(&value, shape) {
-                    return Ok(found);
-                }
-            }
-            Some(Err(e)) => {
+        let candidate = &trimmed[start..];
+        let value = match first_value(candidate) {
+            Ok(value) => Some(value),
+            // Small models write raw line breaks inside strings, or a trailing comma.
+            Err(e) => first_value(&repaired(candidate)).ok().or_else(|| {
                 first_error.get_or_insert_with(|| e.to_string());
+                None
+            }),
+        };
+        if let Some(value) = value {
+            parsed_any = true;
+            if let Some(found) = fields(&value, shape) {
+                return Ok(found);
             }
-            None => {}
         }
     }
     let expected = match shape {
@@ -168,14 +171,63 @@ pub fn parse_answer(text: &str, shape: &Shape) -> Result<Completion, AiError> {
         _ => "text_corrected",
     };
     let why = match first_error {
-        Some(e) if !trimmed.contains(key) => format!("not the requested JSON ({e})"),
-        _ if trimmed.contains('{') => format!("without {expected}"),
-        _ => "not the requested JSON (no JSON object in it)".to_string(),
+        _ if parsed_any => format!("without {expected}"),
+        Some(e) if trimmed.contains(key) => format!("with {key} but not valid JSON ({e})"),
+        Some(e) => format!("not the requested JSON ({e})"),
+        None => "not the requested JSON (no JSON object in it)".to_string(),
     };
     Err(AiError::BadAnswer(format!(
         "model answer {why}: {}",
         preview(trimmed)
     )))
+}
+
+/// The first JSON value at the start of `text` (what follows it is ignored).
+fn first_value(text: &str) -> Result<serde_json::Value, serde_json::Error> {
+    let mut values = serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>();
+    values.next().unwrap_or_else(|| serde_json::from_str(""))
+}
+
+/// A model's JSON made readable: raw control characters inside strings escaped
+/// (a line break written as is), and a comma before `}` or `]` dropped.
+fn repaired(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len() + 16);
+    let (mut in_string, mut escaped) = (false, false);
+    for (i, &c) in chars.iter().enumerate() {
+        if in_string {
+            match c {
+                _ if escaped => {
+                    escaped = false;
+                    out.push(c);
+                }
+                '\\' => {
+                    escaped = true;
+                    out.push(c);
+                }
+                '"' => {
+                    in_string = false;
+                    out.push(c);
+                }
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+            continue;
+        }
+        let next = chars[i + 1..].iter().find(|c| !c.is_whitespace());
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            ',' if matches!(next, Some('}' | ']')) => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// What an answer object holds for `shape`: `text_corrected` and `change_summary`
@@ -279,6 +331,22 @@ mod tests {
                 "{wrapped}"
             );
         }
+    }
+
+    #[test]
+    fn readable_json_with_raw_line_breaks_or_a_trailing_comma_is_read() {
+        let raw =
+            "{\"text_corrected\": \"Pierwsza linia.\nDruga\tlinia.\", \"change_summary\": \"ok\",}";
+        let c = parse_answer(raw, &Shape::Correction).unwrap();
+        assert_eq!(c.text_corrected, "Pierwsza linia.\nDruga\tlinia.");
+        let broken = "{\"text_corrected\": \"cut off";
+        let err = parse_answer(broken, &Shape::Correction)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("with text_corrected but not valid JSON"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -96,15 +96,27 @@ impl Prompt {
     /// not be used (a retry that repeats the same request gets the same answer).
     pub fn with_repair_note(&self, why: &str) -> Prompt {
         let why: String = why.chars().take(300).collect();
+        // On the instruction's side, never next to the text: a model that takes the
+        // note for part of the text copies it into its answer.
         Prompt {
-            system: self.system.clone(),
-            user: format!(
-                "{}\n\nYour previous answer could not be used: {why}\nAnswer again with only {}.",
-                self.user,
+            system: format!(
+                "{}\n\nNOTE FROM THE SYSTEM (not part of the text, never copy it into your answer): your previous answer to this request could not be used: {why}\nAnswer again with only {}.",
+                self.system,
                 self.shape.described()
             ),
+            user: self.user.clone(),
             shape: self.shape.clone(),
         }
+    }
+
+    /// A piece of a repair note (`why`) that an answer repeats, if it does: a clause
+    /// of 20 characters or more that is in the answer but not in the text sent.
+    pub fn repeated_note<'w>(&self, why: &'w str, answer: &str) -> Option<&'w str> {
+        let text = extract_text(&self.user).unwrap_or_default();
+        why.split(['.', ';', ':', '(', ')', ','])
+            .map(str::trim)
+            .filter(|clause| clause.chars().count() >= 20)
+            .find(|clause| answer.contains(clause) && !text.contains(clause))
     }
 
     /// Characters sent, for the `[Gemini] Sent prompt: N chars` log line.

@@ -10,18 +10,32 @@ pub struct Bounds {
     pub min_ratio: f64,
     /// Largest answer length, as a multiple of the original's characters.
     pub max_ratio: f64,
+    /// The least share of the text's words an answer must keep (a correction is the
+    /// same text); `None` where the words change (a translation).
+    pub min_same_words: Option<f64>,
 }
 
-/// Proofreading keeps the text's length within these bounds.
+/// Proofreading keeps the text's length within these bounds, and most of its words.
 pub const PROOFREAD: Bounds = Bounds {
     min_ratio: 0.5,
     max_ratio: 2.0,
+    min_same_words: Some(SAME_WORDS),
 };
 /// Translation between European languages stays within these.
 pub const TRANSLATE: Bounds = Bounds {
     min_ratio: 0.3,
     max_ratio: 3.0,
+    min_same_words: None,
 };
+
+/// The share of a text's words (of 4 letters or more) a correction keeps, as written
+/// or within a small edit of it. Measured on the corrections in the tests (heavy ones
+/// keep 0.75 and more) against unrelated texts of the same language and length (0.2
+/// and less): 0.5 sits between with room on both sides.
+pub const SAME_WORDS: f64 = 0.5;
+
+/// Texts with fewer words than this (of 4 letters or more) are not held to sameness.
+const SAME_FROM_WORDS: usize = 5;
 
 /// Texts shorter than this are not held to a length ratio (a word may become three).
 const RATIO_FROM_CHARS: usize = 40;
@@ -48,6 +62,10 @@ pub const GUARDS: &[Guard] = &[
         name: "length",
         check: length_sane,
     },
+    Guard {
+        name: "sameness",
+        check: same_text,
+    },
 ];
 
 /// Runs the guards a task has not switched off.
@@ -59,6 +77,71 @@ pub fn check_all(
 ) -> Result<(), String> {
     for guard in GUARDS.iter().filter(|g| !skip.iter().any(|s| s == g.name)) {
         (guard.check)(bounds, sent, received)?;
+    }
+    Ok(())
+}
+
+/// The words of a text that carry it: 4 letters or more, lower-cased.
+fn content_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 4)
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Whether two words are within `max` edits of each other.
+fn near(a: &str, b: &str, max: usize) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len().abs_diff(b.len()) > max {
+        return false;
+    }
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            current[j + 1] = (previous[j] + cost)
+                .min(previous[j + 1] + 1)
+                .min(current[j] + 1);
+        }
+        if current.iter().min().is_some_and(|&m| m > max) {
+            return false;
+        }
+        previous = current;
+    }
+    previous[b.len()] <= max
+}
+
+/// A correction is the same text: most of its words are still there, as written or
+/// within a small edit ("bład" -> "błąd"). An unrelated answer of the right length,
+/// or a loop of one word, is not.
+fn same_text(bounds: &Bounds, sent: &str, received: &str) -> Result<(), String> {
+    let Some(least) = bounds.min_same_words else {
+        return Ok(());
+    };
+    let words = content_words(sent);
+    if words.len() < SAME_FROM_WORDS {
+        return Ok(());
+    }
+    let answer = content_words(received);
+    let exact: std::collections::HashSet<&str> = answer.iter().map(String::as_str).collect();
+    let kept = words
+        .iter()
+        .filter(|w| {
+            exact.contains(w.as_str()) || {
+                let max = (w.chars().count() / 4).max(1);
+                answer.iter().any(|a| near(w, a, max))
+            }
+        })
+        .count();
+    let share = kept as f64 / words.len() as f64;
+    if share < least {
+        return Err(format!(
+            "the answer keeps {kept} of the text's {} words ({:.0} %, at least {:.0} % expected): it is not a correction of this text",
+            words.len(),
+            share * 100.0,
+            least * 100.0
+        ));
     }
     Ok(())
 }
@@ -190,6 +273,36 @@ fn links(text: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
+    const TEXT: &str = "Wczoraj wieczorem zamówiłem nowy ekspres do kawy w sklepie internetowym, ale kurier przywiózł go dopiero po tygodniu i opakowanie było uszkodzone.";
+
+    #[test]
+    fn a_correction_with_many_fixes_is_the_same_text() {
+        let sent = "Wczoraj wieczorem zamowiłem nowy expres do kawy w sklepie internetowym ale kurier przywiuzł go dopiero po tygodniu, i opakowanie bylo uszkodzone.";
+        assert_eq!(same_text(&PROOFREAD, sent, TEXT), Ok(()));
+        let restyled = "Wczoraj wieczorem zamówiłem w sklepie internetowym nowy ekspres do kawy; kurier dostarczył go jednak dopiero po tygodniu, a opakowanie było uszkodzone.";
+        assert_eq!(same_text(&PROOFREAD, TEXT, restyled), Ok(()));
+    }
+
+    #[test]
+    fn an_unrelated_answer_or_a_loop_is_not() {
+        for answer in [
+            "The message has been edited and the new recipe has been modified with special ingredients for everyone.",
+            "Zmiejem wzorczeni w tym miejskym ogrodzie, gdzie wszyscy ludzie spacerowali razem z psami i kotami przez cały dzień.",
+            "więc więc więc więc więc więc więc więc więc więc więc więc więc więc więc więc więc",
+        ] {
+            let err = same_text(&PROOFREAD, TEXT, answer).unwrap_err();
+            assert!(err.contains("not a correction of this text"), "{err}");
+        }
+        assert_eq!(
+            same_text(&TRANSLATE, TEXT, "Yesterday evening I ordered..."),
+            Ok(())
+        );
+        assert_eq!(
+            same_text(&PROOFREAD, "Ala ma kota.", "Zupełnie coś innego."),
+            Ok(())
+        );
+    }
+
     fn check(sent: &str, received: &str) -> Result<(), String> {
         check_all(&[], &PROOFREAD, sent, received)
     }
@@ -260,7 +373,12 @@ mod tests {
         let text = "To jest dość długi tekst, który ma ponad czterdzieści znaków.";
         assert!(check(text, "To jest").unwrap_err().contains("cut short"));
         assert_eq!(
-            check_all(&["length".into()], &PROOFREAD, text, "To jest"),
+            check_all(
+                &["length".into(), "sameness".into()],
+                &PROOFREAD,
+                text,
+                "To jest"
+            ),
             Ok(())
         );
         assert_eq!(

@@ -270,7 +270,17 @@ impl Pipeline<'_> {
         match (self.kind, &self.shape) {
             (Kind::Analyze, Shape::Object(schema)) => accept_object(redacted, completion, schema),
             (Kind::Analyze, _) => accept_analysis(redacted, completion),
-            _ => accept(redacted, completion, text_original),
+            _ => {
+                if let Some(sentence) =
+                    echoed_instruction(self.instruction, text_original, &completion.text_corrected)
+                {
+                    return Err(format!(
+                        "the answer contains the task's instruction (\"{}\"), which is not part of the text",
+                        crate::ai::preview_of(sentence, 60)
+                    ));
+                }
+                accept(redacted, completion, text_original)
+            }
         }
     }
 }
@@ -371,6 +381,16 @@ fn accept(
         change_summary,
         result_json: None,
     })
+}
+
+/// A sentence of the instruction (15 characters or more) that the answer has and the
+/// text has not: a model that appended "Zachowaj język tekstu." to its correction.
+fn echoed_instruction<'i>(instruction: &'i str, text: &str, answer: &str) -> Option<&'i str> {
+    instruction
+        .split(['.', '!', '?', '\n'])
+        .map(str::trim)
+        .filter(|sentence| sentence.chars().count() >= 15)
+        .find(|sentence| answer.contains(sentence) && !text.contains(sentence))
 }
 
 /// An analysis answer: not empty, placeholders it uses put back (none is required).

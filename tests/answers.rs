@@ -1,0 +1,114 @@
+//! Answers worth saving: a proofreading result must be the same text corrected, a
+//! readable-but-malformed JSON answer is read, and no note to the model is ever saved.
+
+mod common;
+
+use ai_worker::{RunOptions, StopSignal, run};
+use common::TestDb;
+use common::fake_llm::{FakeLlm, Reply};
+use serde_json::json;
+
+const TEXT: &str = "Wczoraj wieczorem zamówiłem nowy ekspres do kawy w sklepie internetowym, ale kurier przywiózł go dopiero po tygodniu i opakowanie było uszkodzone.";
+
+/// A local OpenAI-compatible server answering with `content` as it is.
+fn local(
+    content: impl Fn(&common::fake_llm::Request, usize) -> String + Send + Sync + 'static,
+) -> FakeLlm {
+    FakeLlm::start(move |req, n| {
+        Reply::new(
+            200,
+            json!({
+                "choices": [{"message": {"content": content(req, n)}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5}
+            })
+            .to_string(),
+        )
+    })
+}
+
+fn answer(text: &str) -> String {
+    json!({"text_corrected": text, "change_summary": "poprawki"}).to_string()
+}
+
+fn outcome(t: &mut TestDb, id: u32) -> (u8, Option<String>, Option<String>) {
+    t.conn_first(&format!(
+        "SELECT status_id, text_corrected, error_message FROM task_item WHERE id_task_item = {id}"
+    ))
+}
+
+#[test]
+fn an_unrelated_answer_or_one_with_the_instruction_appended_is_refused() {
+    let mut t = TestDb::new();
+    let llm = local(|req, _| {
+        let text = req.item_text();
+        if text.starts_with("Wczoraj") {
+            answer(
+                "The message has been edited and the new recipe has been modified with special ingredients for everyone who likes it.",
+            )
+        } else {
+            answer(&format!("{text} Zachowaj język tekstu i jego znaczenie."))
+        }
+    });
+    let model = t.model("openai", "local", Some(&llm.openai_url()), None);
+    let second = "Sklep odpowiedział na moją reklamację po trzech dniach i zaproponował zwrot pieniędzy albo wymianę towaru.";
+    let (task, ids) = t.task(model, &[TEXT, second]);
+    t.conn_exec(&format!(
+        "UPDATE task SET description = 'Popraw błędy. Zachowaj język tekstu i jego znaczenie.' WHERE id_task = {task}"
+    ));
+    run(&t.config, &RunOptions::default(), &StopSignal::new()).unwrap();
+    let (status, text, error) = outcome(&mut t, ids[0]);
+    assert_eq!((status, text), (3, None));
+    assert!(error.unwrap().contains("not a correction of this text"));
+    let (status, text, error) = outcome(&mut t, ids[1]);
+    assert_eq!((status, text), (3, None));
+    assert!(error.unwrap().contains("contains the task's instruction"));
+    assert!(llm.requests().len() > 2, "retried before giving up");
+}
+
+#[test]
+fn a_real_correction_with_many_fixes_and_a_raw_newline_in_its_json_is_saved() {
+    let mut t = TestDb::new();
+    let llm = local(|_, _| {
+        // A raw line break inside the string: strict JSON refuses it.
+        "{\"text_corrected\": \"Wczoraj wieczorem zamówiłem nowy ekspres do kawy\nw sklepie internetowym; kurier przywiózł go jednak dopiero po tygodniu, a opakowanie było uszkodzone.\", \"change_summary\": \"styl\",}".to_string()
+    });
+    let model = t.model("openai", "local", Some(&llm.openai_url()), None);
+    let sent = "Wczoraj wieczorem zamowiłem nowy expres do kawy w sklepie internetowym ale kurier przywiuzł go dopiero po tygodniu i opakowanie bylo uszkodzone.";
+    let (_, ids) = t.task(model, &[sent]);
+    run(&t.config, &RunOptions::default(), &StopSignal::new()).unwrap();
+    let (status, text, _) = outcome(&mut t, ids[0]);
+    assert_eq!(status, 1);
+    assert!(text.unwrap().contains("kawy\nw sklepie"));
+    assert_eq!(llm.requests().len(), 1, "read at the first answer");
+}
+
+#[test]
+fn no_note_to_the_model_is_ever_saved() {
+    let mut t = TestDb::new();
+    // First a bad answer; then the model copies the worker's note into its text.
+    let llm = local(|req, n| {
+        let system = req.json()["messages"][0]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        match (n, system.split_once("could not be used: ")) {
+            (0, _) => "Sure, here you go!".to_string(),
+            (_, Some((_, note))) => answer(&format!(
+                "{} {}",
+                req.item_text(),
+                note.lines().next().unwrap_or_default()
+            )),
+            _ => answer(&req.item_text()),
+        }
+    });
+    let model = t.model("openai", "local", Some(&llm.openai_url()), None);
+    let (task, ids) = t.task(model, &[TEXT]);
+    run(&t.config, &RunOptions::default(), &StopSignal::new()).unwrap();
+    let (status, text, error) = outcome(&mut t, ids[0]);
+    assert_eq!(status, 3, "{text:?}");
+    assert!(error.unwrap().contains("repeats the worker's note"));
+    let saved: Option<String> = t.value(&format!(
+        "SELECT text_corrected FROM task_item WHERE id_task = {task}"
+    ));
+    assert!(saved.is_none_or(|s| !s.contains("requested JSON")));
+}
