@@ -61,8 +61,12 @@ fn run_configured(cli: &Cli) -> Result<u8, AppError> {
         Command::Rework { task } => {
             render::reworked(&app::review::rework(&config, *task)?, cli.json);
         }
-        Command::Export { task, dry_run } => {
-            let exported = app::review::export(&config, *task, *dry_run)?;
+        Command::Export {
+            task,
+            dry_run,
+            retry,
+        } => {
+            let exported = app::review::export_with(&config, *task, *dry_run, *retry)?;
             render::exported(&exported, cli.json);
             return Ok(exported.exit_code());
         }

@@ -5,8 +5,8 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ai_worker::{RunOptions, StopSignal, run};
-use common::TestDb;
 use common::fake_llm::{FakeLlm, Reply, openai_error, openai_ok};
+use common::{TestDb, output_text};
 use mysql::prelude::Queryable;
 
 fn opts() -> RunOptions {
@@ -296,4 +296,81 @@ fn official_endpoint_without_any_key_stops_the_task() {
         "SELECT error_message FROM task WHERE id_task = {task}"
     ));
     assert!(msg.contains("OPENAI_API_KEY"), "{msg}");
+}
+
+/// An HTTP date `secs` seconds from now, as `Retry-After` may carry it.
+fn http_date_in(secs: u64) -> String {
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + secs;
+    let (days, rest) = (at / 86_400, at % 86_400);
+    // Civil date from days since 1970 (Howard Hinnant's civil_from_days).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "Mon, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        MONTHS[month as usize - 1],
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[test]
+fn retry_after_as_a_date_and_x_should_retry_are_honoured() {
+    let mut t = TestDb::new();
+    let date = http_date_in(3);
+    let llm = FakeLlm::start(move |req, n| {
+        let text = req.item_text();
+        match (text.as_str(), n) {
+            ("data", 0) => {
+                openai_error(429, "rate_limit_exceeded", "slow down").header("Retry-After", &date)
+            }
+            ("nie", _) => {
+                openai_error(503, "server_error", "busy").header("x-should-retry", "false")
+            }
+            ("tak", _) if !req.body.contains("second") => {
+                openai_error(400, "invalid_request_error", "odd").header("x-should-retry", "true")
+            }
+            _ => openai_ok(&text, "ok", 5, 5),
+        }
+    });
+    let model = t.model("openai", "gpt-5", Some(&llm.openai_url()), Some("k"));
+    let (task, ids) = t.task(model, &["data", "nie"]);
+    let out = t.run_bin(&["--task", &task.to_string(), "--concurrency", "1"]);
+    let text = output_text(&out);
+    let waited: f64 = text
+        .split("retry 1/2 in ")
+        .nth(1)
+        .and_then(|rest| rest.split('s').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no retry line: {text}"));
+    assert!(
+        (1.0..=3.0).contains(&waited),
+        "waited {waited} s, the date said 3 s: {text}"
+    );
+    let statuses = t.item_statuses(task);
+    assert_eq!(statuses, vec![1, 3], "{text}");
+    let calls_for = |t: &str| llm.requests().iter().filter(|r| r.item_text() == t).count();
+    assert_eq!(calls_for("nie"), 1, "x-should-retry: false is not retried");
+    let message: String = t.value(&format!(
+        "SELECT error_message FROM task_item WHERE id_task_item = {}",
+        ids[1]
+    ));
+    assert!(message.contains("x-should-retry: false"), "{message}");
+    let (retried, _) = t.task(model, &["tak"]);
+    t.run_bin(&["--task", &retried.to_string()]);
+    assert!(calls_for("tak") > 1, "x-should-retry: true retries a 400");
 }

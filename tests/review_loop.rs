@@ -315,3 +315,61 @@ fn serve_answers_rework_and_export_requests() {
     );
     stop.raise();
 }
+
+#[test]
+fn export_retry_puts_conflicts_and_errors_back_once_the_cause_is_fixed() {
+    let mut t = TestDb::new();
+    let mut source = Source::new(&t);
+    source
+        .conn
+        .query_drop("INSERT INTO article (id, body) VALUES (1, 'Stary opis.')")
+        .unwrap();
+    configured(&mut t, &source);
+    let model = t.model("echo", "echo", None, None);
+    let (task, _) = t.task(model, &[]);
+    let id = add_item(&mut t, task, "Stary opis.", ("article", "body", "1"));
+    t.conn_exec(&format!(
+        "UPDATE task_item SET status_id = 1, review_status = 1, text_corrected = 'Nowy opis.' WHERE id_task_item = {id}"
+    ));
+    // Not allowed yet: an error that waits.
+    let allowed = std::mem::take(&mut t.config.export_allow);
+    let first = ai_worker::app::review::export(&t.config, Some(task), false).unwrap();
+    assert_eq!((first.errors, first.waiting), (1, 1));
+    assert!(
+        first.message().contains("export --retry"),
+        "{}",
+        first.message()
+    );
+    t.config.export_allow = allowed;
+    let again = ai_worker::app::review::export(&t.config, Some(task), false).unwrap();
+    assert_eq!(
+        (again.exported, again.waiting),
+        (0, 1),
+        "without --retry it waits"
+    );
+    let out = t
+        .bin_command(&["export", "--retry", "--task", &task.to_string(), "--json"])
+        .env("EXPORT_ALLOW", "article.body")
+        .env("SOURCE_DB_NAME", &source.name)
+        .output()
+        .unwrap();
+    let done: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (done["retried"].as_u64(), done["exported"].as_u64()),
+        (Some(1), Some(1)),
+        "{done}"
+    );
+    assert_eq!(done["waiting"], 0);
+    for command in [
+        ["rework", "--task", "9999"],
+        ["export", "--task", "9999"],
+        ["--batch-status", "--task", "9999"],
+    ] {
+        let out = t.run_bin(&command);
+        assert_eq!(out.status.code(), Some(2), "{command:?}");
+        assert!(
+            output_text(&out).contains("task 9999 does not exist"),
+            "{command:?}"
+        );
+    }
+}

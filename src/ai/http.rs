@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::retry::{parse_proto_duration, parse_retry_after_ms, parse_retry_after_secs};
+use super::retry::{parse_proto_duration, parse_retry_after, parse_retry_after_ms};
 use super::{AiError, preview};
 
 /// Largest response body read (a correction is at most a few hundred kilobytes).
@@ -20,6 +20,9 @@ pub struct Reply {
     pub status: u16,
     /// Wait named by `retry-after-ms` or `Retry-After`, if any.
     pub retry_after: Option<Duration>,
+    /// `x-should-retry`: the server says whether a retry can help (OpenAI's SDK
+    /// honours it both ways).
+    pub should_retry: Option<bool>,
     /// Body as text.
     pub body: String,
     /// `Location` of a redirect, if any.
@@ -175,9 +178,17 @@ fn read_reply(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let retry_after = header("retry-after-ms")
         .and_then(|v| parse_retry_after_ms(&v))
-        .or_else(|| header("retry-after").and_then(|v| parse_retry_after_secs(&v)));
+        .or_else(|| header("retry-after").and_then(|v| parse_retry_after(&v, now)));
+    let should_retry = match header("x-should-retry").as_deref().map(str::trim) {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
+    };
     let location = header("location");
     let upload_url = header("x-goog-upload-url");
     let bytes = response
@@ -194,6 +205,7 @@ fn read_reply(
     Ok(Reply {
         status,
         retry_after,
+        should_retry,
         body,
         location,
         upload_url,
@@ -356,6 +368,24 @@ fn redirect_target(location: Option<&str>) -> String {
 /// Turns a non-200 reply into the error the worker acts on. `label` names the provider.
 pub fn classify_status(label: &str, reply: &Reply, key: Option<&str>) -> AiError {
     let message = scrub(&error_message(&reply.body), key);
+    match (
+        reply.should_retry,
+        classify_by_status(label, reply, &message),
+    ) {
+        (Some(false), AiError::Transient { message, .. }) => AiError::Item(format!(
+            "{message} (the server said not to retry: x-should-retry: false)"
+        )),
+        (Some(true), AiError::Item(message)) => AiError::Transient {
+            message: format!("{message} (the server asked for a retry: x-should-retry: true)"),
+            retry_after: reply.retry_after,
+            rate_limited: false,
+        },
+        (_, error) => error,
+    }
+}
+
+/// What a status says, before `x-should-retry` has its word.
+fn classify_by_status(label: &str, reply: &Reply, message: &str) -> AiError {
     let status = reply.status;
     match status {
         300..=399 => AiError::Task(format!(
@@ -412,6 +442,7 @@ mod tests {
         Reply {
             status,
             retry_after: None,
+            should_retry: None,
             body: body.into(),
             location: None,
             upload_url: None,

@@ -392,6 +392,43 @@ pub fn parse_retry_after_secs(value: &str) -> Option<Duration> {
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e6)))
 }
 
+/// Reads `Retry-After` as seconds or as an HTTP date (`Wed, 21 Oct 2026 07:28:00
+/// GMT`), the wait then being from `now` (seconds since 1970) until that date.
+pub fn parse_retry_after(value: &str, now: u64) -> Option<Duration> {
+    parse_retry_after_secs(value).or_else(|| {
+        let at = parse_http_date(value)?;
+        Some(Duration::from_secs(at.saturating_sub(now).min(1_000_000)))
+    })
+}
+
+/// Seconds since 1970 of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn parse_http_date(value: &str) -> Option<u64> {
+    let parts: Vec<&str> = value.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| m == month)? as i64 + 1;
+    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
+    let hms: Vec<i64> = time
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, m, s] = hms.as_slice() else {
+        return None;
+    };
+    // Days from 1970-01-01 to the date (Howard Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3600 + m * 60 + s).ok()
+}
+
 /// Reads a wait from OpenAI's `retry-after-ms` header.
 pub fn parse_retry_after_ms(value: &str) -> Option<Duration> {
     parse_retry_after_secs(value).map(|d| d / 1000)
@@ -405,6 +442,21 @@ pub fn parse_proto_duration(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_a_date() {
+        assert_eq!(parse_retry_after("7", 0), Some(Duration::from_secs(7)));
+        // 2026-12-03 09:00:00 UTC is 1796288400.
+        let now = 1_796_288_400;
+        let date = "Thu, 03 Dec 2026 09:00:30 GMT";
+        assert_eq!(parse_retry_after(date, now), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after(date, now + 60), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Thu, 03 Dec 2026 09:00:30 CET", now),
+            None
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
 
     #[test]
     fn backoff_grows_is_capped_and_jittered() {

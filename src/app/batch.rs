@@ -18,7 +18,12 @@ const JOBS_PER_TASK: u32 = 100;
 pub fn jobs(config: &Config, task: Option<u32>) -> Result<Vec<Job>, AppError> {
     with_db(config, |db| {
         Ok(match task {
-            Some(id) => jobs::jobs_of_task(db, id, JOBS_PER_TASK)?,
+            Some(id) => {
+                if crate::db::task_repository::get(db, id)?.is_none() {
+                    return Err(AppError::NotFound(format!("task {id} does not exist")));
+                }
+                jobs::jobs_of_task(db, id, JOBS_PER_TASK)?
+            }
             None => jobs::open_jobs(db, None)?,
         })
     })

@@ -30,6 +30,7 @@ pub struct Reworked {
 /// versions go to the log, the next run sends each item with its reviewer's note.
 pub fn rework(config: &Config, id_task: Option<u32>) -> Result<Reworked, AppError> {
     let mut db = Db::connect(&config.db)?;
+    must_exist(&mut db, id_task)?;
     let mut done = Reworked::default();
     for id in review::tasks_to_rework(&mut db, id_task)? {
         let items = review::rework(&mut db, id)?;
@@ -62,6 +63,11 @@ pub struct Exported {
     pub errors: u64,
     /// Each item that was not exported, and why.
     pub problems: Vec<(u32, String)>,
+    /// Put back to be exported again by `--retry`.
+    pub retried: u64,
+    /// Accepted items whose export ended in a conflict or an error (in this run or an
+    /// earlier one) and that only `--retry` tries again.
+    pub waiting: u64,
 }
 
 impl Exported {
@@ -77,10 +83,25 @@ impl Exported {
         } else {
             "exported"
         };
-        format!(
-            "Export finished: {} {verb}, {} conflicts, {} errors",
-            self.exported, self.conflicts, self.errors
-        )
+        let mut line = format!(
+            "Export finished: {} {verb}, {} {}, {} {}",
+            self.exported,
+            self.conflicts,
+            plural(self.conflicts, "conflict", "conflicts"),
+            self.errors,
+            plural(self.errors, "error", "errors")
+        );
+        if self.retried > 0 {
+            line.push_str(&format!("; {} put back by --retry", self.retried));
+        }
+        if self.waiting > 0 {
+            line.push_str(&format!(
+                "; {} {} after a conflict or an error: fix the cause, then run `ai-worker export --retry`",
+                self.waiting,
+                plural(self.waiting, "item waits", "items wait")
+            ));
+        }
+        line
     }
 
     /// The `--json` document (also what `POST /task/export` answers).
@@ -93,9 +114,24 @@ impl Exported {
         json!({
             "dry_run": self.dry_run, "exported": self.exported, "conflicts": self.conflicts,
             "errors": self.errors, "problems": problems, "message": self.message(),
+            "retried": self.retried, "waiting": self.waiting,
             "exit_code": self.exit_code(),
         })
     }
+}
+
+/// `--task ID` names a task that exists, or the command says so (exit 2).
+fn must_exist(db: &mut Db, id_task: Option<u32>) -> Result<(), AppError> {
+    match id_task {
+        Some(id) if crate::db::task_repository::get(db, id)?.is_none() => {
+            Err(AppError::NotFound(format!("task {id} does not exist")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
 }
 
 /// How one item's export ends.
@@ -108,12 +144,27 @@ enum Outcome {
 /// Writes the ACCEPTED results of `--task ID` (or of every task) back to their source
 /// rows, a transaction per batch on the source; `dry_run` only reads.
 pub fn export(config: &Config, id_task: Option<u32>, dry_run: bool) -> Result<Exported, AppError> {
+    export_with(config, id_task, dry_run, false)
+}
+
+/// [`export`], first putting conflicts and errors of earlier exports back to be tried
+/// again when `retry` (`export --retry`, `"retry": true`), after their cause is fixed.
+pub fn export_with(
+    config: &Config,
+    id_task: Option<u32>,
+    dry_run: bool,
+    retry: bool,
+) -> Result<Exported, AppError> {
     let mut db = Db::connect(&config.db)?;
+    must_exist(&mut db, id_task)?;
     let mut src = Db::connect(config.source_db())?;
     let mut summary = Exported {
         dry_run,
         ..Exported::default()
     };
+    if retry && !dry_run {
+        summary.retried = review::retry_exports(&mut db, id_task)?;
+    }
     let mut after = 0;
     let mut columns = Columns::default();
     loop {
@@ -138,6 +189,7 @@ pub fn export(config: &Config, id_task: Option<u32>, dry_run: bool) -> Result<Ex
             record(&mut db, &mut summary, item, outcome, dry_run)?;
         }
     }
+    summary.waiting = review::exports_waiting(&mut db, id_task)?;
     log::info!("{}", summary.message());
     db.close();
     src.close();

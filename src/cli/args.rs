@@ -47,6 +47,8 @@ pub enum Command {
     Export {
         task: Option<u32>,
         dry_run: bool,
+        /// `--retry`: conflicts and errors of earlier exports tried again.
+        retry: bool,
     },
     /// `--estimate`: what the pending items would cost.
     Estimate {
@@ -164,6 +166,7 @@ fn parse_command(args: &mut pico_args::Arguments) -> Result<Command, String> {
         Some("export") => Command::Export {
             task: positive(args, "--task")?,
             dry_run: args.contains("--dry-run"),
+            retry: args.contains("--retry"),
         },
         Some(word @ ("pause" | "resume" | "cancel")) => {
             let task = positive(args, "--task")?
@@ -210,6 +213,7 @@ const FLAGS: &[&str] = &[
     "--old-secret-stdin",
     "--price-input",
     "--max-concurrency",
+    "--retry",
 ];
 
 /// The command whose help was asked for: `model add --help` gives "model add".

@@ -15,7 +15,7 @@ USAGE:
   ai-worker model update NAME [--api-url URL] [--active 1|0] [--key-stdin] ...
   ai-worker model list       models without their keys
   ai-worker rework [--task ID]             rejected results back to pending, with notes
-  ai-worker export [--task ID] [--dry-run] accepted results back to their source rows
+  ai-worker export [--task ID] [--dry-run] [--retry]  accepted results back to the source
   ai-worker pause|resume|cancel --task ID  set a task aside, take it up again, call it off
   ai-worker model rekey --old-secret-env VAR | --old-secret-stdin
                              re-encrypt stored keys from the old secret to AI_KEY_SECRET
@@ -184,10 +184,12 @@ source still holds text_original: a row changed since is never overwritten (conf
 Only EXPORT_ALLOW targets are written; SOURCE_DB_* names the source database.
 
 USAGE:
-  ai-worker export [--task ID] [--dry-run] [--json]
+  ai-worker export [--task ID] [--dry-run] [--retry] [--json]
 
 OPTIONS:
   --dry-run   check every item against its source row, write nothing
+  --retry     first put items whose export ended in a conflict or an error back to be
+              tried again (after you fixed the cause: EXPORT_ALLOW, the source row)
 ";
 
 const PAUSE: &str = "\

@@ -135,6 +135,40 @@ pub fn accepted(
         .collect())
 }
 
+/// Puts accepted items whose export ended in a conflict or an error back to be
+/// exported again (`export --retry`); returns how many.
+pub fn retry_exports(db: &mut Db, id_task: Option<u32>) -> Result<u64, DbError> {
+    db.execute(
+        "UPDATE task_item SET export_status = ?, export_error = NULL \
+         WHERE review_status = ? AND export_status IN (?, ?) AND (? IS NULL OR id_task = ?)",
+        (
+            export_status::NOT_YET,
+            review::ACCEPTED,
+            export_status::CONFLICT,
+            export_status::ERROR,
+            id_task,
+            id_task,
+        ),
+    )
+}
+
+/// Accepted items whose export ended in a conflict or an error, waiting for
+/// `export --retry`.
+pub fn exports_waiting(db: &mut Db, id_task: Option<u32>) -> Result<u64, DbError> {
+    let n: Option<u64> = db.query_first(
+        "SELECT COUNT(*) FROM task_item \
+         WHERE review_status = ? AND export_status IN (?, ?) AND (? IS NULL OR id_task = ?)",
+        (
+            review::ACCEPTED,
+            export_status::CONFLICT,
+            export_status::ERROR,
+            id_task,
+            id_task,
+        ),
+    )?;
+    Ok(n.unwrap_or(0))
+}
+
 /// Records how an item's export went (only once: an exported item is never touched).
 pub fn mark_export(db: &mut Db, id: u32, status: u8, error: Option<&str>) -> Result<(), DbError> {
     db.execute(

@@ -266,13 +266,27 @@ fn task_rework(shared: &Arc<Shared>, body: &[u8]) -> (u16, Value) {
 
 /// `POST /task/export` `{"task": 42, "dry_run": false}` (both optional).
 fn task_export(shared: &Arc<Shared>, body: &[u8]) -> (u16, Value) {
-    let (task, dry_run) = match review_fields(body, &["task", "dry_run"]) {
+    let (task, dry_run) = match review_fields(body, &["task", "dry_run", "retry"]) {
         Ok(fields) => fields,
         Err(m) => return error(400, m),
     };
-    match app::review::export(&shared.config, task, dry_run) {
+    let retry = match flag(body, "retry") {
+        Ok(retry) => retry,
+        Err(m) => return error(400, m),
+    };
+    match app::review::export_with(&shared.config, task, dry_run, retry) {
         Ok(done) => (200, done.to_json()),
         Err(e) => app_error(&e),
+    }
+}
+
+/// A true/false field of a small JSON body (absent or null: false).
+fn flag(body: &[u8], name: &str) -> Result<bool, String> {
+    let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    match value.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(format!("field '{name}' must be true or false")),
     }
 }
 

@@ -201,6 +201,7 @@ fn line(value: &Value, limit: &OutputLimit) -> Option<LineResult> {
         .unwrap_or_default();
     if status != 200 {
         let reply = Reply {
+            should_retry: None,
             status: status as u16,
             retry_after: None,
             body,
