@@ -263,3 +263,10 @@ ALTER TABLE task ADD COLUMN privacy VARCHAR(16) NULL;
 ALTER TABLE task ADD COLUMN kind VARCHAR(16) NULL;
 ALTER TABLE task ADD COLUMN output_schema TEXT NULL;
 ALTER TABLE task_item ADD COLUMN result_json MEDIUMTEXT NULL;
+
+-- Third round: fallback models. A model's fallback (another ai_model row) takes the
+-- task's items while the model is unreachable, rate limited past the run's wait, or
+-- out of its daily budget; task_item.id_ai_model records the model that made each
+-- result.
+ALTER TABLE ai_model ADD COLUMN id_fallback_model INT UNSIGNED NULL;
+ALTER TABLE task_item ADD COLUMN id_ai_model INT UNSIGNED NULL;

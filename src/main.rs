@@ -117,13 +117,15 @@ fn run_model_command(config: &Config, command: &Command) -> Result<(), AppError>
             changes,
             key,
             remove_key,
+            fallback,
         } => {
             let key = match (key, remove_key) {
                 (Some(source), _) => KeyChange::Set(cli::read_new_key(source)?),
                 (None, true) => KeyChange::Remove,
                 (None, false) => KeyChange::Keep,
             };
-            models::update(config, name, changes, &key)?;
+            let fallback = fallback.as_ref().map(Option::as_deref);
+            models::update_with_fallback(config, name, changes, &key, fallback)?;
             render::model_updated(name);
         }
         Command::ModelList => render::model_list(&models::list(config)?),

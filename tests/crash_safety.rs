@@ -184,6 +184,7 @@ fn a_worker_whose_lease_was_taken_over_cannot_overwrite() {
         text_corrected: Some("stale"),
         change_summary: "s",
         result_json: None,
+        id_ai_model: None,
     };
     assert_eq!(end(&mut db, "old-token", stale), Written::Lost);
     let failed = EndAction::Fail {
@@ -198,6 +199,7 @@ fn a_worker_whose_lease_was_taken_over_cannot_overwrite() {
         text_corrected: Some("fresh"),
         change_summary: "s",
         result_json: None,
+        id_ai_model: None,
     };
     assert_eq!(end(&mut db, "new-token", fresh), Written::Done);
     let text: String = t.value(&format!(

@@ -111,7 +111,8 @@ fn metrics_parse_with_a_real_prometheus_parser_and_need_the_token() {
         "ai_worker_model_requests_total{provider=\"Gemini\",code=\"429\"}",
         "ai_worker_rate_limited_total{provider=\"Gemini\"}",
         "ai_worker_tokens_total{kind=\"thinking\"}",
-        "ai_worker_queue_items{status=\"error\"} 1",
+        // Still rate limited after every retry: the item waits (pending), not its fault.
+        "ai_worker_queue_items{status=\"pending\"} 1",
         "ai_worker_item_duration_seconds_count",
         "ai_worker_runs_total{trigger=\"http\",result=\"failed\"} 1",
     ] {

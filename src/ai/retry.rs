@@ -358,7 +358,9 @@ impl Failure {
             self.message,
             if attempts == 1 { "" } else { "s" }
         );
-        if self.offline {
+        // Still rate limited after every wait: not the item's fault either (the
+        // task waits, or goes to its fallback model).
+        if self.offline || self.rate_limited {
             AiError::Unreachable(message)
         } else {
             AiError::Item(message)

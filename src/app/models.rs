@@ -78,9 +78,25 @@ pub fn update(
     changes: &ModelChanges,
     key: &KeyChange,
 ) -> Result<(), AppError> {
+    update_with_fallback(config, name, changes, key, None)
+}
+
+/// [`update`], and the model's fallback set by name (`Some(None)`: removed). A
+/// fallback that does not exist, or that leads back to the model, is refused.
+pub fn update_with_fallback(
+    config: &Config,
+    name: &str,
+    changes: &ModelChanges,
+    key: &KeyChange,
+    fallback: Option<Option<&str>>,
+) -> Result<(), AppError> {
     check_secret(config, matches!(key, KeyChange::Set(_)))?;
     let mut db = Db::connect(&config.db)?;
-    let found = model_repository::update(&mut db, name, changes, key, &config.ai_key_secret)?;
+    let mut changes = changes.clone();
+    if let Some(fallback) = fallback {
+        changes.fallback = Some(resolve_fallback(&mut db, name, fallback)?);
+    }
+    let found = model_repository::update(&mut db, name, &changes, key, &config.ai_key_secret)?;
     db.close();
     if !found {
         return Err(AppError::NotFound(format!(
@@ -88,6 +104,40 @@ pub fn update(
         )));
     }
     Ok(())
+}
+
+/// The id of `fallback` for model `name`, refusing a name that does not exist and a
+/// chain that would lead back to `name`.
+fn resolve_fallback(
+    db: &mut Db,
+    name: &str,
+    fallback: Option<&str>,
+) -> Result<Option<u32>, AppError> {
+    let Some(fallback) = fallback else {
+        return Ok(None);
+    };
+    let missing = |what: &str| {
+        AppError::NotFound(format!(
+            "no model is named '{what}' (`ai-worker model list` shows them)"
+        ))
+    };
+    let own = model_repository::find_by_name(db, name)?.ok_or_else(|| missing(name))?;
+    let first = model_repository::find_by_name(db, fallback)?.ok_or_else(|| missing(fallback))?;
+    let mut next = Some(first);
+    let mut seen = Vec::new();
+    while let Some(id) = next {
+        if id == own {
+            return Err(AppError::Usage(format!(
+                "'{fallback}' cannot be the fallback of '{name}': its chain of fallbacks leads back to '{name}' (a cycle)"
+            )));
+        }
+        if seen.contains(&id) {
+            break;
+        }
+        seen.push(id);
+        next = model_repository::fallback_of(db, id)?;
+    }
+    Ok(Some(first))
 }
 
 fn check_secret(config: &Config, storing_a_key: bool) -> Result<(), AppError> {

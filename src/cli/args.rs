@@ -68,6 +68,8 @@ pub enum Command {
         changes: ModelChanges,
         key: Option<KeySource>,
         remove_key: bool,
+        /// `--fallback NAME|none`.
+        fallback: Option<Option<String>>,
     },
     ModelRekey {
         old_secret_env: Option<String>,
@@ -214,6 +216,7 @@ const FLAGS: &[&str] = &[
     "--price-input",
     "--max-concurrency",
     "--retry",
+    "--fallback",
 ];
 
 /// The command whose help was asked for: `model add --help` gives "model add".
@@ -331,10 +334,14 @@ fn parse_model_update(args: &mut pico_args::Arguments) -> Result<Command, String
     let changes = parse_changes(args)?;
     let key = key_source(args)?;
     let remove_key = args.contains("--no-key");
+    let fallback = text(args, "--fallback")?.map(|name| {
+        let name = name.trim().to_string();
+        (!name.eq_ignore_ascii_case("none")).then_some(name)
+    });
     if remove_key && key.is_some() {
         return Err("--no-key cannot be used with --api-key-env or --key-stdin".into());
     }
-    if changes == ModelChanges::default() && key.is_none() && !remove_key {
+    if changes == ModelChanges::default() && key.is_none() && !remove_key && fallback.is_none() {
         return Err(format!(
             "model update {name} changes nothing: give at least one flag (see `ai-worker model update --help`)"
         ));
@@ -344,6 +351,7 @@ fn parse_model_update(args: &mut pico_args::Arguments) -> Result<Command, String
         changes,
         key,
         remove_key,
+        fallback,
     })
 }
 
@@ -409,6 +417,7 @@ fn parse_changes(args: &mut pico_args::Arguments) -> Result<ModelChanges, String
         daily_budget: price(args, "--daily-budget")?,
         max_chunk_chars: optional_count(args, "--max-chunk-chars")?,
         max_concurrency: optional_count(args, "--max-concurrency")?,
+        fallback: None,
     })
 }
 

@@ -148,6 +148,8 @@ CHANGES:
   --reasoning-effort E|none  OpenAI: minimal, low, medium or high
   --service-tier T|none      OpenAI: flex (half price, slower), auto, default, priority
   --max-chunk-chars N|none   texts longer than this go out in parts (default 8000)
+  --fallback NAME|none       the model that takes this one's items while it cannot be
+                             reached, stays rate limited, or its daily budget is spent
   --max-concurrency N|none   calls in flight to this model per run at most (default:
                              the run's concurrency); other models' tasks go on beside it
 ";

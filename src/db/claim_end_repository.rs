@@ -26,6 +26,8 @@ pub enum EndAction<'a> {
         change_summary: &'a str,
         /// `result_json`: an analysis task's object.
         result_json: Option<&'a str>,
+        /// `id_ai_model`: the model that made the result.
+        id_ai_model: Option<u32>,
     },
     /// ERROR with this message.
     Fail {
@@ -178,8 +180,9 @@ fn end_one(db: &mut Db, end: &ClaimEnd<'_>, operation_uuid: &str) -> Result<Writ
             text_corrected,
             change_summary,
             result_json,
+            id_ai_model,
         } => {
-            let result = (*text_corrected, *change_summary, *result_json);
+            let result = (*text_corrected, *change_summary, *result_json, *id_ai_model);
             write_result(db, end, result, operation_uuid)?
         }
         EndAction::Fail { message } => write_error(db, end, message, operation_uuid)?,
@@ -218,26 +221,28 @@ fn guard_params(end: &ClaimEnd<'_>, check_text: bool) -> Vec<mysql::Value> {
     ]
 }
 
-/// `text_corrected`, `change_summary`, `result_json`.
-type SavedResult<'a> = (Option<&'a str>, &'a str, Option<&'a str>);
+/// `text_corrected`, `change_summary`, `result_json`, `id_ai_model`.
+type SavedResult<'a> = (Option<&'a str>, &'a str, Option<&'a str>, Option<u32>);
 
 fn write_result(
     db: &mut Db,
     end: &ClaimEnd<'_>,
-    (text_corrected, change_summary, result_json): SavedResult<'_>,
+    (text_corrected, change_summary, result_json, id_ai_model): SavedResult<'_>,
     operation_uuid: &str,
 ) -> Result<bool, DbError> {
     let mut params: Vec<mysql::Value> = vec![
         text_corrected.into(),
         change_summary.into(),
         result_json.into(),
+        id_ai_model.into(),
         PROCESSED.into(),
         operation_uuid.into(),
     ];
     params.extend(item_spend_params(&end.spent));
     params.extend(guard_params(end, true));
     let sql = format!(
-        "UPDATE task_item i SET i.text_corrected = ?, i.change_summary = ?, i.result_json = ?, i.status_id = ?, \
+        "UPDATE task_item i SET i.text_corrected = ?, i.change_summary = ?, i.result_json = ?, \
+         i.id_ai_model = COALESCE(?, i.id_ai_model), i.status_id = ?, \
          i.processed_at = NOW(), i.operation_uuid = ?, i.error_message = NULL, \
          i.claim_token = NULL, i.claimed_until = NULL, {}{GUARD}",
         item_spend!()

@@ -26,6 +26,9 @@ pub struct Item {
 /// What the model produced for one item, ready to be saved.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ItemResult {
+    /// The model that made the result (`task_item.id_ai_model`): the task's, or a
+    /// fallback of it.
+    pub id_ai_model: Option<u32>,
     /// An analysis task's object (`task.output_schema`), compact JSON; then
     /// `text_corrected` is not saved.
     pub result_json: Option<String>,

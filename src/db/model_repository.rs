@@ -60,6 +60,8 @@ pub struct ModelRow {
     pub batch_price_factor: Option<f64>,
     /// `max_concurrency`: the most calls in flight to this model in one process.
     pub max_concurrency: Option<u32>,
+    /// `id_fallback_model`: the model that takes over while this one cannot answer.
+    pub id_fallback_model: Option<u32>,
 }
 
 impl std::fmt::Debug for ModelRow {
@@ -84,8 +86,8 @@ pub fn get(db: &mut Db, id_ai_model: u32, secret: &str) -> Result<Option<ModelRo
          structured_output, is_active, CAST(price_input AS CHAR), \
          CAST(price_cached_input AS CHAR), CAST(price_output AS CHAR), currency, \
          thinking_budget, reasoning_effort, service_tier, CAST(daily_budget AS CHAR), \
-         max_chunk_chars, CAST(batch_price_factor AS CHAR), max_concurrency \
-         FROM ai_model WHERE id_ai_model = ?",
+         max_chunk_chars, CAST(batch_price_factor AS CHAR), max_concurrency, \
+         id_fallback_model FROM ai_model WHERE id_ai_model = ?",
         (secret, id_ai_model),
     )?;
     let Some(row) = row else {
@@ -127,6 +129,7 @@ pub fn get(db: &mut Db, id_ai_model: u32, secret: &str) -> Result<Option<ModelRo
         batch_price_factor: column::<Option<String>>(&row, 22, "ai_model.batch_price_factor")?
             .and_then(|f| f.parse().ok()),
         max_concurrency: column(&row, 23, "ai_model.max_concurrency")?,
+        id_fallback_model: column(&row, 24, "ai_model.id_fallback_model")?,
     }))
 }
 
@@ -268,6 +271,9 @@ pub struct ModelChanges {
     pub max_chunk_chars: Option<Option<u32>>,
     /// `max_concurrency`.
     pub max_concurrency: Option<Option<u32>>,
+    /// `id_fallback_model` (`None` inside: no fallback), resolved from a name by the
+    /// caller.
+    pub fallback: Option<Option<u32>>,
 }
 
 /// What `ai-worker model update` does with the key.
@@ -367,6 +373,7 @@ fn assignments(c: &ModelChanges) -> Vec<(&'static str, mysql::Value)> {
     set("daily_budget = ?", c.daily_budget.map(Into::into));
     set("max_chunk_chars = ?", c.max_chunk_chars.map(Into::into));
     set("max_concurrency = ?", c.max_concurrency.map(Into::into));
+    set("id_fallback_model = ?", c.fallback.map(Into::into));
     out
 }
 
@@ -411,6 +418,15 @@ pub fn list(db: &mut Db) -> Result<Vec<ModelSummary>, DbError> {
             },
         )
         .collect())
+}
+
+/// The model a model falls back to, if any.
+pub fn fallback_of(db: &mut Db, id_ai_model: u32) -> Result<Option<u32>, DbError> {
+    let row: Option<Option<u32>> = db.query_first(
+        "SELECT id_fallback_model FROM ai_model WHERE id_ai_model = ?",
+        (id_ai_model,),
+    )?;
+    Ok(row.flatten())
 }
 
 /// The id of the model with this name, if one exists.

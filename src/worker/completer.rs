@@ -67,6 +67,8 @@ pub struct Report {
     pub done: Done,
     /// What its calls cost, saved or not.
     pub spent: Spent,
+    /// Made by a fallback of the task's model.
+    pub by_fallback: bool,
 }
 
 /// How an item ended.
@@ -135,6 +137,7 @@ fn complete(ctx: &Context<'_>, batch: Vec<Finished>) -> Vec<Report> {
                 claim_token: None,
                 done: Done::DryRun(item),
                 spent,
+                by_fallback: false,
             }),
             Ran::DbFailed(err) => reports.push(unsaved(lane.id(), None, err)),
         }
@@ -203,6 +206,7 @@ fn unsaved(id_task: u32, claim_token: Option<String>, err: DbError) -> Report {
         claim_token,
         done: Done::DbFailed(err),
         spent: Spent::default(),
+        by_fallback: false,
     }
 }
 
@@ -246,11 +250,15 @@ fn report(ctx: &Context<'_>, ending: Ending, ended: EndedAs) -> Report {
         }
     };
     count_metrics(&lane, &done, &spent, seconds);
+    let primary = lane.model_at(0).id;
+    let by_fallback =
+        matches!(&end, ItemEnd::Saved(r) if r.id_ai_model.is_some_and(|m| m != primary));
     Report {
         id_task: lane.id(),
         claim_token: token,
         done,
         spent,
+        by_fallback,
     }
 }
 
@@ -275,12 +283,12 @@ fn count_metrics(lane: &Lane, done: &Done, spent: &Spent, seconds: f64) {
         Done::Lost => "lost",
         Done::DryRun(_) | Done::DbFailed(_) => return,
     };
-    crate::metrics::item(status, &lane.model.name, seconds);
+    crate::metrics::item(status, &lane.model().name, seconds);
     crate::metrics::tokens("input", spent.tokens_input);
     crate::metrics::tokens("cached", spent.tokens_cached);
     crate::metrics::tokens("output", spent.tokens_output);
     crate::metrics::tokens("thinking", spent.tokens_thinking);
-    if let (Some(cost), Some(pricing)) = (spent.cost, &lane.model.pricing) {
+    if let (Some(cost), Some(pricing)) = (spent.cost, &lane.model().pricing) {
         crate::metrics::cost(&pricing.currency, cost);
     }
 }
@@ -299,6 +307,7 @@ mod tests {
     #[test]
     fn a_result_is_saved_with_what_every_call_cost() {
         let result = ItemResult {
+            id_ai_model: None,
             result_json: None,
             text_corrected: "Ala".into(),
             change_summary: "nic".into(),

@@ -107,15 +107,18 @@ pub fn run_all(ctx: &Context<'_>, jobs: &Mutex<Receiver<Job>>, finished: &Sender
 
 /// One claimed item: within the budgets, through the pipeline, decided.
 fn execute(ctx: &Context<'_>, lane: &Lane, claim: Claim) -> Ran {
+    // The model that takes this item: the task's, or the fallback it moved on to.
+    let at = lane.active();
     if ctx.stop.is_raised() || lane.halted().is_some() {
         return decided(
             lane,
+            at,
             claim,
             Outcome::NotSent(NotSent::Stopping),
             Spent::default(),
         );
     }
-    let budget = lane.budget(ctx.plan.dry_run);
+    let budget = lane.budget_at(at, ctx.plan.dry_run);
     let reservation = match &budget {
         Some(budget) => {
             let reserved = ctx
@@ -126,15 +129,15 @@ fn execute(ctx: &Context<'_>, lane: &Lane, claim: Claim) -> Ran {
                 Ok(Ok(reservation)) => reservation,
                 Ok(Err(why)) => {
                     let outcome = Outcome::NotSent(NotSent::BudgetReached(why));
-                    return decided(lane, claim, outcome, Spent::default());
+                    return decided(lane, at, claim, outcome, Spent::default());
                 }
                 Err(err) => return Ran::DbFailed(err),
             }
         }
         None => Reservation::default(),
     };
-    let pipeline = lane.pipeline(ctx.config, ctx.stop, lane.model.pricing.as_ref());
-    let processed = process(ctx, lane, &pipeline, claim.item());
+    let pipeline = lane.pipeline_at(at, ctx.config, ctx.stop);
+    let processed = process(ctx, lane.permits_at(at), &pipeline, claim.item());
     let mut spent = processed.spent;
     spent.reserved = reservation.task;
     if let Some(budget) = &budget {
@@ -150,8 +153,15 @@ fn execute(ctx: &Context<'_>, lane: &Lane, claim: Claim) -> Ran {
             );
         }
     }
-    let outcome = processed.outcome.and_then(|result| fits(ctx, result));
-    decided(lane, claim, Outcome::Processed(outcome), spent)
+    let made_by = lane.model_at(at).id;
+    let outcome = processed
+        .outcome
+        .and_then(|result| fits(ctx, result))
+        .map(|mut result| {
+            result.id_ai_model = Some(made_by);
+            result
+        });
+    decided(lane, at, claim, Outcome::Processed(outcome), spent)
 }
 
 /// The result, if its columns can hold it; else the item fails with the column named.
@@ -168,8 +178,14 @@ fn fits(ctx: &Context<'_>, result: ItemResult) -> Result<ItemResult, AiError> {
 
 /// The claim's end as the completer's rule decides it; a reason to stop the whole
 /// task takes effect at once, so no other item of it is sent.
-fn decided(lane: &Lane, claim: Claim, outcome: Outcome, spent: Spent) -> Ran {
+fn decided(lane: &Lane, at: usize, claim: Claim, outcome: Outcome, spent: Spent) -> Ran {
     let (end, halt) = decide(outcome, spent);
+    // A model that cannot take items now hands them to its fallback, if it has one:
+    // the item goes back to pending and is sent again, to the next model.
+    let halt = match halt {
+        Some(Halt::Waits(why)) if lane.fall_back(at, &why).is_some() => None,
+        other => other,
+    };
     if let Some(halt) = halt
         && lane.halt(halt.clone())
     {
@@ -186,10 +202,15 @@ fn decided(lane: &Lane, claim: Claim, outcome: Outcome, spent: Spent) -> Ran {
 
 /// The pipeline on one item. A long text goes out in parts, each in a thread of its
 /// own; every call holds the model's permit (if it has a cap) and one of the run's.
-fn process(ctx: &Context<'_>, lane: &Lane, pipeline: &Pipeline<'_>, item: &Item) -> Processed {
+fn process(
+    ctx: &Context<'_>,
+    model_permits: Option<&Permits>,
+    pipeline: &Pipeline<'_>,
+    item: &Item,
+) -> Processed {
     let parts = pipeline.parts(item);
     let call = |text: &str| {
-        let _model = lane.model_permits.as_ref().map(|p| p.acquire());
+        let _model = model_permits.map(Permits::acquire);
         let _run = ctx.permits.acquire();
         let hooks = Hooks {
             on_prompt: &mut |_| {},
@@ -238,7 +259,7 @@ fn part_failed(why: &str) -> Processed {
 
 /// A dry run: the same call, reported instead of saved.
 fn dry_run(ctx: &Context<'_>, lane: &Lane, item: &Item) -> Ran {
-    let pipeline = lane.pipeline(ctx.config, ctx.stop, lane.model.pricing.as_ref());
+    let pipeline = lane.pipeline_at(lane.active(), ctx.config, ctx.stop);
     let mut report = DryRunItem {
         id_task_item: item.id,
         id_task: item.id_task,

@@ -1,6 +1,7 @@
 //! A task as a run works on it: its row, its model, and whether it may go on. Shared
 //! by the producer (which claims for it) and the executors (which run its items).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::ai::Shape;
@@ -59,21 +60,29 @@ impl Halt {
 pub struct Lane {
     /// The task's row as the run read it.
     pub task: Task,
-    /// The task's model, ready.
-    pub model: TaskModel,
-    /// The model's own cap on calls in flight (`ai_model.max_concurrency`), shared by
-    /// every lane on that model.
-    pub model_permits: Option<Arc<Permits>>,
+    /// The task's model, then its fallbacks in order (`ai_model.id_fallback_model`).
+    models: Vec<TaskModel>,
+    /// Each model's own cap on calls in flight (`ai_model.max_concurrency`), shared
+    /// by every lane on that model.
+    permits: Vec<Option<Arc<Permits>>>,
+    /// Which of `models` takes the task's items now.
+    active: AtomicUsize,
+    /// Why the task fell back, said once: "fell back to 'X' because ...".
+    fell_back: Mutex<Option<String>>,
     halt: Mutex<Option<Halt>>,
 }
 
 impl Lane {
-    /// A lane for `task` on `model`.
-    pub fn new(task: Task, model: TaskModel, model_permits: Option<Arc<Permits>>) -> Lane {
+    /// A lane for `task` on `models` (the task's model first, then its fallbacks),
+    /// each with its permits.
+    pub fn new(task: Task, models: Vec<(TaskModel, Option<Arc<Permits>>)>) -> Lane {
+        let (models, permits) = models.into_iter().unzip();
         Lane {
             task,
-            model,
-            model_permits,
+            models,
+            permits,
+            active: AtomicUsize::new(0),
+            fell_back: Mutex::new(None),
             halt: Mutex::new(None),
         }
     }
@@ -81,6 +90,65 @@ impl Lane {
     /// The task's id.
     pub fn id(&self) -> u32 {
         self.task.id
+    }
+
+    /// Which model takes the task's items now (an index for [`Lane::model_at`]).
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// The model that takes the task's items now.
+    pub fn model(&self) -> &TaskModel {
+        self.model_at(self.active())
+    }
+
+    /// Model `at` of the chain (the task's own is 0).
+    pub fn model_at(&self, at: usize) -> &TaskModel {
+        &self.models[at.min(self.models.len() - 1)]
+    }
+
+    /// Every model of the chain.
+    pub fn models(&self) -> &[TaskModel] {
+        &self.models
+    }
+
+    /// The call permits of model `at`, if it has a cap.
+    pub fn permits_at(&self, at: usize) -> Option<&Permits> {
+        self.permits.get(at).and_then(Option::as_deref)
+    }
+
+    /// Model `from` cannot take items now (`why`): the next model of the chain takes
+    /// them, if there is one. Returns its name (also when another thread moved on
+    /// first); `None` when the chain has no model left.
+    pub fn fall_back(&self, from: usize, why: &str) -> Option<&str> {
+        if from + 1 >= self.models.len() {
+            return None;
+        }
+        let moved = self
+            .active
+            .compare_exchange(from, from + 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        let next = &self.models[self.active().max(from + 1).min(self.models.len() - 1)];
+        if moved {
+            let note = format!(
+                "fell back from '{}' to '{}' because: {why}",
+                self.models[from].name, next.name
+            );
+            log::warn!("[Task {}] {note}", self.task.id);
+            self.fell_back
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert(note);
+        }
+        Some(&next.name)
+    }
+
+    /// Why the task's items went to a fallback model, if they did.
+    pub fn fallback_note(&self) -> Option<String> {
+        self.fell_back
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Stops claiming and sending for the task; returns true if this reason is now the
@@ -104,24 +172,21 @@ impl Lane {
             .clone()
     }
 
-    /// What the task's items go through, priced at `pricing`.
-    pub fn pipeline<'l>(
+    /// What the task's items go through on model `at`, at its prices.
+    pub fn pipeline_at<'l>(
         &'l self,
+        at: usize,
         config: &Config,
         stop: &'l StopSignal,
-        pricing: Option<&'l Pricing>,
     ) -> Pipeline<'l> {
-        pipeline_for(config, stop, &self.task, &self.model, pricing)
+        let model = self.model_at(at);
+        pipeline_for(config, stop, &self.task, model, model.pricing.as_ref())
     }
 
-    /// The budgets the task's direct calls are held to.
-    pub fn budget(&self, dry_run: bool) -> Option<Budget<'_>> {
-        budget_for(
-            dry_run,
-            &self.task,
-            &self.model,
-            self.model.pricing.as_ref(),
-        )
+    /// The budgets the task's direct calls on model `at` are held to.
+    pub fn budget_at(&self, at: usize, dry_run: bool) -> Option<Budget<'_>> {
+        let model = self.model_at(at);
+        budget_for(dry_run, &self.task, model, model.pricing.as_ref())
     }
 }
 

@@ -34,6 +34,8 @@ pub struct TaskModel {
     /// `ai_model.max_concurrency`: the most calls in flight to this model in one
     /// process (`None`: the run's concurrency applies).
     pub max_concurrency: Option<usize>,
+    /// `ai_model.id_fallback_model`: the model that takes over while this one cannot.
+    pub fallback: Option<u32>,
 }
 
 /// The share of the prices a batch job is billed at when `ai_model.batch_price_factor`
@@ -88,6 +90,7 @@ pub fn model_for(
                 .max_chunk_chars
                 .map_or(DEFAULT_CHUNK_CHARS, |n| (n as usize).max(100)),
             max_concurrency: row.max_concurrency.filter(|&n| n > 0).map(|n| n as usize),
+            fallback: row.id_fallback_model.filter(|&id| id != row.id),
         }))
 }
 

@@ -137,6 +137,7 @@ impl Pipeline<'_> {
         let outcome = match failure {
             Some(err) => Err(err),
             None => Ok(ItemResult {
+                id_ai_model: None,
                 result_json: None,
                 text_corrected: chunks::join(&texts, parts),
                 change_summary: fit_summary(summaries.join("\n")),
@@ -164,6 +165,7 @@ impl Pipeline<'_> {
             reserved: 0.0,
         };
         let outcome = outcome.map(|answer| ItemResult {
+            id_ai_model: None,
             result_json: answer.result_json,
             text_corrected: answer.text_corrected,
             change_summary: answer.change_summary,

@@ -61,6 +61,8 @@ pub struct Tally {
     pub costs: Costs,
     /// Dry-run results.
     pub dry_run_items: Vec<DryRunItem>,
+    /// Saved as PROCESSED by a fallback model.
+    pub fallback: u64,
 }
 
 /// A lane as the producer tracks it.
@@ -304,7 +306,7 @@ impl Engine<'_> {
             .iter()
             .map(|t| Demand {
                 priority: t.priority,
-                model: t.lane.model.id,
+                model: t.lane.model().id,
                 held: t.held,
                 served: t.served,
                 open: t.is_open(),
@@ -508,12 +510,12 @@ impl Engine<'_> {
 fn model_room(tracks: &[Track]) -> HashMap<u32, usize> {
     let mut room: HashMap<u32, usize> = HashMap::new();
     for track in tracks {
-        if let Some(cap) = track.lane.model.max_concurrency {
-            room.entry(track.lane.model.id).or_insert(cap);
+        if let Some(cap) = track.lane.model().max_concurrency {
+            room.entry(track.lane.model().id).or_insert(cap);
         }
     }
     for track in tracks {
-        if let Some(left) = room.get_mut(&track.lane.model.id) {
+        if let Some(left) = room.get_mut(&track.lane.model().id) {
             *left = left.saturating_sub(track.held);
         }
     }
@@ -537,9 +539,18 @@ fn count(tracks: &mut [Track], report: Report, db_error: &mut Option<DbError>) {
     let tally = &mut track.tally;
     tally.costs.add(&report.spent);
     match report.done {
-        Done::Ok => tally.ok += 1,
+        Done::Ok => {
+            tally.ok += 1;
+            tally.fallback += u64::from(report.by_fallback);
+        }
         Done::Error => tally.error += 1,
-        Done::Released => tally.released += 1,
+        Done::Released => {
+            tally.released += 1;
+            // Handed back without a halt (its model fell back): claim it again.
+            if track.lane.halted().is_none() && matches!(track.source, Source::Claim) {
+                track.exhausted = false;
+            }
+        }
         Done::Stale => {
             tally.released += 1;
             // The item is pending again: claim it again with its new text.
@@ -595,12 +606,17 @@ impl Engine<'_> {
         let mut report = report;
         let (id, dry_run) = (lane.id(), self.plan.dry_run);
         if !dry_run {
-            super::model::remember_json_mode(db, &lane.model)?;
+            for model in lane.models() {
+                super::model::remember_json_mode(db, model)?;
+            }
         }
         report.items_ok = tally.ok;
         report.items_error = tally.error;
         report.costs = tally.costs;
-        report.costs.currency = lane.model.pricing.as_ref().map(|p| p.currency.clone());
+        report.costs.currency = lane.model().pricing.as_ref().map(|p| p.currency.clone());
+        report.fallback = lane
+            .fallback_note()
+            .map(|note| format!("{note} ({} items saved by a fallback)", tally.fallback));
         self.summary.items_released += tally.released;
         self.summary.dry_run_items.extend(tally.dry_run_items);
         match lane.halted() {

@@ -95,6 +95,8 @@ pub struct TaskSummary {
     /// What the task does (`task.kind`, or as inferred): proofread, translate,
     /// analyze.
     pub kind: String,
+    /// Whether, why and to which model the task's items went to a fallback.
+    pub fallback: Option<String>,
 }
 
 /// What `--dry-run` would have saved for one item.
@@ -209,6 +211,11 @@ impl RunSummary {
                 self.batch_sent, self.batch_waiting
             ));
         }
+        for task in &self.tasks {
+            if let Some(fallback) = &task.fallback {
+                message.push_str(&format!("; task {} {fallback}", task.id_task));
+            }
+        }
         for task in self.tasks.iter().filter(|t| t.failed || t.paused) {
             let verb = if task.failed { "stopped" } else { "waits" };
             let why = task.message.as_deref().unwrap_or("no reason given");
@@ -270,6 +277,7 @@ impl RunSummary {
                     "message": t.message,
                     "privacy": t.privacy,
                     "kind": t.kind,
+                    "fallback": t.fallback,
                 });
                 merge(&mut task, t.costs.to_json());
                 task

@@ -157,15 +157,57 @@ impl<'a> Engine<'a> {
         } else {
             Source::Claim
         });
-        let permits = model.max_concurrency.map(|cap| {
-            Arc::clone(
-                self.model_permits
-                    .entry(model.id)
-                    .or_insert_with(|| Arc::new(Permits::new(cap))),
-            )
-        });
-        let lane = Lane::new(task, model, permits);
+        let chain = self.with_fallbacks(db, id, model)?;
+        let models = chain
+            .into_iter()
+            .map(|model| {
+                let permits = model.max_concurrency.map(|cap| {
+                    Arc::clone(
+                        self.model_permits
+                            .entry(model.id)
+                            .or_insert_with(|| Arc::new(Permits::new(cap))),
+                    )
+                });
+                (model, permits)
+            })
+            .collect();
+        let lane = Lane::new(task, models);
         Ok(Some(Track::new(lane, source, report, counts)))
+    }
+
+    /// The task's model followed by its fallbacks (`ai_model.id_fallback_model`), as
+    /// far as each can be used; a cycle ends the chain.
+    fn with_fallbacks(
+        &mut self,
+        db: &mut Db,
+        id_task: u32,
+        model: TaskModel,
+    ) -> Result<Vec<TaskModel>, WorkerError> {
+        let mut chain = vec![model];
+        while let Some(next) = chain.last().and_then(|m| m.fallback) {
+            if chain.iter().any(|m| m.id == next) {
+                log::warn!(
+                    "[Task {id_task}] the fallbacks of its model lead back to model id {next}: the chain ends there"
+                );
+                break;
+            }
+            let found = model::model_for(
+                db,
+                self.config,
+                (id_task, next),
+                self.plan.dry_run,
+                &self.agent,
+                &self.pool,
+            )?;
+            match found {
+                Ok(fallback) => chain.push(fallback),
+                Err(why) => {
+                    log::warn!("[Task {id_task}] its fallback model cannot be used: {why}");
+                    break;
+                }
+            }
+        }
+        Ok(chain)
     }
 
     /// What a task's items go through, priced at `pricing` (the batch price for a
