@@ -266,3 +266,22 @@ fn the_estimate_of_an_analysis_does_not_grow_with_its_texts() {
         "a correction is as long as its text"
     );
 }
+
+#[test]
+fn an_accepted_schema_result_is_never_exported_over_its_source() {
+    let mut t = TestDb::new();
+    t.conn_exec("CREATE TABLE opinion (id INT PRIMARY KEY, body TEXT)");
+    t.conn_exec("INSERT INTO opinion VALUES (1, 'Świetny sklep.')");
+    t.config.export_allow = vec![ai_worker::ExportTarget::parse("opinion.body").unwrap()];
+    let model = t.model("echo", "echo", None, None);
+    let (task, _) = t.task(model, &[]);
+    t.conn_exec(&format!(
+        "INSERT INTO task_item (id_task, text_original, result_json, status_id, review_status, \
+         source_table, source_column, source_id) \
+         VALUES ({task}, 'Świetny sklep.', '{{\"sentiment\":\"pozytywny\"}}', 1, 1, 'opinion', 'body', '1')"
+    ));
+    let done = ai_worker::app::review::export(&t.config, Some(task), false).unwrap();
+    assert_eq!((done.exported, done.errors), (0, 0));
+    let body: String = t.value("SELECT body FROM opinion WHERE id = 1");
+    assert_eq!(body, "Świetny sklep.");
+}

@@ -108,6 +108,7 @@ pub fn accepted(
         "SELECT id_task_item, id_task, source_table, source_column, source_id, \
          text_original, text_corrected FROM task_item FORCE INDEX (idx_task_item_review) \
          WHERE review_status = ? AND export_status = ? AND status_id = ? \
+         AND text_corrected IS NOT NULL \
          AND (? IS NULL OR id_task = ?) AND id_task_item > ? ORDER BY id_task_item LIMIT ?",
         (
             review::ACCEPTED,
