@@ -690,3 +690,35 @@ fn serve_lists_a_tasks_batch_jobs() {
         "{metrics}"
     );
 }
+
+#[test]
+fn an_analysis_task_goes_through_batch_jobs_too() {
+    for provider in ["gemini", "openai"] {
+        let mut t = TestDb::new();
+        let fake = FakeBatch::start();
+        let (task, ids) = batch_task(
+            &mut t,
+            &fake,
+            provider,
+            &["Opinia pierwsza.", "Opinia druga."],
+            1,
+        );
+        t.conn_exec(&format!(
+            "UPDATE task SET description = 'Streść opinię w jednym zdaniu.' WHERE id_task = {task}"
+        ));
+        let out = run(&t, &[], &[]);
+        assert!(out.status.success(), "{}", output_text(&out));
+        fake.set(Knobs {
+            finish: true,
+            ..Knobs::default()
+        });
+        let out = run(&t, &[], &[]);
+        assert!(out.status.success(), "{}", output_text(&out));
+        let answer: String = t.value(&format!(
+            "SELECT text_corrected FROM task_item WHERE id_task_item = {}",
+            ids[0]
+        ));
+        assert_eq!(answer, "Streszczenie: Opinia pierwsza.", "{provider}");
+        assert_eq!(t.item_statuses(task), vec![1, 1], "{provider}");
+    }
+}

@@ -314,7 +314,16 @@ fn jsonl(text: &str) -> Vec<Value> {
 /// One line's answer: the text echoed, "FAIL-LINE" failing, "BAD-REQUEST" refused.
 fn answer(gemini: bool, key: &str, body: &Value) -> Value {
     let text = text_of(body);
-    let content = json!({"text_corrected": text, "change_summary": "batch"}).to_string();
+    // An analysis asks for an `answer` field instead of a correction.
+    let asks_answer = body
+        .pointer("/generationConfig/responseSchema/properties/answer")
+        .is_some()
+        || body.pointer("/response_format/json_schema/name") == Some(&json!("answer"));
+    let content = if asks_answer {
+        json!({"answer": format!("Streszczenie: {text}")}).to_string()
+    } else {
+        json!({"text_corrected": text, "change_summary": "batch"}).to_string()
+    };
     if gemini {
         if text.contains("FAIL-LINE") {
             return json!({"key": key, "metadata": {"key": key}, "error": {"code": 503, "message": "overloaded"}});
