@@ -270,3 +270,7 @@ ALTER TABLE task_item ADD COLUMN result_json MEDIUMTEXT NULL;
 -- result.
 ALTER TABLE ai_model ADD COLUMN id_fallback_model INT UNSIGNED NULL;
 ALTER TABLE task_item ADD COLUMN id_ai_model INT UNSIGNED NULL;
+
+-- Third round: a run's heartbeat, so that a run that died (kill -9, a second Ctrl+C)
+-- is shown as ended: the next run closes task_run rows silent for 5 minutes.
+ALTER TABLE task_run ADD COLUMN heartbeat_at DATETIME NULL;

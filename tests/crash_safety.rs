@@ -210,3 +210,34 @@ fn a_worker_whose_lease_was_taken_over_cannot_overwrite() {
     assert_eq!(t.task_row(task).2, 1);
     t.assert_counters_match_items(task);
 }
+
+#[test]
+fn a_run_that_died_is_shown_as_ended_and_the_next_run_closes_its_row() {
+    let mut t = TestDb::new();
+    let model = t.model("echo", "echo", None, None);
+    let (task, ids) = t.task(model, &["a", "b"]);
+    let dead = "11111111-2222-3333-4444-555555555555";
+    t.conn_exec(&format!(
+        "INSERT INTO task_run (operation_uuid, started_at, heartbeat_at, `trigger`, host, pid) \
+         VALUES ('{dead}', NOW() - INTERVAL 1 HOUR, NOW() - INTERVAL 50 MINUTE, 'cli', 'h', 1)"
+    ));
+    t.conn_exec(&format!(
+        "UPDATE task_item SET status_id = 1, operation_uuid = '{dead}' WHERE id_task_item = {}",
+        ids[0]
+    ));
+    let row = ai_worker::app::status::run(&t.config, dead).unwrap();
+    assert!(!row.running, "silent for 50 minutes: not running");
+    let _ = task;
+    ai_worker::run(
+        &t.config,
+        &ai_worker::RunOptions::default(),
+        &ai_worker::StopSignal::new(),
+    )
+    .unwrap();
+    let (finished, ok, message): (Option<String>, u64, String) = t.conn_first(&format!(
+        "SELECT CAST(finished_at AS CHAR), items_ok, message FROM task_run WHERE operation_uuid = '{dead}'"
+    ));
+    assert!(finished.is_some());
+    assert_eq!(ok, 1, "the item it saved is counted");
+    assert!(message.contains("no heartbeat"), "{message}");
+}

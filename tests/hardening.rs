@@ -670,3 +670,70 @@ fn a_result_for_a_deleted_task_is_discarded_with_the_right_reason() {
     assert!(text.contains("the item was deleted"), "{text}");
     assert!(!text.contains("lease expired"), "{text}");
 }
+
+#[test]
+fn slow_bodies_without_a_token_hold_no_slot() {
+    let t = TestDb::new();
+    let mut config = t.config.clone();
+    config.serve_token = Some("tok".into());
+    let (addr, stop) = start_server(&config);
+    // 100 complete heads without a token, each announcing a body that never comes.
+    let head = "POST /task/run HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n{";
+    let slow: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            let _ = s.write_all(head.as_bytes());
+            s
+        })
+        .collect();
+    let ok = (0..40)
+        .filter(|_| get(addr, "/health", "Bearer tok") == 200)
+        .count();
+    assert_eq!(ok, 40, "every authenticated probe was answered");
+    // Each of them got its 401 at once, without the body.
+    let mut first = slow.into_iter().next().unwrap();
+    first
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut first, &mut answer);
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 401"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    stop.raise();
+}
+
+/// A plain HTTP server that answers 400 to anything, as web servers do to a TLS hello.
+fn plain_http_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut buf = [0u8; 512];
+            let _ = std::io::Read::read(&mut stream, &mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    format!("https://{addr}/v1beta")
+}
+
+#[test]
+fn https_to_a_plain_http_server_is_named_and_the_items_wait() {
+    let mut t = TestDb::new();
+    let https = plain_http_server();
+    let model = t.model("gemini", "m", Some(&https), Some("k"));
+    let (task, _) = t.task(model, &["a", "b"]);
+    let out = t.run_bin(&["--task", &task.to_string()]);
+    let text = common::output_text(&out);
+    assert!(text.contains("use http:// in ai_model.api_url"), "{text}");
+    assert_eq!(
+        t.item_statuses(task),
+        vec![0, 0],
+        "the items wait for a fix"
+    );
+}

@@ -229,13 +229,51 @@ fn transport_error(err: ureq::Error, url: &str) -> AiError {
         }
         ureq::Error::Timeout(_) => AiError::transient("Timeout"),
         ureq::Error::ConnectionFailed => AiError::Offline(format!("cannot connect to {host}")),
+        ureq::Error::Io(e)
+            if e.kind() == std::io::ErrorKind::UnexpectedEof
+                && url.to_ascii_lowercase().starts_with("https://") =>
+        {
+            AiError::Offline(format!(
+                "{host} closed the connection during the TLS handshake (a server that speaks plain HTTP does that: then use http:// in ai_model.api_url)"
+            ))
+        }
+        ureq::Error::Io(e)
+            if url.to_ascii_lowercase().starts_with("https://")
+                && plain_signs(&format!("{e:?} {e}")) =>
+        {
+            AiError::Unreachable(format!(
+                "{host} answered in plain HTTP, not HTTPS: the server speaks plain HTTP, so use http:// in ai_model.api_url"
+            ))
+        }
         ureq::Error::Io(e) => io_error(&e, &host),
         ureq::Error::BodyExceedsLimit(_) => AiError::Item("response body too large".into()),
         ureq::Error::BadUri(e) => {
             AiError::Task(format!("ai_model.api_url is not a valid URL: {e}"))
         }
+        other if url.to_ascii_lowercase().starts_with("https://") && speaks_plain(&other) => {
+            AiError::Unreachable(format!(
+                "{host} answered in plain HTTP, not HTTPS: the server speaks plain HTTP, so use http:// in ai_model.api_url"
+            ))
+        }
         other => AiError::transient(format!("HTTP error: {other}")),
     }
+}
+
+/// Whether a TLS failure looks like a plain HTTP answer to a TLS hello.
+fn speaks_plain(err: &ureq::Error) -> bool {
+    plain_signs(&format!("{err:?} {err}"))
+}
+
+fn plain_signs(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    [
+        "invalidcontenttype",
+        "corrupt message",
+        "wrong version number",
+        "invalidmessage",
+    ]
+    .iter()
+    .any(|sign| text.contains(sign))
 }
 
 fn io_error(e: &std::io::Error, host: &str) -> AiError {
@@ -249,7 +287,7 @@ fn io_error(e: &std::io::Error, host: &str) -> AiError {
         }
         K::TimedOut => AiError::Offline(format!("no answer from {host} (timeout)")),
         K::InvalidData => AiError::transient(format!(
-            "the model server at {host} sent something that is not valid HTTP or text"
+            "the model server at {host} sent something that is not valid HTTP or text (if it speaks HTTPS, use https:// in ai_model.api_url)"
         )),
         _ => AiError::Offline(format!("network error talking to {host}: {e}")),
     }

@@ -12,11 +12,38 @@ pub fn insert(
     dry_run: bool,
 ) -> Result<(), DbError> {
     db.execute(
-        "INSERT INTO task_run (operation_uuid, started_at, `trigger`, host, pid, dry_run) \
-         VALUES (?, NOW(), ?, ?, ?, ?)",
+        "INSERT INTO task_run (operation_uuid, started_at, heartbeat_at, `trigger`, host, pid, \
+         dry_run) VALUES (?, NOW(), NOW(), ?, ?, ?, ?)",
         (operation_uuid, trigger, host, pid, dry_run),
     )?;
     Ok(())
+}
+
+/// A run that has said nothing for this long is taken for dead (it beats every 30 s).
+pub const SILENT_FOR_S: u64 = 300;
+
+/// Notes that the run is still alive.
+pub fn heartbeat(db: &mut Db, operation_uuid: &str) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE task_run SET heartbeat_at = NOW() WHERE operation_uuid = ?",
+        (operation_uuid,),
+    )?;
+    Ok(())
+}
+
+/// Ends the rows of runs that died without closing them (kill -9, a second Ctrl+C, a
+/// lost machine): silent for [`SILENT_FOR_S`], ended at their last heartbeat, with
+/// the items still marked with their id counted. Returns how many.
+pub fn close_dead(db: &mut Db) -> Result<u64, DbError> {
+    db.execute(
+        "UPDATE task_run r SET r.finished_at = COALESCE(r.heartbeat_at, r.started_at), \
+         r.items_ok = (SELECT COUNT(*) FROM task_item i WHERE i.operation_uuid = r.operation_uuid AND i.status_id = 1), \
+         r.items_error = (SELECT COUNT(*) FROM task_item i WHERE i.operation_uuid = r.operation_uuid AND i.status_id = 3), \
+         r.message = 'ended without a summary: no heartbeat (the process was stopped at once or died); items counted from the rows it saved' \
+         WHERE r.finished_at IS NULL AND r.dry_run = 0 \
+         AND COALESCE(r.heartbeat_at, r.started_at) < NOW() - INTERVAL ? SECOND",
+        (SILENT_FOR_S,),
+    )
 }
 
 /// What a run did, as its `task_run` row records it.
@@ -83,6 +110,8 @@ pub struct RunRow {
     pub tokens: (u64, u64),
     /// `cost`.
     pub cost: Option<f64>,
+    /// Not finished and heard from within [`SILENT_FOR_S`].
+    pub running: bool,
 }
 
 /// Reads one run by its id.
@@ -90,9 +119,10 @@ pub fn get(db: &mut Db, operation_uuid: &str) -> Result<Option<RunRow>, DbError>
     let row: Option<mysql::Row> = db.query_first(
         "SELECT operation_uuid, DATE_FORMAT(started_at, '%Y-%m-%d %H:%i:%s'), \
          DATE_FORMAT(finished_at, '%Y-%m-%d %H:%i:%s'), `trigger`, host, pid, items_ok, \
-         items_error, message, tokens_input, tokens_output, CAST(cost AS CHAR) \
+         items_error, message, tokens_input, tokens_output, CAST(cost AS CHAR), \
+         finished_at IS NULL AND COALESCE(heartbeat_at, started_at) >= NOW() - INTERVAL ? SECOND \
          FROM task_run WHERE operation_uuid = ?",
-        (operation_uuid,),
+        (SILENT_FOR_S, operation_uuid),
     )?;
     let Some(row) = row else { return Ok(None) };
     let cost: Option<String> = column(&row, 11, "task_run.cost")?;
@@ -111,5 +141,6 @@ pub fn get(db: &mut Db, operation_uuid: &str) -> Result<Option<RunRow>, DbError>
             column(&row, 10, "task_run.tokens_output")?,
         ),
         cost: cost.and_then(|c| c.parse().ok()),
+        running: column::<Option<i64>>(&row, 12, "task_run.running")?.unwrap_or(0) != 0,
     }))
 }

@@ -34,6 +34,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; when all are taken, the oldest one still sending its
 /// head is dropped for the newcomer, and only when none is, the newcomer gets 503.
 const MAX_CONNECTIONS: usize = 64;
+/// How long a new connection may wait for a slot when every one is busy.
+const SLOT_WAIT: Duration = Duration::from_millis(500);
 /// Runs started through serve at once (`"wait": true` or not); more get 429.
 pub const MAX_RUNS: usize = 3;
 /// The same limit under its older name.
@@ -165,6 +167,7 @@ impl Server {
         let shared = Arc::clone(&self.shared);
         if shared.connections.load(Ordering::SeqCst) >= MAX_CONNECTIONS
             && !shared.evict_slowest_reader()
+            && !shared.slot_frees_soon()
         {
             let body = json!({"error": "too many connections, try again"});
             let _ = respond(&mut stream, 503, &body);
@@ -191,6 +194,19 @@ impl Drop for ConnectionSlot<'_> {
 impl Shared {
     fn reading(&self) -> MutexGuard<'_, Vec<Reading>> {
         self.reading.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits a moment for a connection to end (a burst of refused clients being
+    /// answered); true if one did.
+    fn slot_frees_soon(&self) -> bool {
+        let until = Instant::now() + SLOT_WAIT;
+        while Instant::now() < until {
+            if self.connections.load(Ordering::SeqCst) < MAX_CONNECTIONS {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        false
     }
 
     /// Closes the connection that has been sending its head the longest; false when
@@ -320,7 +336,11 @@ fn read_one(
     };
     let head_deadline = started + HEAD_DEADLINE.min(request_deadline);
     let deadline = started + request_deadline;
-    let mut head_done = || shared.reading().retain(|r| r.id != id);
+    let done_reading = || shared.reading().retain(|r| r.id != id);
+    let mut head_done = |authorization: Option<&str>| {
+        done_reading();
+        routes::token_ok(&shared.config, authorization)
+    };
     let result = read_request(
         &mut reader,
         head_deadline,
@@ -328,7 +348,7 @@ fn read_one(
         &mut set_timeout,
         &mut head_done,
     );
-    head_done();
+    done_reading();
     result
 }
 

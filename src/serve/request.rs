@@ -149,7 +149,7 @@ pub fn read_request(
     head_deadline: Instant,
     deadline: Instant,
     set_timeout: &mut dyn FnMut(Duration),
-    head_done: &mut dyn FnMut(),
+    head_done: &mut dyn FnMut(Option<&str>) -> bool,
 ) -> Result<Request, RequestError> {
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
@@ -167,7 +167,16 @@ pub fn read_request(
         let n = read_some(stream, &mut chunk, head_deadline.min(deadline), set_timeout)?;
         buf.extend_from_slice(&chunk[..n]);
     };
-    head_done();
+    // A request without the right token is answered (401) without reading its body:
+    // a client that opens connections and trickles bodies holds no slot for long.
+    if !head_done(authorization.as_deref()) {
+        return Ok(Request {
+            method,
+            path,
+            authorization,
+            body: Vec::new(),
+        });
+    }
     // No Content-Length (and no Transfer-Encoding, refused above) means no body.
     let body_len = match content_length {
         Some(n) if n > MAX_BODY => return Err(RequestError::BodyTooLarge),
@@ -221,7 +230,7 @@ mod tests {
     fn read(bytes: &[u8]) -> Result<Request, RequestError> {
         let mut cursor = std::io::Cursor::new(bytes.to_vec());
         let deadline = Instant::now() + Duration::from_secs(5);
-        read_request(&mut cursor, deadline, deadline, &mut |_| {}, &mut || {})
+        read_request(&mut cursor, deadline, deadline, &mut |_| {}, &mut |_| true)
     }
 
     #[test]

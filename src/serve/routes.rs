@@ -106,12 +106,15 @@ pub(super) fn page(shared: &Arc<Shared>, request: &Request) -> (u16, &'static st
 
 /// Whether the request carries the bearer token (the scheme in any case).
 fn authorized(config: &Config, request: &Request) -> bool {
+    token_ok(config, request.authorization.as_deref())
+}
+
+/// Whether an `Authorization` header carries `SERVE_TOKEN` (always, without one).
+pub(super) fn token_ok(config: &Config, authorization: Option<&str>) -> bool {
     let Some(token) = &config.serve_token else {
         return true;
     };
-    let given = request
-        .authorization
-        .as_deref()
+    let given = authorization
         .and_then(|h| h.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, value)| value)
@@ -202,7 +205,12 @@ fn run_status(config: &Config, uuid: &str) -> (u16, Value) {
                 "tokens_input": r.tokens.0,
                 "tokens_output": r.tokens.1,
                 "cost": r.cost,
-                "running": r.finished_at.is_none(),
+                "running": r.running,
+                "ended": match (&r.finished_at, r.running) {
+                    (Some(_), _) => "finished",
+                    (None, true) => "running",
+                    (None, false) => "ended (no heartbeat)",
+                },
             }),
         ),
         Err(e) => app_error(&e),

@@ -131,6 +131,10 @@ pub fn run_plan(
     if !plan.dry_run {
         let (host, pid) = (hostname(), std::process::id());
         run_repository::insert(&mut db, &operation_uuid, &plan.trigger, &host, pid, false)?;
+        let dead = run_repository::close_dead(&mut db)?;
+        if dead > 0 {
+            log::info!("Closed {dead} task_run rows of runs that ended without a summary");
+        }
     }
     let mut engine = Engine::new(config, plan, stop);
     let deadlocks_before = crate::db::deadlocks_retried();

@@ -30,6 +30,8 @@ const COMPLETERS: usize = 2;
 /// How often the producer looks at the tasks: the panel's pause or cancel, new
 /// tasks, changed priorities.
 const REFRESH_EVERY: Duration = Duration::from_secs(2);
+/// How often a run tells `task_run` it is alive.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(30);
 /// Tasks a run works on at once; more wait until one of these is done.
 const MAX_LANES: usize = 256;
 /// Items claimed ahead of the executors at most, so that an executor that finishes
@@ -148,6 +150,7 @@ struct Clock {
     next_progress: Instant,
     next_refresh: Instant,
     next_renew: Instant,
+    next_heartbeat: Instant,
     progress_every: Duration,
     renew_every: Duration,
 }
@@ -235,6 +238,7 @@ impl Engine<'_> {
             next_progress: now + self.config.progress_every,
             next_refresh: now,
             next_renew: now + self.config.lease / 4,
+            next_heartbeat: now + HEARTBEAT_EVERY,
             progress_every: self.config.progress_every,
             renew_every: (self.config.lease / 4).max(Duration::from_secs(1)),
         };
@@ -275,6 +279,12 @@ impl Engine<'_> {
             }
             if Clock::due(&mut clock.next_renew, clock.renew_every) && db_error.is_none() {
                 self.renew_leases(db, &tracks)?;
+            }
+            if Clock::due(&mut clock.next_heartbeat, HEARTBEAT_EVERY)
+                && db_error.is_none()
+                && !self.plan.dry_run
+            {
+                crate::db::run_repository::heartbeat(db, &self.plan.operation_uuid)?;
             }
         }
         drop(jobs);
