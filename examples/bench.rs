@@ -83,6 +83,7 @@ fn measure(name: &str, latency: Duration, items: usize, concurrency: u32) -> (f6
     let mut config = Config::defaults();
     config.db = db.clone();
     config.gemini_api_key = Some("bench".into());
+    config.env_key_hosts = vec!["127.0.0.1".into()];
     config.concurrency = concurrency;
     config.pii_redaction = true;
     let options = RunOptions {

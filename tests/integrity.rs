@@ -265,3 +265,55 @@ fn an_environment_key_goes_only_to_the_providers_own_host_unless_allowed() {
         Some("AIzaOPERATORSKEY")
     );
 }
+
+#[test]
+fn a_row_locked_by_another_session_ends_the_run_within_db_timeout() {
+    use mysql::prelude::Queryable;
+    let mut t = TestDb::new();
+    let model = t.model("echo", "echo", None, None);
+    let (task, _) = t.task(model, &["a", "b"]);
+    // A panel's transaction left open on the task row.
+    let mut panel = common::connect(&t.config.db);
+    panel.query_drop("START TRANSACTION").unwrap();
+    panel
+        .query_drop(format!(
+            "SELECT * FROM task WHERE id_task = {task} FOR UPDATE"
+        ))
+        .unwrap();
+    let mut cmd = t.bin_command(&["--task", &task.to_string()]);
+    cmd.env("DB_TIMEOUT_S", "2");
+    let out = cmd.output().unwrap();
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("stayed locked by another session"), "{text}");
+    panel.query_drop("ROLLBACK").unwrap();
+}
+
+#[test]
+fn a_result_the_database_refuses_fails_that_item_and_the_others_are_saved() {
+    let mut t = TestDb::new();
+    // A panel's narrower column: a long answer does not fit (strict mode refuses it).
+    t.conn_exec("ALTER TABLE task_item MODIFY change_summary VARCHAR(20) NULL");
+    let llm = FakeLlm::start(|req, _| {
+        let text = req.item_text();
+        let summary = if text.starts_with("długi") {
+            "x".repeat(50)
+        } else {
+            "ok".into()
+        };
+        gemini_ok(&text, &summary, 5, 5, 0)
+    });
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let (task, ids) = t.task(model, &["pierwszy", "długi opis zmian", "trzeci"]);
+    run(&t.config, &RunOptions::default(), &StopSignal::new()).unwrap();
+    assert_eq!(t.item_statuses(task), vec![1, 3, 1]);
+    let why: String = t.value(&format!(
+        "SELECT error_message FROM task_item WHERE id_task_item = {}",
+        ids[1]
+    ));
+    assert!(
+        why.contains("the database refused to save this item's result"),
+        "{why}"
+    );
+    t.assert_counters_match_items(task);
+}

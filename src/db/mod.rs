@@ -159,10 +159,16 @@ impl DbError {
             mysql::Error::MySqlError(e) if e.code == ER_NO_SUCH_TABLE || e.code == ER_BAD_FIELD => {
                 DbError::Schema(e.message.clone())
             }
-            mysql::Error::MySqlError(e)
-                if e.code == ER_LOCK_DEADLOCK || e.code == ER_LOCK_WAIT_TIMEOUT =>
-            {
+            mysql::Error::MySqlError(e) if e.code == ER_LOCK_DEADLOCK => {
                 DbError::Deadlock(describe(&err))
+            }
+            // Waited DB_TIMEOUT_S already (the session's innodb_lock_wait_timeout):
+            // waiting again would only multiply it; the run ends like on a frozen server.
+            mysql::Error::MySqlError(e) if e.code == ER_LOCK_WAIT_TIMEOUT => {
+                DbError::Lost(format!(
+                    "a row stayed locked by another session for longer than DB_TIMEOUT_S ({}); a transaction left open (a panel, a console) holds it",
+                    describe(&err)
+                ))
             }
             mysql::Error::MySqlError(e) if e.code == ER_DUP_ENTRY => {
                 DbError::Duplicate(e.message.clone())
@@ -250,7 +256,7 @@ fn convert<T: FromRow>(row: mysql::Row, sql: &str) -> Result<T, DbError> {
 }
 
 fn is_deadlock(err: &mysql::Error) -> bool {
-    matches!(err, mysql::Error::MySqlError(e) if e.code == ER_LOCK_DEADLOCK || e.code == ER_LOCK_WAIT_TIMEOUT)
+    matches!(err, mysql::Error::MySqlError(e) if e.code == ER_LOCK_DEADLOCK)
 }
 
 /// One connection to the database: connect, query, execute, close.
