@@ -163,7 +163,7 @@ pub enum ConfigError {
         /// The value given (`<hidden>` for secrets).
         value: String,
         /// What would be allowed.
-        expected: &'static str,
+        expected: std::borrow::Cow<'static, str>,
     },
 }
 
@@ -391,7 +391,7 @@ fn parse_export_allow(
             ExportTarget::parse(part).ok_or_else(|| ConfigError::Invalid {
                 key: "EXPORT_ALLOW",
                 value: part.trim().to_string(),
-                expected: "table.column or table.column:pk, letters, digits and _ only",
+                expected: "table.column or table.column:pk, letters, digits and _ only".into(),
             })
         })
         .collect()
@@ -479,10 +479,7 @@ fn parse_num(
         _ => Err(ConfigError::Invalid {
             key,
             value: shown_value(key, &value),
-            expected: match (min, max) {
-                (0, _) => "a whole number, 0 or more (see .env.example for the range)",
-                _ => "a whole number within the range given in .env.example",
-            },
+            expected: format!("a whole number from {min} to {max}").into(),
         }),
     }
 }
@@ -511,7 +508,7 @@ fn parse_switch(
         _ => Err(ConfigError::Invalid {
             key,
             value,
-            expected: "on or off",
+            expected: "on or off".into(),
         }),
     }
 }
@@ -529,7 +526,7 @@ pub fn validate_identifier(key: &'static str, value: &str) -> Result<(), ConfigE
         Err(ConfigError::Invalid {
             key,
             value: value.to_string(),
-            expected: "letters, digits, _ or $ (at most 64 characters)",
+            expected: "letters, digits, _ or $ (at most 64 characters)".into(),
         })
     }
 }
@@ -653,6 +650,7 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("WORKER_BATCH_SIZE"), "{msg}");
         assert!(msg.contains("\"ten\""), "{msg}");
+        assert!(msg.contains("from 1 to 10000"), "the range is named: {msg}");
     }
 
     #[test]

@@ -416,3 +416,30 @@ fn a_long_task_logs_its_progress_every_worker_progress_s() {
     assert_eq!(out.status.code(), Some(2), "out of range");
     assert!(output_text(&out).contains("WORKER_PROGRESS_S"));
 }
+
+#[test]
+fn small_mistakes_of_a_first_week_get_a_word() {
+    let t = TestDb::new();
+    // A short secret is named; the range of a number is given.
+    let mut cmd = t.bin_command(&["model", "list"]);
+    cmd.env("AI_KEY_SECRET", "abcde");
+    let out = cmd.output().unwrap();
+    let text = output_text(&out);
+    assert!(
+        text.contains("AI_KEY_SECRET is only 5 characters"),
+        "{text}"
+    );
+    assert!(
+        text.contains("No models yet"),
+        "an empty list says how to add one: {text}"
+    );
+    let mut cmd = t.bin_command(&["--max-item", "3"]);
+    cmd.env("WORKER_CONCURRENCY", "lots");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        output_text(&out).contains("from 1 to 4096"),
+        "{}",
+        output_text(&out)
+    );
+}

@@ -737,3 +737,19 @@ fn https_to_a_plain_http_server_is_named_and_the_items_wait() {
         "the items wait for a fix"
     );
 }
+
+#[test]
+fn a_host_name_that_does_not_resolve_is_named_as_dns() {
+    let mut t = TestDb::new();
+    let model = t.model(
+        "gemini",
+        "m",
+        Some("http://no-such-host.invalid/v1beta"),
+        Some("k"),
+    );
+    let (task, _) = t.task(model, &["a"]);
+    let out = t.run_bin(&["--task", &task.to_string()]);
+    let text = common::output_text(&out);
+    assert!(text.contains("cannot be resolved (DNS)"), "{text}");
+    assert_eq!(t.item_statuses(task), vec![0], "the item waits");
+}

@@ -94,7 +94,7 @@ fn a_rejected_result_is_done_again_with_the_reviewers_reason() {
     let text = output_text(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("1 rejected results back to pending"),
+        text.contains("1 rejected result back to pending (task "),
         "{text}"
     );
     assert_eq!(t.item_statuses(task), vec![0, 1]);

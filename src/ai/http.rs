@@ -278,6 +278,18 @@ fn plain_signs(text: &str) -> bool {
 
 fn io_error(e: &std::io::Error, host: &str) -> AiError {
     use std::io::ErrorKind as K;
+    let text = e.to_string().to_ascii_lowercase();
+    let dns = [
+        "lookup address",
+        "name or service not known",
+        "no such host",
+        "nodename nor servname",
+    ];
+    if dns.iter().any(|sign| text.contains(sign)) {
+        return AiError::Unreachable(format!(
+            "the host name {host} cannot be resolved (DNS): check the network, the proxy settings and ai_model.api_url"
+        ));
+    }
     match e.kind() {
         K::ConnectionRefused => AiError::Offline(format!(
             "{host} refused the connection (is the model server running?)"

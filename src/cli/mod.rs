@@ -33,6 +33,9 @@ pub fn start(args: Vec<OsString>) -> Result<Cli, AppError> {
     Ok(cli)
 }
 
+/// Fewer characters than this make `AI_KEY_SECRET` guessable.
+const MIN_SECRET_CHARS: usize = 16;
+
 /// Loads the configuration, opens `LOG_FILE` when no `--log-file` was given, and
 /// starts the logger.
 pub fn configure(cli: &Cli) -> Result<Config, AppError> {
@@ -59,13 +62,23 @@ pub fn configure(cli: &Cli) -> Result<Config, AppError> {
             "No .env file found (here or beside the program): using the defaults and the environment"
         ),
     }
+    let file = loaded
+        .file
+        .as_deref()
+        .map_or_else(|| ".env".to_string(), |p| p.display().to_string());
     for (key, guess) in &loaded.unknown_keys {
         match guess {
-            Some(guess) => log::warn!("unknown key {key} in .env (did you mean {guess}?)"),
+            Some(guess) => log::warn!("unknown key {key} in {file} (did you mean {guess}?)"),
             None => log::warn!(
-                "unknown key {key} in .env: it is ignored (.env.example lists every key)"
+                "unknown key {key} in {file}: it is ignored (.env.example lists every key)"
             ),
         }
+    }
+    let secret = config.ai_key_secret.chars().count();
+    if (1..MIN_SECRET_CHARS).contains(&secret) {
+        log::warn!(
+            "AI_KEY_SECRET is only {secret} characters: keys encrypted with it are easy to recover; use at least {MIN_SECRET_CHARS} random characters (then `ai-worker model rekey`)"
+        );
     }
     if !config.pii_redaction {
         log::warn!("PII_REDACTION=off: personal data in the texts is sent to the model as it is");

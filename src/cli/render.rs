@@ -78,6 +78,12 @@ pub fn database_ready(db: &DbConfig) {
 
 /// `model list`: one line per model, never a key.
 pub fn model_list(models: &[ModelSummary]) {
+    if models.is_empty() {
+        println!(
+            "No models yet: add one with `ai-worker model add --name NAME --provider gemini|openai|echo --model MODEL`"
+        );
+        return;
+    }
     println!(
         "{:<4} {:<24} {:<8} {:<24} {:<4} {:<6} api_url",
         "id", "name", "provider", "model", "key", "active"
@@ -258,8 +264,11 @@ pub fn reworked(done: &Reworked, json: bool) {
     match done.items {
         0 => println!("No rejected results to rework"),
         n => println!(
-            "{n} rejected results back to pending (tasks {}); the next run sends them with the reviewers' notes",
-            tasks.join(", ")
+            "{n} rejected {} back to pending ({} {}); the next run sends {} with the reviewers' notes",
+            if n == 1 { "result" } else { "results" },
+            if tasks.len() == 1 { "task" } else { "tasks" },
+            tasks.join(", "),
+            if n == 1 { "it" } else { "them" },
         ),
     }
 }

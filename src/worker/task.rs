@@ -247,7 +247,15 @@ impl<'a> Engine<'a> {
         } else {
             "costs are not computed"
         };
-        log::warn!(
+        // Worth a warning where it costs money or breaks a budget; the demo's offline
+        // model and a free server of your own only get an info line.
+        let level = if budgets || bills(&model.spec) {
+            log::Level::Warn
+        } else {
+            log::Level::Info
+        };
+        log::log!(
+            level,
             "[Task {}] model '{name}' has no prices: {consequence}; set them with `ai-worker model update {name} --price-input N --price-output N` (per 1 million tokens)",
             task.id
         );
@@ -390,6 +398,20 @@ impl<'a> Engine<'a> {
         report.message = done.message;
         Ok(())
     }
+}
+
+/// Whether a model is billed per token: a provider's own API (not echo, not a server
+/// of your own at another address).
+fn bills(spec: &crate::ai::ModelSpec) -> bool {
+    let Some(default_host) = spec.provider.default_host() else {
+        return false;
+    };
+    spec.api_url.as_deref().is_none_or(|url| {
+        url.parse::<ureq::http::Uri>()
+            .ok()
+            .and_then(|uri| uri.host().map(|h| h.eq_ignore_ascii_case(default_host)))
+            .unwrap_or(false)
+    })
 }
 
 /// Hands back the claims of `--task-item` when its task cannot run.
