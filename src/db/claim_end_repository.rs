@@ -114,6 +114,9 @@ pub fn end_claims(
     if ends.is_empty() {
         return Ok(Vec::new());
     }
+    if let [end] = ends {
+        return Ok(vec![end_one(db, end, operation_uuid, true)?]);
+    }
     let mut order: Vec<usize> = (0..ends.len()).collect();
     order.sort_by_key(|&i| ends[i].id_task_item);
     let mut task_ids: Vec<u32> = ends.iter().map(|e| e.id_task).collect();
@@ -128,7 +131,7 @@ pub fn end_claims(
         let mut deltas: BTreeMap<u32, TaskDelta> = BTreeMap::new();
         for &i in &order {
             let end = &ends[i];
-            written[i] = end_one(db, end, operation_uuid)?;
+            written[i] = end_one(db, end, operation_uuid, false)?;
             if written[i] == Written::Lost {
                 continue;
             }
@@ -173,8 +176,16 @@ fn add_spent(delta: &mut TaskDelta, spent: &Spent) {
 }
 
 /// Writes one item's end; a result or error on a text edited since the claim hands
-/// the item back instead.
-fn end_one(db: &mut Db, end: &ClaimEnd<'_>, operation_uuid: &str) -> Result<Written, DbError> {
+/// the item back instead. `alone`: the end goes in statements of its own, each
+/// changing the task's counters too (one round trip for a lone item instead of a
+/// transaction of five).
+fn end_one(
+    db: &mut Db,
+    end: &ClaimEnd<'_>,
+    operation_uuid: &str,
+    alone: bool,
+) -> Result<Written, DbError> {
+    let counted = |processed: u64, error: u64| alone.then_some([processed, error]);
     let finished = match &end.action {
         EndAction::Save {
             text_corrected,
@@ -183,22 +194,26 @@ fn end_one(db: &mut Db, end: &ClaimEnd<'_>, operation_uuid: &str) -> Result<Writ
             id_ai_model,
         } => {
             let result = (*text_corrected, *change_summary, *result_json, *id_ai_model);
-            write_result(db, end, result, operation_uuid)?
+            write_result(db, end, result, operation_uuid, counted(1, 0))?
         }
-        EndAction::Fail { message } => write_error(db, end, message, operation_uuid)?,
+        EndAction::Fail { message } => {
+            write_error(db, end, message, operation_uuid, counted(0, 1))?
+        }
         EndAction::Release { attempt_counts } => {
-            return Ok(if return_pending(db, end, *attempt_counts)? {
-                Written::Done
-            } else {
-                Written::Lost
-            });
+            return Ok(
+                if return_pending(db, end, *attempt_counts, counted(0, 0))? {
+                    Written::Done
+                } else {
+                    Written::Lost
+                },
+            );
         }
     };
     if finished {
         return Ok(Written::Done);
     }
     // Not written: either the claim is gone, or the text changed under it.
-    Ok(if return_pending(db, end, false)? {
+    Ok(if return_pending(db, end, false, counted(0, 0))? {
         Written::Stale
     } else {
         Written::Lost
@@ -221,6 +236,56 @@ fn guard_params(end: &ClaimEnd<'_>, check_text: bool) -> Vec<mysql::Value> {
     ]
 }
 
+/// The task's counters and sums, changed in the item's own statement (`t`).
+const TASK_SETS: &str = ", t.records_processed = LEAST(t.records_processed + ?, 4294967295), \
+     t.records_error = LEAST(t.records_error + ?, 4294967295), \
+     t.tokens_input = LEAST(t.tokens_input, 18446744069414584319) + ?, \
+     t.tokens_output = LEAST(t.tokens_output, 18446744069414584319) + ?, \
+     t.tokens_cached = LEAST(t.tokens_cached, 18446744069414584319) + ?, \
+     t.tokens_thinking = LEAST(t.tokens_thinking, 18446744069414584319) + ?, \
+     t.cost = IF(? IS NULL, t.cost, COALESCE(t.cost, 0) + ?), \
+     t.cost_reserved = GREATEST(t.cost_reserved - ?, 0)";
+
+/// Runs one item's `UPDATE` (`item_sets` and their `params`), guarded; with
+/// `counted`, the task's counters change in the same statement.
+fn run_end(
+    db: &mut Db,
+    end: &ClaimEnd<'_>,
+    item_sets: &str,
+    mut params: Vec<mysql::Value>,
+    check_text: bool,
+    counted: Option<[u64; 2]>,
+) -> Result<bool, DbError> {
+    let (join, task_sets) = match counted {
+        Some([processed, error]) => {
+            let mut delta = TaskDelta {
+                processed,
+                error,
+                ..TaskDelta::default()
+            };
+            add_spent(&mut delta, &end.spent);
+            let s = &delta.spent;
+            let cost = delta.cost_known.then_some(s.cost.unwrap_or(0.0));
+            params.extend::<[mysql::Value; 9]>([
+                processed.into(),
+                error.into(),
+                s.tokens_input.into(),
+                s.tokens_output.into(),
+                s.tokens_cached.into(),
+                s.tokens_thinking.into(),
+                cost.into(),
+                cost.into(),
+                s.reserved.into(),
+            ]);
+            (" JOIN task t ON t.id_task = i.id_task", TASK_SETS)
+        }
+        None => ("", ""),
+    };
+    params.extend(guard_params(end, check_text));
+    let sql = format!("UPDATE task_item i{join} SET {item_sets}{task_sets}{GUARD}");
+    Ok(db.execute(&sql, params)? > 0)
+}
+
 /// `text_corrected`, `change_summary`, `result_json`, `id_ai_model`.
 type SavedResult<'a> = (Option<&'a str>, &'a str, Option<&'a str>, Option<u32>);
 
@@ -229,6 +294,7 @@ fn write_result(
     end: &ClaimEnd<'_>,
     (text_corrected, change_summary, result_json, id_ai_model): SavedResult<'_>,
     operation_uuid: &str,
+    counted: Option<[u64; 2]>,
 ) -> Result<bool, DbError> {
     let mut params: Vec<mysql::Value> = vec![
         text_corrected.into(),
@@ -239,15 +305,14 @@ fn write_result(
         operation_uuid.into(),
     ];
     params.extend(item_spend_params(&end.spent));
-    params.extend(guard_params(end, true));
-    let sql = format!(
-        "UPDATE task_item i SET i.text_corrected = ?, i.change_summary = ?, i.result_json = ?, \
+    let sets = concat!(
+        "i.text_corrected = ?, i.change_summary = ?, i.result_json = ?, \
          i.id_ai_model = COALESCE(?, i.id_ai_model), i.status_id = ?, \
          i.processed_at = NOW(), i.operation_uuid = ?, i.error_message = NULL, \
-         i.claim_token = NULL, i.claimed_until = NULL, {}{GUARD}",
+         i.claim_token = NULL, i.claimed_until = NULL, ",
         item_spend!()
     );
-    Ok(db.execute(&sql, params)? > 0)
+    run_end(db, end, sets, params, true, counted)
 }
 
 fn write_error(
@@ -255,28 +320,32 @@ fn write_error(
     end: &ClaimEnd<'_>,
     message: &str,
     operation_uuid: &str,
+    counted: Option<[u64; 2]>,
 ) -> Result<bool, DbError> {
     let mut params: Vec<mysql::Value> = vec![ERROR.into(), message.into(), operation_uuid.into()];
     params.extend(item_spend_params(&end.spent));
-    params.extend(guard_params(end, true));
-    let sql = format!(
-        "UPDATE task_item i SET i.status_id = ?, i.error_message = ?, i.operation_uuid = ?, \
-         i.processed_at = NOW(), i.claim_token = NULL, i.claimed_until = NULL, {}{GUARD}",
+    let sets = concat!(
+        "i.status_id = ?, i.error_message = ?, i.operation_uuid = ?, \
+         i.processed_at = NOW(), i.claim_token = NULL, i.claimed_until = NULL, ",
         item_spend!()
     );
-    Ok(db.execute(&sql, params)? > 0)
+    run_end(db, end, sets, params, true, counted)
 }
 
-fn return_pending(db: &mut Db, end: &ClaimEnd<'_>, attempt_counts: bool) -> Result<bool, DbError> {
+fn return_pending(
+    db: &mut Db,
+    end: &ClaimEnd<'_>,
+    attempt_counts: bool,
+    counted: Option<[u64; 2]>,
+) -> Result<bool, DbError> {
     let mut params: Vec<mysql::Value> = vec![PENDING.into(), attempt_counts.into()];
     params.extend(item_spend_params(&end.spent));
-    params.extend(guard_params(end, false));
-    let sql = format!(
-        "UPDATE task_item i SET i.status_id = ?, i.claim_token = NULL, i.claimed_until = NULL, \
-         i.attempts = IF(?, i.attempts, GREATEST(i.attempts, 1) - 1), {}{GUARD}",
+    let sets = concat!(
+        "i.status_id = ?, i.claim_token = NULL, i.claimed_until = NULL, \
+         i.attempts = IF(?, i.attempts, GREATEST(i.attempts, 1) - 1), ",
         item_spend!()
     );
-    Ok(db.execute(&sql, params)? > 0)
+    run_end(db, end, sets, params, false, counted)
 }
 
 /// Adds a batch's counts and spending to one task row, and gives back what its calls
