@@ -304,7 +304,9 @@ impl Engine<'_> {
         tracks: &mut [Track],
     ) -> Result<(), DbError> {
         let concurrency = self.plan.concurrency;
-        let ahead = (concurrency / 2).clamp(1, MAX_AHEAD);
+        // A round ahead (at least two items): claims of several items each, and an
+        // executor that finishes finds its next item waiting.
+        let ahead = concurrency.clamp(2, MAX_AHEAD);
         let held: usize = tracks.iter().map(|t| t.held).sum();
         let target = concurrency + ahead;
         // Executors all busy: wait until a claim is worth its statement.
