@@ -309,8 +309,9 @@ impl Engine<'_> {
         let ahead = concurrency.clamp(2, MAX_AHEAD);
         let held: usize = tracks.iter().map(|t| t.held).sum();
         let target = concurrency + ahead;
-        // Executors all busy: wait until a claim is worth its statement.
-        if held >= target || (held >= concurrency && target - held < ahead.div_ceil(2)) {
+        // Executors all busy: wait until a whole round is free, so that a claim is
+        // worth its statements.
+        if held >= target || (held >= concurrency && target - held < ahead) {
             return Ok(());
         }
         let free = (target - held).min(usize::try_from(self.items_left).unwrap_or(usize::MAX));
