@@ -112,3 +112,39 @@ fn no_note_to_the_model_is_ever_saved() {
     ));
     assert!(saved.is_none_or(|s| !s.contains("requested JSON")));
 }
+
+#[test]
+fn the_note_about_an_echoed_instruction_quotes_it_masked() {
+    let mut t = TestDb::new();
+    let llm = local(|req, _| {
+        let user = req.json()["messages"][1]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let instruction = user
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .split(". ")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        answer(&format!("{} {instruction}", req.item_text()))
+    });
+    let model = t.model("openai", "local", Some(&llm.openai_url()), None);
+    let (task, ids) = t.task(model, &[TEXT]);
+    t.conn_exec(&format!(
+        "UPDATE task SET description = 'Popraw błędy. Pytania kieruj do jan.kowalski@example.pl w dziale' WHERE id_task = {task}"
+    ));
+    run(&t.config, &RunOptions::default(), &StopSignal::new()).unwrap();
+    let (status, _, error) = outcome(&mut t, ids[0]);
+    assert_eq!(status, 3);
+    assert!(error.unwrap().contains("contains the task's instruction"));
+    for request in llm.requests() {
+        assert!(
+            !request.body.contains("jan.kowalski@example.pl"),
+            "{}",
+            request.body
+        );
+    }
+}

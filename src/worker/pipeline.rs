@@ -273,8 +273,11 @@ impl Pipeline<'_> {
             (Kind::Analyze, Shape::Object(schema)) => accept_object(redacted, completion, schema),
             (Kind::Analyze, _) => accept_analysis(redacted, completion),
             _ => {
+                // Compared as sent (masked): the answer still has the placeholders, and
+                // the sentence quoted back to the model must carry no personal data.
+                let instruction = redacted.mask_other(self.instruction);
                 if let Some(sentence) =
-                    echoed_instruction(self.instruction, text_original, &completion.text_corrected)
+                    echoed_instruction(&instruction, redacted.text(), &completion.text_corrected)
                 {
                     return Err(format!(
                         "the answer contains the task's instruction (\"{}\"), which is not part of the text",
