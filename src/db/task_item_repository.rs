@@ -288,22 +288,6 @@ pub fn reserve(
     Ok(changed > 0)
 }
 
-/// Extends a claim for items that waited long (a slow model, a tight rate limit).
-/// Returns false if the lease was already taken over.
-pub fn renew_lease(
-    db: &mut Db,
-    id_task_item: u32,
-    claim_token: &str,
-    lease_s: u64,
-) -> Result<bool, DbError> {
-    let changed = db.execute(
-        "UPDATE task_item SET claimed_until = NOW() + INTERVAL ? SECOND \
-         WHERE id_task_item = ? AND claim_token = ? AND status_id = ?",
-        (lease_s, id_task_item, claim_token, PROCESSING),
-    )?;
-    Ok(changed > 0)
-}
-
 /// Extends every claim made under `claim_tokens` that is still held: the run keeps
 /// the leases of the items it holds (waiting or in a call) alive in a few statements.
 /// Returns how many items were renewed.

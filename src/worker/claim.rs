@@ -1,11 +1,12 @@
 //! A claimed item: the only way to end a claim is to complete, fail or release it, and
 //! each of those consumes the claim, so no item can be saved twice by one worker.
 //!
-//! Every end is one statement guarded by the claim token (see
-//! `db::task_item_repository`): a worker whose lease was taken over changes nothing
-//! and learns so as [`Ended::Lost`].
+//! Every end is guarded by the claim token, and several end in one transaction (see
+//! `db::claim_end_repository`): a worker whose lease was taken over changes nothing
+//! and learns so as [`Ended::Lost`]. The producer keeps the leases of the claims it
+//! holds alive, by token.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::db::claim_end_repository::{self as claim_ends, ClaimEnd, EndAction, Written};
 use crate::db::item::{Item, ItemResult, Spent};
@@ -17,7 +18,6 @@ use crate::db::{Db, DbError};
 pub struct Claim {
     item: Item,
     token: String,
-    claimed_at: Instant,
 }
 
 /// How a claim ended.
@@ -131,13 +131,11 @@ impl Claim {
         let token = new_token();
         let batch =
             items::claim_pending(db, id_task, limit, &token, lease.as_secs(), operation_uuid)?;
-        let claimed_at = Instant::now();
         Ok(batch
             .into_iter()
             .map(|item| Claim {
                 item,
                 token: token.clone(),
-                claimed_at,
             })
             .collect())
     }
@@ -151,11 +149,7 @@ impl Claim {
     ) -> Result<Option<Claim>, DbError> {
         let token = new_token();
         let item = items::claim_one(db, id_task_item, &token, lease.as_secs(), operation_uuid)?;
-        Ok(item.map(|item| Claim {
-            item,
-            token,
-            claimed_at: Instant::now(),
-        }))
+        Ok(item.map(|item| Claim { item, token }))
     }
 
     /// The item claimed.
@@ -210,19 +204,6 @@ impl Claim {
     pub fn reserve(&self, db: &mut Db, amount: f64) -> Result<bool, DbError> {
         items::reserve(db, self.item.id, &self.token, amount)
     }
-
-    /// Extends the lease when the claim is older than half of it (the item waited for
-    /// a free thread or a slow model). Returns false if the lease was taken over.
-    pub fn renew_if_old(&mut self, db: &mut Db, lease: Duration) -> Result<bool, DbError> {
-        if self.claimed_at.elapsed() <= lease / 2 {
-            return Ok(true);
-        }
-        let renewed = items::renew_lease(db, self.item.id, &self.token, lease.as_secs())?;
-        if renewed {
-            self.claimed_at = Instant::now();
-        }
-        Ok(renewed)
-    }
 }
 
 /// Batch mode: items claimed into a job carry the job's key as their token.
@@ -232,7 +213,6 @@ impl Claim {
         Claim {
             item,
             token: job_key.to_string(),
-            claimed_at: Instant::now(),
         }
     }
 
@@ -240,14 +220,6 @@ impl Claim {
     /// line that failed: the next job tries again, up to `AI_MAX_ATTEMPTS`).
     pub fn requeue(self, db: &mut Db, spent: &Spent) -> Result<Ended, DbError> {
         self.end(db, ItemEnd::Requeued { spent: *spent }, "")
-    }
-}
-
-impl Claim {
-    /// Renews the lease now (before a wait or a retry of the model call). Returns
-    /// false if the lease was taken over.
-    pub fn keep_alive(&self, db: &mut Db, lease: Duration) -> Result<bool, DbError> {
-        items::renew_lease(db, self.item.id, &self.token, lease.as_secs())
     }
 }
 
