@@ -10,7 +10,7 @@ mod fake_llm;
 
 use std::time::{Duration, Instant};
 
-use ai_worker::db::{Db, schema, statements_executed};
+use ai_worker::internals::{Db, init_db, statements_executed};
 use ai_worker::{Config, DbConfig};
 use ai_worker::{RunOptions, StopSignal, run};
 use fake_llm::{FakeLlm, gemini_ok};
@@ -43,7 +43,7 @@ fn setup(db: &DbConfig, provider: &str, url: Option<&str>, n: usize) -> u32 {
     server
         .query_drop(format!("DROP DATABASE IF EXISTS `{}`", db.name))
         .unwrap();
-    schema::init_db(db).unwrap();
+    init_db(db).unwrap();
     let mut conn = mysql::Conn::new(
         mysql::OptsBuilder::new()
             .ip_or_hostname(Some(db.host.clone()))
@@ -88,7 +88,7 @@ fn measure(name: &str, latency: Duration, items: usize, concurrency: u32) -> (f6
     config.pii_redaction = true;
     let options = RunOptions {
         task: Some(task),
-        max_items: Some(items as u32),
+        item_limit: Some(items as u32),
         trigger: "cli".into(),
         ..RunOptions::default()
     };

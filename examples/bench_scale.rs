@@ -15,7 +15,7 @@ mod fake_llm;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ai_worker::db::task_item_repository::CLAIM_PENDING_SQL;
+use ai_worker::internals::CLAIM_PENDING_SQL;
 use fake_llm::{FakeLlm, gemini_ok};
 use mysql::prelude::Queryable;
 
@@ -200,7 +200,7 @@ fn counters_exact(conn: &mut mysql::Conn, task: u64, items: u64) -> bool {
     let done: Option<u64> = conn
         .exec_first(
             "SELECT COUNT(*) FROM task_item WHERE id_task = ? AND status_id = ?",
-            (task, ai_worker::db::status::item::PROCESSED),
+            (task, ai_worker::internals::PROCESSED),
         )
         .unwrap();
     let counters: Option<(u64, u64, u64)> = conn

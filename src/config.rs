@@ -48,7 +48,7 @@ pub struct Config {
     /// concurrency.
     pub db_pool_size: usize,
     /// Items handled per run when `--max-item` is not given.
-    pub max_items: u32,
+    pub item_limit: u32,
     /// Parallel model calls per run.
     pub concurrency: u32,
     /// How long a claimed item stays reserved for this worker.
@@ -94,7 +94,7 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchConfig {
     /// Items in one provider job, at most.
-    pub max_items: u32,
+    pub items_per_job: u32,
     /// How long a job may run before it counts as stuck and is cancelled.
     pub max_wait: Duration,
     /// Gemini: a job whose requests are larger than this goes through the Files API.
@@ -277,7 +277,7 @@ impl Config {
             ai_key_secret: get("AI_KEY_SECRET").unwrap_or_default(),
             claim_max: claim_max(&get)?,
             db_pool_size: parse_num(&get, "DB_POOL_SIZE", 8, 1, MAX_POOL_SIZE as u64)? as usize,
-            max_items: parse_num(&get, "WORKER_MAX_ITEMS", 100, 1, 100_000_000)? as u32,
+            item_limit: parse_num(&get, "WORKER_MAX_ITEMS", 100, 1, 100_000_000)? as u32,
             concurrency: parse_num(&get, "WORKER_CONCURRENCY", 4, 1, MAX_CONCURRENCY as u64)?
                 as u32,
             lease: Duration::from_secs(parse_num(&get, "WORKER_LEASE_S", 900, 10, 86_400)?),
@@ -326,7 +326,7 @@ impl Config {
 /// `BATCH_*`: how batch jobs are sized and how long one may run.
 fn batch_config(get: &impl Fn(&str) -> Option<String>) -> Result<BatchConfig, ConfigError> {
     Ok(BatchConfig {
-        max_items: parse_num(get, "BATCH_MAX_ITEMS", 1000, 1, 50_000)? as u32,
+        items_per_job: parse_num(get, "BATCH_MAX_ITEMS", 1000, 1, 50_000)? as u32,
         max_wait: Duration::from_secs(3600 * parse_num(get, "BATCH_MAX_WAIT_H", 24, 1, 168)?),
         inline_max_bytes: parse_num(get, "BATCH_INLINE_MAX_BYTES", 20_000_000, 1_000, 20_000_000)?,
     })
@@ -550,7 +550,7 @@ mod tests {
         assert_eq!(c.db.name, "ai_worker");
         assert_eq!(c.claim_max, 500);
         assert_eq!(c.db_pool_size, 8);
-        assert_eq!(c.max_items, 100);
+        assert_eq!(c.item_limit, 100);
         assert_eq!(c.concurrency, 4);
         assert_eq!(c.ai_max_retries, 5);
         assert_eq!(c.ai_max_attempts, 3);

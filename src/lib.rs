@@ -5,18 +5,19 @@
 //! `DB_Description.txt`). The layers, top down:
 //! - the doors: the `ai-worker` binary's CLI and [`Server`] (`ai-worker serve`);
 //! - [`app`]: what a door can ask for, and the one error type, [`AppError`];
-//! - the engine ([`run`], [`Plan`], [`Claim`]): tasks, claims, the item pipeline;
+//! - the engine (`worker`, entered through [`run`]): tasks, claims, the item pipeline;
 //! - `ai` (the model clients, which know nothing of the database), `db` (every SQL
 //!   statement), `privacy` (personal data out and back in).
 //!
-//! A queue consumer calls [`run`] or [`process_item`] like the CLI does.
+//! A queue consumer calls [`run`] or [`process_item`] like the CLI does. The modules
+//! below the application layer are private: what is exported here is the surface.
 
-pub mod ai;
+mod ai;
 pub mod app;
 mod config;
-pub mod db;
+mod db;
 pub mod logging;
-pub mod metrics;
+mod metrics;
 mod privacy;
 mod random;
 mod serve;
@@ -27,12 +28,27 @@ mod worker;
 pub use app::AppError;
 pub use app::setup::DEMO_DB;
 pub use config::{Config, ConfigError, DbConfig, ExportTarget, MAX_CONCURRENCY};
-pub use privacy::{Redacted, Redactor};
-pub use serve::{MAX_BACKGROUND_RUNS, MAX_RUNS, RunRequest, ServeError, Server, parse_run_request};
+pub use serve::{MAX_BACKGROUND_RUNS, MAX_RUNS, ServeError, Server};
 pub use stop::StopSignal;
 pub use suggest::closest;
-pub use worker::pace::DbPace;
 pub use worker::{
-    Claim, DryRunItem, Ended, Plan, RunOptions, RunSummary, Scope, TaskSummary, WorkerError,
-    process_item, run,
+    DryRunItem, RunOptions, RunSummary, Scope, TaskSummary, WorkerError, process_item, run,
 };
+
+/// Not part of the library's API: what the integration tests in `tests/` reach past
+/// the doors for (the schema installed directly, a claim ended by hand as a killed
+/// worker would leave it, the claim statement EXPLAINed, the prompt as the fake
+/// servers read it). Anything here may change without notice.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::ai::SharedPace;
+    pub use crate::ai::prompt_builder::extract_text;
+    pub use crate::db::claim_end_repository::{self as claim_ends, ClaimEnd, EndAction, Written};
+    pub use crate::db::item::Spent;
+    pub use crate::db::schema::init_db;
+    pub use crate::db::status::item::PROCESSED;
+    pub use crate::db::task_item_repository::{self as items, CLAIM_PENDING_SQL};
+    pub use crate::db::{Db, statements_executed};
+    pub use crate::privacy::{Redacted, Redactor, redact};
+    pub use crate::worker::pace::DbPace;
+}

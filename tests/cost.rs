@@ -14,7 +14,7 @@ use serde_json::json;
 
 fn opts() -> RunOptions {
     RunOptions {
-        max_items: Some(1000),
+        item_limit: Some(1000),
         ..RunOptions::default()
     }
 }
@@ -382,7 +382,7 @@ fn init_db_adds_this_rounds_columns_to_an_older_database() {
     t.conn_exec("ALTER TABLE task DROP COLUMN cost, DROP COLUMN max_cost");
     t.conn_exec("ALTER TABLE task_item DROP COLUMN review_comment");
     t.conn_exec("DROP TABLE ai_model_spend");
-    ai_worker::db::schema::init_db(&t.config.db).unwrap();
+    ai_worker::internals::init_db(&t.config.db).unwrap();
     let columns: u64 = t.value(
         "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
          AND ((TABLE_NAME = 'task' AND COLUMN_NAME IN ('cost', 'max_cost')) \
@@ -401,6 +401,6 @@ fn init_db_adds_this_rounds_columns_to_an_older_database() {
     assert_eq!(spend, 1);
     // And a second init-db changes nothing.
     let before = t.checksum();
-    ai_worker::db::schema::init_db(&t.config.db).unwrap();
+    ai_worker::internals::init_db(&t.config.db).unwrap();
     assert_eq!(t.checksum(), before);
 }

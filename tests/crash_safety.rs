@@ -6,10 +6,10 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use ai_worker::db::Db;
-use ai_worker::db::claim_end_repository::{self as claim_ends, ClaimEnd, EndAction, Written};
-use ai_worker::db::item::Spent;
-use ai_worker::db::task_item_repository as items;
+use ai_worker::internals::Db;
+use ai_worker::internals::Spent;
+use ai_worker::internals::items;
+use ai_worker::internals::{ClaimEnd, EndAction, Written, claim_ends};
 use common::fake_llm::FakeLlm;
 use common::{TestDb, output_text};
 use mysql::prelude::Queryable;

@@ -195,7 +195,7 @@ fn max_item_limits_handled_items_and_spreads_them_over_the_tasks() {
     let summary = run(
         &t.config,
         &RunOptions {
-            max_items: Some(5),
+            item_limit: Some(5),
             ..opts()
         },
         &StopSignal::new(),

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 fn opts() -> RunOptions {
     RunOptions {
-        max_items: Some(1000),
+        item_limit: Some(1000),
         ..RunOptions::default()
     }
 }

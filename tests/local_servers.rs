@@ -11,7 +11,7 @@ use serde_json::json;
 
 fn opts() -> RunOptions {
     RunOptions {
-        max_items: Some(1000),
+        item_limit: Some(1000),
         concurrency: Some(1),
         ..RunOptions::default()
     }

@@ -9,7 +9,7 @@ use common::fake_llm::{FakeLlm, gemini_ok};
 
 fn opts() -> RunOptions {
     RunOptions {
-        max_items: Some(1000),
+        item_limit: Some(1000),
         concurrency: Some(4),
         ..RunOptions::default()
     }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use ai_worker::db::task_item_repository::CLAIM_PENDING_SQL;
+use ai_worker::internals::CLAIM_PENDING_SQL;
 use common::fake_llm::FakeLlm;
 use common::{TestDb, output_text};
 use mysql::prelude::Queryable;

@@ -133,9 +133,9 @@ fn wait_for_line(lines: &Receiver<String>, needle: &str) -> Vec<String> {
     panic!("no log line with '{needle}':\n{}", seen.join("\n"));
 }
 
-fn options(max_items: u32, concurrency: u32) -> RunOptions {
+fn options(item_limit: u32, concurrency: u32) -> RunOptions {
     RunOptions {
-        max_items: Some(max_items),
+        item_limit: Some(item_limit),
         concurrency: Some(concurrency),
         ..RunOptions::default()
     }

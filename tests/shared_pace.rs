@@ -6,8 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use ai_worker::DbPace;
-use ai_worker::ai::SharedPace;
+use ai_worker::internals::DbPace;
+use ai_worker::internals::SharedPace;
 use ai_worker::{RunOptions, StopSignal, run};
 use common::fake_llm::FakeLlm;
 use common::{TestDb, output_text};

@@ -127,11 +127,6 @@ impl Client {
         self.gate.share(shared);
     }
 
-    /// The provider this client speaks.
-    pub fn provider(&self) -> Provider {
-        self.provider
-    }
-
     /// Sends one prompt, retrying what is worth retrying; an answer that `check`
     /// rejects (for example one that lost a personal-data placeholder) is retried like
     /// any other bad answer. Errors are `Item` (this item failed), `Task` (stop the

@@ -368,7 +368,9 @@ impl Failure {
     }
 }
 
-/// Runs `call` with retries: [`Attempts::run`] with a breaker of its own.
+/// Runs `call` with retries: [`Attempts::run`] with a breaker of its own (the tests
+/// drive the retry rules through it).
+#[cfg(test)]
 pub fn with_retries<T>(
     policy: &RetryPolicy,
     gate: &RateGate,

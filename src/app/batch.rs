@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::db::batch_repository::{self as jobs, Job};
+use crate::db::batch_repository as jobs;
+pub use crate::db::batch_repository::Job;
 use crate::stop::StopSignal;
 use crate::worker::{self, RunSummary};
 

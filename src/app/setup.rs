@@ -70,7 +70,7 @@ pub fn demo(config: &Config, stop: &StopSignal) -> Result<DemoReport, AppError> 
     for &id in &task_ids {
         let options = RunOptions {
             task: Some(id),
-            max_items: Some(1000),
+            item_limit: Some(1000),
             trigger: "demo".into(),
             ..RunOptions::default()
         };

@@ -8,6 +8,9 @@ use crate::config::Config;
 use crate::db::{Db, overview_repository as overview, run_repository, task_repository};
 
 pub use crate::db::status::task::name as task_status_name;
+/// Writes the metrics of this process to a file (`--metrics-file`), for collectors
+/// that read files rather than scrape `/metrics`.
+pub use crate::metrics::write_file as write_metrics_file;
 pub use run_repository::RunRow;
 pub use task_repository::Progress;
 

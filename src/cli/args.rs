@@ -256,7 +256,7 @@ fn parse_run(args: &mut pico_args::Arguments) -> Result<RunOptions, String> {
     let options = RunOptions {
         task: positive(args, "--task")?,
         task_item: positive(args, "--task-item")?,
-        max_items: positive(args, "--max-item")?,
+        item_limit: positive(args, "--max-item")?,
         dry_run: args.contains("--dry-run"),
         retry_failed: args.contains("--retry-failed"),
         concurrency: positive(args, "--concurrency")?,
@@ -608,7 +608,7 @@ mod tests {
         match c.command {
             Command::Run { options: o, .. } => {
                 assert_eq!(
-                    (o.task, o.max_items, o.concurrency, o.dry_run),
+                    (o.task, o.item_limit, o.concurrency, o.dry_run),
                     (Some(42), Some(10), Some(8), true)
                 );
             }

@@ -186,7 +186,7 @@ fn read_secret_from_stdin(what: &str) -> Result<String, AppError> {
 /// file that cannot be written is a warning: the run itself went as it went).
 pub fn write_metrics(path: Option<&Path>) {
     let Some(path) = path else { return };
-    if let Err(e) = ai_worker::metrics::write_file(path) {
+    if let Err(e) = ai_worker::app::status::write_metrics_file(path) {
         log::warn!("cannot write the metrics file {}: {e}", path.display());
     }
 }

@@ -1,12 +1,12 @@
 //! What the CLI prints: run summaries as text or JSON, model tables, the demo, and
 //! errors (once, on stderr and in the log file).
 
+use ai_worker::app::batch::Job;
 use ai_worker::app::batch::{Cancelled, job_json};
 use ai_worker::app::estimate::TaskEstimate;
 use ai_worker::app::models::{AddedModel, KeyNote, ModelSummary, Rekeyed};
 use ai_worker::app::review::{Exported, Reworked};
 use ai_worker::app::setup::DemoReport;
-use ai_worker::db::batch_repository::Job;
 use ai_worker::{AppError, DEMO_DB, DbConfig, RunSummary, logging};
 
 /// An error for the user: on stderr, and in the log file if one is open.

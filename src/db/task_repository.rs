@@ -37,7 +37,9 @@ pub struct Task {
 pub mod batch_mode {
     /// One call per item.
     pub const DIRECT: u8 = 0;
-    /// Batch jobs; a stuck job's items wait for the next job.
+    /// Batch jobs; a stuck job's items wait for the next job (any value but the
+    /// other two is read as this).
+    #[allow(dead_code)]
     pub const BATCH: u8 = 1;
     /// Batch jobs; once a job got stuck, the task's items go out as direct calls.
     pub const BATCH_OR_DIRECT: u8 = 2;

@@ -23,7 +23,6 @@ use crate::app::status::HealthCheck;
 use crate::config::Config;
 use crate::stop::StopSignal;
 use request::read_request;
-pub use run_request::{RunRequest, parse_run_request};
 
 /// Time a client has to send its whole request.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(10);

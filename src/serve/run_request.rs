@@ -35,7 +35,7 @@ pub fn parse_run_request(body: &[u8]) -> Result<RunRequest, String> {
         match key.as_str() {
             "task" => request.options.task = positive(key, v)?,
             "task_item" => request.options.task_item = positive(key, v)?,
-            "max_item" => request.options.max_items = positive(key, v)?,
+            "max_item" => request.options.item_limit = positive(key, v)?,
             "concurrency" => request.options.concurrency = positive(key, v)?,
             "dry_run" => request.options.dry_run = boolean(key, v)?.unwrap_or(false),
             "wait" => request.wait = boolean(key, v)?.unwrap_or(true),
@@ -85,7 +85,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (r.options.task, r.options.max_items, r.wait),
+            (r.options.task, r.options.item_limit, r.wait),
             (Some(42), Some(10), true)
         );
         assert_eq!(r.options.trigger, "http");

@@ -41,7 +41,7 @@ use crate::db::task_item_repository as items;
 use crate::db::task_repository as tasks;
 use crate::db::{Db, DbError, run_repository};
 use crate::stop::StopSignal;
-pub use claim::{Claim, Ended};
+pub use claim::Ended;
 pub use model::DEFAULT_BATCH_PRICE_FACTOR;
 pub use plan::{Plan, RunOptions, Scope};
 pub use summary::{DryRunItem, RunSummary, TaskSummary};
@@ -241,8 +241,9 @@ struct Engine<'a> {
     pool: Arc<Pool>,
     /// The call permits of each model with a cap of its own (`max_concurrency`).
     model_permits: HashMap<u32, Arc<permits::Permits>>,
-    /// Items this run may still take (`--max-item`).
-    items_left: u64,
+    /// What is left of the plan's `item_limit` (`--max-item`): items this run may
+    /// still claim.
+    item_limit_left: u64,
     /// Models already named as having no prices (said once per run).
     models_without_prices: HashSet<u32>,
     /// Tasks this run stopped because a batch job of theirs failed as a whole: not
@@ -261,7 +262,7 @@ impl<'a> Engine<'a> {
             agent: http::agent(),
             pool: Arc::new(Pool::new(&config.db, config.db_pool_size)),
             model_permits: HashMap::new(),
-            items_left: plan.max_items,
+            item_limit_left: plan.item_limit,
             models_without_prices: Default::default(),
             stopped_by_batch: Default::default(),
             summary: RunSummary {

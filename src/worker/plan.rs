@@ -14,7 +14,7 @@ pub struct RunOptions {
     /// `--task-item ID`: only this item.
     pub task_item: Option<u32>,
     /// `--max-item N`: items handled at most (default `WORKER_MAX_ITEMS`).
-    pub max_items: Option<u32>,
+    pub item_limit: Option<u32>,
     /// `--dry-run`: write nothing.
     pub dry_run: bool,
     /// `--concurrency N`: parallel model calls (default `WORKER_CONCURRENCY`).
@@ -30,7 +30,7 @@ pub struct RunOptions {
 /// Which items a run works on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
-    /// The oldest tasks with pending items, one after another.
+    /// Every active task with pending items, at once (by priority, then round-robin).
     Pending,
     /// One task's pending items.
     Task(u32),
@@ -44,7 +44,7 @@ pub struct Plan {
     /// Which items.
     pub scope: Scope,
     /// Items handled at most, successful or failed.
-    pub max_items: u64,
+    pub item_limit: u64,
     /// Parallel model calls (threads), 1 to [`MAX_CONCURRENCY`].
     pub concurrency: usize,
     /// Write nothing.
@@ -87,7 +87,7 @@ impl Plan {
         };
         Ok(Plan {
             scope,
-            max_items: u64::from(options.max_items.unwrap_or(config.max_items)),
+            item_limit: u64::from(options.item_limit.unwrap_or(config.item_limit)),
             concurrency: (concurrency as usize).max(1),
             dry_run: options.dry_run,
             retry_failed: options.retry_failed,
@@ -109,13 +109,13 @@ mod tests {
         let config = Config::defaults();
         let plan = Plan::resolve(&config, &RunOptions::default()).unwrap();
         assert_eq!(plan.scope, Scope::Pending);
-        assert_eq!(plan.max_items, u64::from(config.max_items));
+        assert_eq!(plan.item_limit, u64::from(config.item_limit));
         assert_eq!(plan.concurrency, config.concurrency as usize);
         assert_eq!(plan.trigger, "cli");
         assert_eq!(plan.operation_uuid.len(), 36);
         let given = RunOptions {
             task: Some(7),
-            max_items: Some(3),
+            item_limit: Some(3),
             concurrency: Some(9),
             trigger: "http".into(),
             operation_uuid: Some("op".into()),
@@ -125,7 +125,7 @@ mod tests {
         assert_eq!(
             (
                 plan.scope,
-                plan.max_items,
+                plan.item_limit,
                 plan.concurrency,
                 plan.trigger.as_str()
             ),

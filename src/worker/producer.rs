@@ -254,7 +254,7 @@ impl Engine<'_> {
                 self.finish_lanes(db, &mut tracks, stopping)?;
             }
             if tracks.iter().all(|t| t.held == 0) {
-                if stopping || self.items_left == 0 {
+                if stopping || self.item_limit_left == 0 {
                     break;
                 }
                 if tracks.is_empty() {
@@ -314,7 +314,7 @@ impl Engine<'_> {
         if held >= target || (held >= concurrency && target - held < ahead) {
             return Ok(());
         }
-        let free = (target - held).min(usize::try_from(self.items_left).unwrap_or(usize::MAX));
+        let free = (target - held).min(usize::try_from(self.item_limit_left).unwrap_or(usize::MAX));
         let demands: Vec<Demand> = tracks
             .iter()
             .map(|t| Demand {
@@ -405,7 +405,7 @@ impl Engine<'_> {
         }
         track.held += n;
         track.served += n as u64;
-        self.items_left = self.items_left.saturating_sub(n as u64);
+        self.item_limit_left = self.item_limit_left.saturating_sub(n as u64);
         Ok(taken)
     }
 
@@ -452,7 +452,7 @@ impl Engine<'_> {
         tracks: &mut Vec<Track>,
         seen: &mut HashSet<u32>,
     ) -> Result<usize, WorkerError> {
-        if tracks.len() >= MAX_LANES || self.items_left == 0 || self.stop.is_raised() {
+        if tracks.len() >= MAX_LANES || self.item_limit_left == 0 || self.stop.is_raised() {
             return Ok(0);
         }
         let mut opened = 0;
@@ -481,7 +481,7 @@ impl Engine<'_> {
         let mut i = 0;
         while i < tracks.len() {
             let t = &tracks[i];
-            let done = t.held == 0 && (stopping || self.items_left == 0 || !t.is_open());
+            let done = t.held == 0 && (stopping || self.item_limit_left == 0 || !t.is_open());
             if done {
                 let track = tracks.remove(i);
                 self.finish_lane(db, track)?;

@@ -101,7 +101,7 @@ fn text_of(body: &Value) -> String {
         .or_else(|| body.pointer("/messages/1/content"))
         .and_then(Value::as_str)
         .unwrap_or_default();
-    ai_worker::ai::prompt_builder::extract_text(user)
+    ai_worker::internals::extract_text(user)
         .unwrap_or_default()
         .to_string()
 }

@@ -36,7 +36,7 @@ impl Request {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        ai_worker::ai::prompt_builder::extract_text(&user)
+        ai_worker::internals::extract_text(&user)
             .unwrap_or_default()
             .to_string()
     }

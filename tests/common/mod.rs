@@ -47,7 +47,7 @@ impl TestDb {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
-        ai_worker::db::schema::init_db(&db).expect("init_db on the test server");
+        ai_worker::internals::init_db(&db).expect("init_db on the test server");
         let mut config = Config::defaults();
         config.db = db.clone();
         config.ai_retry_base = std::time::Duration::from_millis(1);

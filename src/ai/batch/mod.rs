@@ -46,13 +46,6 @@ pub enum JobState {
     Failed(String),
 }
 
-impl JobState {
-    /// Whether the job will not change any more.
-    pub fn is_final(&self) -> bool {
-        !matches!(self, JobState::Running | JobState::Cancelling)
-    }
-}
-
 /// A job as the provider reports it.
 #[derive(Clone, Debug)]
 pub struct JobStatus {

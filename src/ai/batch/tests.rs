@@ -28,14 +28,6 @@ fn jsonl_skips_lines_that_are_not_json() {
 }
 
 #[test]
-fn only_running_and_cancelling_jobs_change() {
-    assert!(!JobState::Running.is_final());
-    assert!(!JobState::Cancelling.is_final());
-    assert!(JobState::Expired.is_final());
-    assert!(JobState::Failed("x".into()).is_final());
-}
-
-#[test]
 fn ids_that_could_steer_a_request_elsewhere_are_refused() {
     for ok in ["batch_abc123", "batches/123", "files/out-1", "file-XyZ"] {
         assert!(id_ok(ok), "{ok}");

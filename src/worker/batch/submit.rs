@@ -73,8 +73,10 @@ impl Engine<'_> {
     ) -> Result<(), WorkerError> {
         let budget = self.budget_of(task, model, model.batch_pricing.as_ref());
         let (mut sent, mut job_count) = (0, 0);
-        while self.items_left > 0 && !self.stop.is_raised() {
-            let limit = self.items_left.min(self.config.batch.max_items.into()) as u32;
+        while self.item_limit_left > 0 && !self.stop.is_raised() {
+            let limit = self
+                .item_limit_left
+                .min(self.config.batch.items_per_job.into()) as u32;
             let send = JobToSend {
                 task,
                 model,
@@ -88,7 +90,7 @@ impl Engine<'_> {
                 Submitted::Job(n) => {
                     (sent, job_count) = (sent + n, job_count + 1);
                     self.summary.batch_sent += n;
-                    self.items_left = self.items_left.saturating_sub(n);
+                    self.item_limit_left = self.item_limit_left.saturating_sub(n);
                 }
                 Submitted::TaskError(message) => {
                     return self.stop_task(db, task.id, None, message, report);
