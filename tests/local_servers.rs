@@ -73,7 +73,7 @@ fn servers_of_your_own_get_max_tokens_and_a_default_cap() {
     let mut t = TestDb::new();
     let llm = FakeLlm::start(|req, _| openai_ok(&req.item_text(), "ok", 5, 5));
     let model = t.model("openai", "local", Some(&llm.openai_url()), None);
-    let text = "Ala ma kota. ".repeat(40);
+    let text = "Kot pije mleko. ".repeat(40);
     t.task(model, &[text.as_str()]);
     run(&t.config, &opts(), &StopSignal::new()).unwrap();
     let body = llm.requests()[0].json();

@@ -501,3 +501,48 @@ fn a_task_may_switch_privacy_off_and_the_dry_run_says_so() {
     assert!(sent.contains("600 100 200"), "privacy off: sent as written");
     assert!(!sent.contains("600 100 201"), "identifiers: masked");
 }
+
+#[test]
+fn names_addresses_documents_and_dates_never_reach_the_model_on_any_path() {
+    let mut t = TestDb::new();
+    let llm = echoing();
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    t.conn_exec(&format!(
+        "UPDATE ai_model SET max_chunk_chars = 120 WHERE id_ai_model = {model}"
+    ));
+    let values = [
+        "Wojciechem Kaczmarkiem",
+        "Długiej 12/4",
+        "00-950 Warszawa",
+        "12.03.1985",
+        "ABA300000",
+        "KR 2345C",
+        "facebook.com/jan.kowalski",
+        "538.476.874",
+    ];
+    let mut text = String::new();
+    for _ in 0..4 {
+        text.push_str(&format!(
+            "rozmawiałem z {} o przesyłce na ul. {} w {} a on ur. {} pokazał dowód {} i auto nr rej. {} oraz profil {} tel. {} ",
+            values[0], values[1], values[2], values[3], values[4], values[5], values[6], values[7]
+        ));
+    }
+    let (task, ids) = t.task(model, &[text.as_str()]);
+    t.conn_exec(&format!(
+        "UPDATE task SET description = 'Popraw tekst. Pytania do Pani Jankowskiej, ul. Leśna 5 m. 3, 31-123 Kraków.' WHERE id_task = {task}"
+    ));
+    run(&t.config, &RunOptions::default(), &StopSignal::new()).unwrap();
+    assert!(llm.requests().len() > 2, "sent in parts");
+    let sent = every_body(&llm);
+    for value in values
+        .iter()
+        .chain(&["Jankowskiej", "Leśna 5", "31-123 Kraków"])
+    {
+        assert!(!sent.contains(value), "{value} reached the model");
+    }
+    let saved: String = t.value(&format!(
+        "SELECT text_corrected FROM task_item WHERE id_task_item = {}",
+        ids[0]
+    ));
+    assert_eq!(saved, text, "every value came back exactly");
+}

@@ -82,3 +82,52 @@ pub(super) fn luhn_ok(d: &str) -> bool {
     }
     sum % 10 == 0
 }
+
+/// The value of a character in a document number: digits as they are, A = 10 … Z = 35.
+fn document_value(c: char) -> Option<u32> {
+    match c {
+        '0'..='9' => c.to_digit(10),
+        'A'..='Z' => Some(c as u32 - 'A' as u32 + 10),
+        _ => None,
+    }
+}
+
+/// The weighted sum of a document number, mod 10 (0 when its check digit is right).
+fn document_sum(d: &str, weights: &[u32]) -> Option<u32> {
+    let values: Option<Vec<u32>> = d.chars().map(document_value).collect();
+    let values = values?;
+    (values.len() == weights.len())
+        .then(|| values.iter().zip(weights).map(|(v, w)| v * w).sum::<u32>() % 10)
+}
+
+/// Polish ID card (dowód osobisty): three letters, six digits, the first digit the
+/// check digit of the weights 7-3-1-7-3-1-7-3 (weight 9 on the check digit itself
+/// makes a right number sum to 0 mod 10).
+pub(super) fn id_card_ok(d: &str) -> bool {
+    let shape = d.len() == 9
+        && d[..3].bytes().all(|b| b.is_ascii_uppercase())
+        && d[3..].bytes().all(|b| b.is_ascii_digit());
+    shape && document_sum(d, &[7, 3, 1, 9, 7, 3, 1, 7, 3]) == Some(0)
+}
+
+/// Polish passport: two letters, seven digits, the first digit the check digit of the
+/// weights 7-3-1-7-3-1-7-3 over the others.
+pub(super) fn passport_ok(d: &str) -> bool {
+    let shape = d.len() == 9
+        && d[..2].bytes().all(|b| b.is_ascii_uppercase())
+        && d[2..].bytes().all(|b| b.is_ascii_digit());
+    shape && document_sum(d, &[7, 3, 9, 1, 7, 3, 1, 7, 3]) == Some(0)
+}
+
+/// EAN-13: weights 1-3 alternating, the sum a multiple of 10 (a product's barcode,
+/// which a 13-digit card number could otherwise be taken for).
+pub(super) fn ean_ok(d: &str) -> bool {
+    let n: Vec<u32> = d.chars().filter_map(|c| c.to_digit(10)).collect();
+    n.len() == 13
+        && n.iter()
+            .enumerate()
+            .map(|(i, v)| if i % 2 == 0 { *v } else { v * 3 })
+            .sum::<u32>()
+            % 10
+            == 0
+}

@@ -1,7 +1,8 @@
 //! Finds personal data in a text: e-mail addresses, and numbers that pass the checks
 //! of a phone, PESEL, NIP, REGON, IBAN, card or IPv4 address.
 
-use super::checksums::{iban_ok, luhn_ok, nip_ok, pesel_ok, regon_ok};
+use super::checksums::{ean_ok, iban_ok, luhn_ok, nip_ok, pesel_ok, regon_ok};
+use super::phones;
 
 /// A detected value: byte range and kind.
 pub(super) struct Hit {
@@ -64,7 +65,7 @@ struct NumberRun<'a> {
     digits: String,
 }
 
-const SEPARATORS: &[char] = &[' ', '-', '.', ')', '/'];
+const SEPARATORS: &[char] = &[' ', '-', '.', '(', ')', '/'];
 
 /// Every number in `text` that passes the checks of one kind of personal data.
 pub(super) fn find_numbers(text: &str) -> Vec<Hit> {
@@ -95,14 +96,15 @@ pub(super) fn find_numbers(text: &str) -> Vec<Hit> {
         let next_alnum = bytes
             .get(run.end)
             .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b >= 0x80);
-        match classify(&run).filter(|_| !next_alnum) {
-            Some(kind) => hits.push(Hit {
+        let found = match classify(&run).filter(|_| !next_alnum) {
+            Some(kind) => vec![Hit {
                 start: run.start,
                 end: run.end,
                 kind,
-            }),
-            None => hits.extend(classify_windows(text, &run, next_alnum)),
-        }
+            }],
+            None => classify_windows(text, &run, next_alnum),
+        };
+        hits.extend(found.into_iter().filter(|hit| !not_personal(text, hit)));
         i = run.end.max(i + 1);
     }
     hits
@@ -234,11 +236,8 @@ fn classify(run: &NumberRun<'_>) -> Option<&'static str> {
             .all(|g| g.len() <= 3 && g.parse::<u16>().is_ok_and(|n| n <= 255));
         return ok.then_some("IP");
     }
-    if seps.contains('.') || seps.contains('/') {
-        return None;
-    }
-    if run.raw.starts_with('+') {
-        return (8..=15).contains(&d.len()).then_some("PHONE");
+    if run.raw.starts_with('+') || run.raw.starts_with('(') || seps.contains(['.', '/']) {
+        return phones::phone_ok(run.raw, d, &groups).then_some("PHONE");
     }
     if d.len() == 26 && iban_ok(&format!("PL{d}")) {
         return Some("IBAN");
@@ -246,7 +245,11 @@ fn classify(run: &NumberRun<'_>) -> Option<&'static str> {
     if (13..=19).contains(&d.len())
         && luhn_ok(d)
         && matches!(d.as_bytes()[0], b'2'..=b'6')
-        && (seps.is_empty() || groups.iter().take(groups.len() - 1).all(|&g| g == 4))
+        && !(d.len() == 13 && ean_ok(d))
+        && (seps.is_empty()
+            || groups.iter().take(groups.len() - 1).all(|&g| g == 4)
+            || groups == [4, 6, 5]
+            || groups == [4, 6, 4])
     {
         return Some("CARD");
     }
@@ -262,34 +265,138 @@ fn classify(run: &NumberRun<'_>) -> Option<&'static str> {
     if (d.len() == 9 || d.len() == 14) && seps.is_empty() && regon_ok(d) {
         return Some("REGON");
     }
-    if phone_ok(run.raw, d, &groups) {
+    if phones::phone_ok(run.raw, d, &groups) {
         return Some("PHONE");
     }
     None
 }
 
-fn phone_ok(raw: &str, d: &str, groups: &[usize]) -> bool {
-    let national = if let Some(inner) = raw.strip_prefix('(') {
-        // (22) 123 45 67
-        return d.len() == 9
-            && groups.first() == Some(&2)
-            && inner.starts_with(|c: char| c.is_ascii_digit())
-            && raw.contains(')');
-    } else if let Some(rest) = d.strip_prefix("0048").filter(|r| r.len() == 9) {
-        rest
-    } else {
-        d
-    };
-    if raw.contains(')') || national.len() != 9 || national.starts_with('0') {
+/// Words before a number that say it is not personal: an order, an invoice, a
+/// version, a product code, a parcel, a hotline, a price.
+const NOT_PERSONAL_CUES: &[&str] = &[
+    "zamówieni",
+    "zamowieni",
+    "zam.",
+    "order",
+    "faktur",
+    "fv",
+    "invoice",
+    "wersj",
+    "version",
+    "ver.",
+    "build",
+    "firmware",
+    "sku",
+    "kod produktu",
+    "product code",
+    "katalog",
+    "indeks",
+    "art.",
+    "seryjn",
+    "serial",
+    "s/n",
+    "przesyłk",
+    "paczk",
+    "tracking",
+    "umow",
+    "sygn",
+    "ticket",
+    "zgłoszeni",
+    "sprawy",
+    "infolini",
+    "hotline",
+    "helpline",
+    "call center",
+    "model",
+    "part no",
+    "cena",
+    "kwot",
+    "price",
+    "amount",
+    "total",
+    "razem",
+    "suma",
+    "koszt",
+];
+
+/// Names of registers whose numbers may pass another kind's check (a KRS number
+/// passing NIP's, an EAN passing Luhn's): right before the number, they decide.
+const REGISTER_CUES: &[&str] = &["krs", "ean", "isbn", "issn", "gtin", "upc"];
+
+/// Currencies: a number followed by one is a price.
+const CURRENCIES: &[&str] = &[
+    "zł", "pln", "eur", "€", "usd", "$", "gbp", "£", "złotych", "chf",
+];
+
+/// Whether the words around a hit say it is not personal data: a register's name
+/// right before any number but a PESEL or IBAN; an order, invoice, version or price
+/// word shortly before a phone, REGON or 4-part address; a decimal part or currency
+/// after a phone; a business line (80x).
+fn not_personal(text: &str, hit: &Hit) -> bool {
+    if matches!(hit.kind, "PESEL" | "IBAN") {
         return false;
     }
-    let tail: Vec<usize> = if d.len() == 13 {
-        groups[1..].to_vec()
-    } else {
-        groups.to_vec()
+    let before = lower_tail(text, hit.start, 40);
+    let last_word = before
+        .trim_end_matches([' ', ':', '.', '#'])
+        .rsplit([' ', '\n'])
+        .next()
+        .unwrap_or("");
+    let last_word = last_word.trim_start_matches(['(', '[']);
+    if REGISTER_CUES
+        .iter()
+        .any(|c| last_word.trim_end_matches(':') == *c)
+    {
+        return true;
+    }
+    if !matches!(hit.kind, "PHONE" | "REGON" | "IP") {
+        return false;
+    }
+    // The words since the sentence began ("zam. 123": an abbreviation's dot is no end).
+    let clause = before.rsplit(['\n', ';', '!', '?']).next().unwrap_or("");
+    let abbreviation_ends = |head: &str| {
+        NOT_PERSONAL_CUES.iter().any(|c| {
+            let Some(word) = c.strip_suffix('.') else {
+                return false;
+            };
+            head.strip_suffix(word)
+                .is_some_and(|pre| !pre.ends_with(char::is_alphanumeric))
+        })
     };
-    matches!(
-        tail.as_slice(),
-        [9] | [3, 3, 3] | [2, 3, 2, 2] | [2, 7] | [3, 2, 2, 2]
-    )
+    let clause = match clause.rsplit_once(". ") {
+        Some((head, tail)) if !abbreviation_ends(head) => tail,
+        _ => clause,
+    };
+    // Only the last three words count: "koszt" early in a sentence says nothing of
+    // the phone number at its end.
+    let words: Vec<&str> = clause.split_whitespace().collect();
+    let near = words[words.len().saturating_sub(3)..].join(" ");
+    let starts_word = |cue: &&str| {
+        near.match_indices(*cue)
+            .any(|(i, _)| !near[..i].ends_with(char::is_alphanumeric))
+    };
+    if NOT_PERSONAL_CUES.iter().any(starts_word) {
+        return true;
+    }
+    let after = text[hit.end..].to_lowercase();
+    let decimal =
+        after.starts_with([',', '.']) && after[1..].starts_with(|c: char| c.is_ascii_digit());
+    let after = after.trim_start_matches([' ', '\u{a0}']);
+    let priced =
+        CURRENCIES.iter().any(|c| after.starts_with(c)) || before.ends_with(['$', '€', '£']);
+    let digits: String = text[hit.start..hit.end]
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let business = hit.kind == "PHONE" && digits.len() == 9 && digits.starts_with("80");
+    hit.kind == "PHONE" && (decimal || priced || business)
+}
+
+/// The last `max` bytes before `at` (on a character boundary), lower-cased.
+fn lower_tail(text: &str, at: usize, max: usize) -> String {
+    let mut from = at.saturating_sub(max);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    text[from..at].to_lowercase()
 }

@@ -1,13 +1,17 @@
 //! Personal data never reaches the model: e-mail addresses, phone numbers, PESEL, NIP,
-//! REGON, Polish IBAN / account numbers, payment card numbers and IPv4 addresses are
-//! replaced by numbered placeholders (`[EMAIL_1]`) before a text is sent, and put back
-//! afterwards. An answer that loses, duplicates or invents a placeholder is an error,
-//! never a silently changed text.
+//! REGON, IBANs, payment cards, IP and MAC addresses, ID card and passport numbers,
+//! dates of birth, street addresses and postal codes, car plates, links to a person
+//! and names of people are replaced by numbered placeholders (`[EMAIL_1]`,
+//! `[NAME_2]`) before a text is sent, and put back afterwards. An answer that loses,
+//! duplicates or invents a placeholder is an error, never a silently changed text.
 
 mod checksums;
 mod detect;
 mod markup;
 mod more_kinds;
+mod names;
+mod phones;
+mod places;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,7 +20,8 @@ use detect::{Hit, find_emails, find_numbers};
 
 /// The kinds of values masked, in placeholder spelling: personal data, then markup.
 pub const KINDS: &[&str] = &[
-    "EMAIL", "PHONE", "PESEL", "NIP", "REGON", "IBAN", "CARD", "IP", "MAC", "URL", "TAG", "CODE",
+    "EMAIL", "PHONE", "PESEL", "NIP", "REGON", "IBAN", "CARD", "IP", "MAC", "ID", "DOB", "ADDRESS",
+    "PLATE", "NAME", "URL", "TAG", "CODE",
 ];
 
 /// How much personal data a task masks (`task.privacy`).
@@ -56,6 +61,7 @@ impl Level {
 #[derive(Clone, Copy, Debug)]
 pub struct Redactor {
     enabled: bool,
+    names: bool,
     markup: bool,
 }
 
@@ -64,8 +70,14 @@ impl Redactor {
     pub fn new(enabled: bool) -> Redactor {
         Redactor {
             enabled,
+            names: true,
             markup: false,
         }
+    }
+
+    /// Also masks names of people (`true`, the `all` level), or only identifiers.
+    pub fn with_names(self, names: bool) -> Redactor {
+        Redactor { names, ..self }
     }
 
     /// Also masks markup (`true`), or not.
@@ -89,7 +101,10 @@ impl Redactor {
         };
         if self.enabled {
             let outside = |h: &Hit| !hits.iter().any(|m| h.start < m.end && m.start < h.end);
-            let personal: Vec<Hit> = personal_data(text).into_iter().filter(outside).collect();
+            let personal: Vec<Hit> = personal_data(text, self.names)
+                .into_iter()
+                .filter(outside)
+                .collect();
             hits.extend(personal);
         }
         replace(text, hits, self.enabled)
@@ -220,30 +235,59 @@ fn placeholders_in(text: &str) -> Vec<String> {
     found
 }
 
-/// Where personal data lies in `text` (byte ranges): a long text is never cut inside
-/// one of them, so no value goes out in two clear pieces.
+/// Where personal data lies in `text` (byte ranges), each with the three words
+/// before it: a long text is never cut inside one of them, so no value goes out in
+/// two clear pieces, and none loses the words that mark it ("ul.", "ur.", "Pani")
+/// to the part before.
 pub fn personal_spans(text: &str) -> Vec<(usize, usize)> {
-    personal_data(text)
+    personal_data(text, true)
         .into_iter()
-        .map(|hit| (hit.start, hit.end))
+        .map(|hit| (context_start(text, hit.start), hit.end))
         .collect()
+}
+
+/// The start of the third word before `at`, on the same line.
+fn context_start(text: &str, at: usize) -> usize {
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let mut start = at;
+    for _ in 0..3 {
+        let before = text[line_start..start].trim_end();
+        let word = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+        if before.is_empty() {
+            break;
+        }
+        start = line_start + word;
+    }
+    start
 }
 
 /// Replaces every detected piece of personal data in `text`.
 pub fn redact(text: &str) -> Redacted {
-    replace(text, personal_data(text), true)
+    replace(text, personal_data(text, true), true)
 }
 
-/// Every kind of personal data found; where two overlap, the one found first (an
-/// e-mail, then an IBAN, an obfuscated e-mail, an IPv6 or MAC address, a number) wins.
-fn personal_data(text: &str) -> Vec<Hit> {
+/// Every kind of personal data found (names only if `names`); where two overlap,
+/// the one found first wins: e-mails, IBANs, links, IPv6 and MAC addresses, dates of
+/// birth, documents, plates, postal codes, street addresses, numbers, names.
+fn personal_data(text: &str, names: bool) -> Vec<Hit> {
     let mut hits: Vec<Hit> = Vec::new();
     let found = [
         find_emails(text),
         more_kinds::find_ibans(text),
         more_kinds::find_obfuscated_emails(text),
+        places::find_personal_urls(text),
         more_kinds::find_ipv6_and_mac(text),
+        places::find_birth_dates(text),
+        places::find_documents(text),
+        places::find_plates(text),
+        places::find_postcodes(text),
+        places::find_addresses(text),
         find_numbers(text),
+        if names {
+            names::find_names(text)
+        } else {
+            Vec::new()
+        },
     ];
     for hit in found.into_iter().flatten() {
         if !hits.iter().any(|h| hit.start < h.end && h.start < hit.end) {

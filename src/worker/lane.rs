@@ -204,6 +204,7 @@ pub fn pipeline_for<'p>(
     Pipeline {
         client: &model.client,
         redactor: Redactor::new(config.pii_redaction && privacy_of(task) != Level::Off)
+            .with_names(privacy_of(task) == Level::All)
             .with_markup(mask_markup),
         instruction: &task.description,
         stop,
