@@ -148,3 +148,62 @@ fn the_note_about_an_echoed_instruction_quotes_it_masked() {
         );
     }
 }
+
+#[test]
+fn proofreading_goes_out_at_a_low_temperature_where_the_model_takes_one() {
+    let mut t = TestDb::new();
+    // The first answer is the text with a note appended (refused), the retry the text.
+    let llm = local(|req, n| {
+        let text = req.item_text();
+        if n == 0 {
+            answer(&format!("{text} {text}"))
+        } else {
+            answer(&text)
+        }
+    });
+    let local_model = t.model("openai", "local", Some(&llm.openai_url()), None);
+    t.task(local_model, &[TEXT]);
+    run(&t.config, &RunOptions::default(), &StopSignal::new()).unwrap();
+    let temperatures: Vec<serde_json::Value> = llm
+        .requests()
+        .iter()
+        .map(|r| r.json()["temperature"].clone())
+        .collect();
+    assert_eq!(
+        temperatures,
+        vec![json!(0.2), json!(0.4)],
+        "a step in tenths on the retry"
+    );
+
+    let reasoning = local(|req, _| answer(&req.item_text()));
+    let gpt5 = t.model("openai", "gpt-5-mini", Some(&reasoning.openai_url()), None);
+    t.conn_exec(&format!(
+        "UPDATE task SET status_id = 2 WHERE id_ai_model = {local_model}"
+    ));
+    t.task(gpt5, &[TEXT]);
+    run(&t.config, &RunOptions::default(), &StopSignal::new()).unwrap();
+    let body = reasoning.requests()[0].json();
+    assert!(body.get("temperature").is_none(), "{body}");
+}
+
+#[test]
+fn a_cut_off_answer_that_loops_is_named_as_a_loop() {
+    let mut t = TestDb::new();
+    let llm = FakeLlm::start(|_, _| {
+        Reply::new(
+            200,
+            json!({
+                "choices": [{"message": {"content": format!("{{\"text_corrected\": \"Tak {}", "więc ".repeat(40))}, "finish_reason": "length"}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 50}
+            })
+            .to_string(),
+        )
+    });
+    let model = t.model("openai", "local", Some(&llm.openai_url()), None);
+    let (_, ids) = t.task(model, &[TEXT]);
+    run(&t.config, &RunOptions::default(), &StopSignal::new()).unwrap();
+    let (status, _, error) = outcome(&mut t, ids[0]);
+    assert_eq!(status, 3);
+    let error = error.unwrap_or_default();
+    assert!(error.contains("in a loop repeating"), "{error}");
+}

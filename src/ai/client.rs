@@ -12,6 +12,10 @@ use super::spec::{CallSettings, Generation, ModelSpec, Provider, Structured};
 use super::{AiError, Completion, Usage, gemini, openai, parse_answer};
 use crate::stop::StopSignal;
 
+/// The temperature proofreading and translation go out with when the model row sets
+/// none (and the model takes one).
+const CORRECTION_TEMPERATURE: f64 = 0.2;
+
 /// Summary the echo provider saves, so nobody mistakes it for a correction.
 pub const ECHO_SUMMARY: &str = "echo provider: no model was called";
 
@@ -226,13 +230,30 @@ impl Client {
         if self.own_server && settings.max_output_tokens.is_none() {
             settings.max_output_tokens = Some(default_output_cap(prompt));
         }
-        let fixed_temperature =
-            self.provider == Provider::OpenAi && openai::is_reasoning_model(&self.model_name);
+        let fixed_temperature = self.temperature_is_fixed();
+        if settings.temperature.is_none() && !fixed_temperature && prompt.shape == Shape::Correction
+        {
+            // Proofreading and translation want the likeliest wording, not variety.
+            settings.temperature = Some(CORRECTION_TEMPERATURE);
+        }
         if retrying && !fixed_temperature {
-            let t = settings.temperature.unwrap_or(0.1);
-            settings.temperature = Some((t + 0.2).min(1.0));
+            let t = settings.temperature.unwrap_or(CORRECTION_TEMPERATURE);
+            // Tenths, so the request says 0.4, not 0.30000000000000004.
+            settings.temperature = Some(((t + 0.2).min(1.0) * 10.0).round() / 10.0);
         }
         settings
+    }
+
+    /// Models whose temperature is better left alone: OpenAI's reasoning models refuse
+    /// any but the default, and Google asks to keep Gemini 3 at its default (1.0),
+    /// below which it tends to loop.
+    fn temperature_is_fixed(&self) -> bool {
+        let name = self.model_name.trim().to_ascii_lowercase();
+        match self.provider {
+            Provider::OpenAi => openai::is_reasoning_model(&name),
+            Provider::Gemini => name.starts_with("gemini-3") || name.contains("/gemini-3"),
+            Provider::Echo => false,
+        }
     }
 
     /// Which output limit a request with `settings` carries.

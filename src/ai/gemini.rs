@@ -160,16 +160,17 @@ pub fn check_thinking_budget(model_name: &str, budget: i32) -> Result<(), String
 }
 
 /// A finish reason other than a normal stop is never a result.
-fn check_finish(candidate: &Value) -> Result<(), AiError> {
+fn check_finish(candidate: &Value, text: &str) -> Result<(), AiError> {
     let finish = candidate
         .get("finishReason")
         .and_then(Value::as_str)
         .unwrap_or("STOP");
     match finish {
         "STOP" => Ok(()),
-        "MAX_TOKENS" => Err(AiError::Item(
-            "Gemini stopped at the output token limit (finishReason MAX_TOKENS): raise ai_model.max_output_tokens (thinking counts towards it)".into(),
-        )),
+        "MAX_TOKENS" => Err(AiError::Item(format!(
+            "Gemini stopped at the output token limit (finishReason MAX_TOKENS){}: raise ai_model.max_output_tokens (thinking counts towards it)",
+            super::loop_note(text)
+        ))),
         other => Err(AiError::Item(format!(
             "Gemini refused to answer (finishReason {other})"
         ))),
@@ -199,7 +200,6 @@ pub fn parse_response(body: &str) -> Result<String, AiError> {
             preview(body.trim())
         )));
     };
-    check_finish(candidate)?;
     let text: String = candidate
         .pointer("/content/parts")
         .and_then(Value::as_array)
@@ -211,6 +211,7 @@ pub fn parse_response(body: &str) -> Result<String, AiError> {
                 .collect()
         })
         .unwrap_or_default();
+    check_finish(candidate, &text)?;
     Ok(text)
 }
 

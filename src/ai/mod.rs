@@ -9,6 +9,7 @@ pub mod openai;
 pub mod prompt_builder;
 mod resolver;
 pub mod retry;
+mod runaway;
 pub mod spec;
 
 pub use client::Client;
@@ -260,6 +261,9 @@ fn fields(value: &serde_json::Value, shape: &Shape) -> Option<Completion> {
 }
 
 /// The first 200 characters of a text, for error messages that must stay short.
+pub use runaway::loop_note;
+
+/// A short, bounded preview of a text for messages.
 pub fn preview(text: &str) -> String {
     preview_of(text, 200)
 }

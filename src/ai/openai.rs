@@ -177,8 +177,10 @@ pub fn parse_response(body: &str, limit: &OutputLimit) -> Result<String, AiError
     }
     match choice.get("finish_reason").and_then(Value::as_str) {
         Some("length") => {
+            let content = choice.pointer("/message/content").and_then(Value::as_str);
+            let looping = super::loop_note(content.unwrap_or_default());
             return Err(AiError::Item(format!(
-                "the answer was cut off (finish_reason length) {}",
+                "the answer was cut off (finish_reason length){looping} {}",
                 limit.explain()
             )));
         }
