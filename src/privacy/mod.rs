@@ -252,7 +252,11 @@ fn context_start(text: &str, at: usize) -> usize {
     let mut start = at;
     for _ in 0..3 {
         let before = text[line_start..start].trim_end();
-        let word = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+        let word = before
+            .char_indices()
+            .rev()
+            .find(|(_, c)| c.is_whitespace())
+            .map_or(0, |(i, c)| i + c.len_utf8());
         if before.is_empty() {
             break;
         }

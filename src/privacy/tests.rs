@@ -319,3 +319,13 @@ fn redact_then_restore_is_the_identity_for_any_text() {
         );
     }
 }
+
+#[test]
+fn spans_with_their_cue_words_stay_on_character_boundaries() {
+    // Wide spaces before a value: the cue words are found without cutting a character.
+    let text = "kontakt\u{3000}pod\u{a0}numerem\u{2003}600 100 200, ul.\u{a0}Długa 5";
+    for (start, end) in personal_spans(text) {
+        assert!(text.is_char_boundary(start) && text.is_char_boundary(end));
+        assert!(!text[start..end].is_empty());
+    }
+}
