@@ -274,3 +274,17 @@ ALTER TABLE task_item ADD COLUMN id_ai_model INT UNSIGNED NULL;
 -- Third round: a run's heartbeat, so that a run that died (kill -9, a second Ctrl+C)
 -- is shown as ended: the next run closes task_run rows silent for 5 minutes.
 ALTER TABLE task_run ADD COLUMN heartbeat_at DATETIME NULL;
+
+-- Third round: cost per item. An item whose text is byte-identical to one already
+-- PROCESSED for the same model, kind, instruction and schema is not sent again: it
+-- gets that result, 0 tokens and 0 cost, and reused_from names the item it came
+-- from. text_hash (SHA-256 of text_original, hex) is written by the worker with each
+-- result; a REJECTED result is never reused; task.reuse_results = 0 turns reuse off.
+-- task.change_summary: 'model' (NULL, the default: the model writes the summary) or
+-- 'diff' (the model is asked for the text only; the worker writes the summary from
+-- a word-level diff).
+ALTER TABLE task ADD COLUMN reuse_results TINYINT NULL;
+ALTER TABLE task ADD COLUMN change_summary VARCHAR(8) NULL;
+ALTER TABLE task_item ADD COLUMN text_hash CHAR(64) NULL;
+ALTER TABLE task_item ADD COLUMN reused_from INT UNSIGNED NULL;
+ALTER TABLE task_item ADD INDEX idx_task_item_text_hash (text_hash);

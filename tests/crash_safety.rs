@@ -185,6 +185,7 @@ fn a_worker_whose_lease_was_taken_over_cannot_overwrite() {
         change_summary: "s",
         result_json: None,
         id_ai_model: None,
+        reused_from: None,
     };
     assert_eq!(end(&mut db, "old-token", stale), Written::Lost);
     let failed = EndAction::Fail {
@@ -200,6 +201,7 @@ fn a_worker_whose_lease_was_taken_over_cannot_overwrite() {
         change_summary: "s",
         result_json: None,
         id_ai_model: None,
+        reused_from: None,
     };
     assert_eq!(end(&mut db, "new-token", fresh), Written::Done);
     let text: String = t.value(&format!(

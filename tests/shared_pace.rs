@@ -148,6 +148,10 @@ fn two_worker_processes_on_one_model_share_its_slots() {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let (first, _) = t.task(model, &refs);
     let (second, _) = t.task(model, &refs);
+    // The same texts in both tasks: every one is to be sent (this is about pacing).
+    t.conn
+        .query_drop("UPDATE task SET reuse_results = 0")
+        .unwrap();
     let start_us = seed_slots(&mut t, model);
     let children: Vec<_> = [first, second]
         .iter()

@@ -19,10 +19,6 @@ const CORRECTION_TEMPERATURE: f64 = 0.2;
 /// Summary the echo provider saves, so nobody mistakes it for a correction.
 pub const ECHO_SUMMARY: &str = "echo provider: no model was called";
 
-/// The output limit sent to a server of your own when the model sets none: the
-/// answer repeats the text, so about twice its tokens plus room for the JSON and the
-/// summary is plenty,
-/// and a rambling small model stops there instead of at its context window.
 /// The echo provider's answer: the text itself (an analysis: the text as the answer,
 /// an empty object for an output schema).
 fn echo(prompt: &Prompt) -> Completion {
@@ -46,6 +42,10 @@ fn echo(prompt: &Prompt) -> Completion {
     }
 }
 
+/// The output limit sent to a server of your own when the model sets none: the
+/// answer repeats the text, so about twice its tokens plus room for the JSON and the
+/// summary is plenty, and a rambling small model stops there instead of at its
+/// context window.
 fn default_output_cap(prompt: &Prompt) -> u32 {
     let text_chars = extract_text(&prompt.user).map_or(prompt.user.len(), |t| t.chars().count());
     (text_chars as u32 / 2).saturating_add(512)

@@ -28,6 +28,8 @@ pub enum EndAction<'a> {
         result_json: Option<&'a str>,
         /// `id_ai_model`: the model that made the result.
         id_ai_model: Option<u32>,
+        /// `reused_from`: the item the result was taken from, if it was.
+        reused_from: Option<u32>,
     },
     /// ERROR with this message.
     Fail {
@@ -192,8 +194,15 @@ fn end_one(
             change_summary,
             result_json,
             id_ai_model,
+            reused_from,
         } => {
-            let result = (*text_corrected, *change_summary, *result_json, *id_ai_model);
+            let result = (
+                *text_corrected,
+                *change_summary,
+                *result_json,
+                *id_ai_model,
+                *reused_from,
+            );
             write_result(db, end, result, operation_uuid, counted(1, 0))?
         }
         EndAction::Fail { message } => {
@@ -286,13 +295,19 @@ fn run_end(
     Ok(db.execute(&sql, params)? > 0)
 }
 
-/// `text_corrected`, `change_summary`, `result_json`, `id_ai_model`.
-type SavedResult<'a> = (Option<&'a str>, &'a str, Option<&'a str>, Option<u32>);
+/// `text_corrected`, `change_summary`, `result_json`, `id_ai_model`, `reused_from`.
+type SavedResult<'a> = (
+    Option<&'a str>,
+    &'a str,
+    Option<&'a str>,
+    Option<u32>,
+    Option<u32>,
+);
 
 fn write_result(
     db: &mut Db,
     end: &ClaimEnd<'_>,
-    (text_corrected, change_summary, result_json, id_ai_model): SavedResult<'_>,
+    (text_corrected, change_summary, result_json, id_ai_model, reused_from): SavedResult<'_>,
     operation_uuid: &str,
     counted: Option<[u64; 2]>,
 ) -> Result<bool, DbError> {
@@ -301,13 +316,15 @@ fn write_result(
         change_summary.into(),
         result_json.into(),
         id_ai_model.into(),
+        reused_from.into(),
         PROCESSED.into(),
         operation_uuid.into(),
     ];
     params.extend(item_spend_params(&end.spent));
     let sets = concat!(
         "i.text_corrected = ?, i.change_summary = ?, i.result_json = ?, \
-         i.id_ai_model = COALESCE(?, i.id_ai_model), i.status_id = ?, \
+         i.id_ai_model = COALESCE(?, i.id_ai_model), i.reused_from = ?, \
+         i.text_hash = SHA2(i.text_original, 256), i.status_id = ?, \
          i.processed_at = NOW(), i.operation_uuid = ?, i.error_message = NULL, \
          i.claim_token = NULL, i.claimed_until = NULL, ",
         item_spend!()

@@ -34,8 +34,11 @@ pub struct ItemResult {
     pub result_json: Option<String>,
     /// The corrected text.
     pub text_corrected: String,
-    /// What was changed, in the model's words.
+    /// What was changed, in the model's words (or the worker's, from a word diff).
     pub change_summary: String,
+    /// The item whose result this is, when the same text was done before
+    /// (`task_item.reused_from`); no call was made.
+    pub reused_from: Option<u32>,
     /// What every call for the item cost, failed attempts included.
     pub spent: Spent,
 }

@@ -9,6 +9,7 @@ pub mod model_repository;
 pub mod overview_repository;
 pub mod pace_repository;
 pub mod pool;
+pub mod reuse_repository;
 pub mod review_repository;
 pub mod run_repository;
 pub mod schema;

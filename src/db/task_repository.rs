@@ -31,6 +31,11 @@ pub struct Task {
     pub kind: Option<String>,
     /// `output_schema`: the JSON Schema of an analysis task's answer object.
     pub output_schema: Option<String>,
+    /// `reuse_results`: identical texts are sent once (NULL or anything but 0 = on).
+    pub reuse_results: bool,
+    /// `change_summary`: `model` (`None`: the model writes it) or `diff` (the worker
+    /// writes it from a word diff; the model is asked for the text only).
+    pub change_summary: Option<String>,
 }
 
 /// `task.batch` values.
@@ -46,68 +51,47 @@ pub mod batch_mode {
 }
 
 const TASK_COLUMNS: &str = "id_task, id_ai_model, name, description, status_id, \
-     CAST(max_cost AS CHAR), skip_guards, batch, priority, privacy, kind, output_schema";
-
-/// `name` and `description` are read as bytes: a NULL (a panel that altered the
-/// column) reads as empty, and bytes that are not UTF-8 as U+FFFD (the instruction is
-/// still sent; an empty one gets the default instruction).
-type TaskRow = (
-    u32,
-    u32,
-    Option<Vec<u8>>,
-    Option<Vec<u8>>,
-    u8,
-    Option<String>,
-    Option<Vec<u8>>,
-    u8,
-    i32,
-    Option<Vec<u8>>,
-    Option<Vec<u8>>,
-    Option<Vec<u8>>,
-);
+     CAST(max_cost AS CHAR), skip_guards, batch, priority, privacy, kind, output_schema, \
+     reuse_results, change_summary";
 
 fn text_of(bytes: Option<Vec<u8>>) -> String {
     String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned()
 }
 
-fn to_task(row: TaskRow) -> Task {
-    let (
-        id,
-        id_ai_model,
-        name,
-        description,
-        status_id,
-        max_cost,
-        skip,
-        batch,
-        priority,
-        privacy,
-        kind,
-        output_schema,
-    ) = row;
-    let optional = |bytes: Option<Vec<u8>>| {
-        bytes
-            .map(|b| text_of(Some(b)).trim().to_string())
-            .filter(|t| !t.is_empty())
+/// A task row. Text columns are read as bytes: a NULL (a panel that altered the
+/// column) reads as empty, and bytes that are not UTF-8 as U+FFFD (the instruction is
+/// still sent; an empty one gets the default instruction).
+fn to_task(row: mysql::Row) -> Result<Task, DbError> {
+    let bytes = |i: usize, name: &str| column::<Option<Vec<u8>>>(&row, i, name);
+    let optional = |i: usize, name: &str| {
+        Ok::<_, DbError>(
+            bytes(i, name)?
+                .map(|b| text_of(Some(b)).trim().to_string())
+                .filter(|t| !t.is_empty()),
+        )
     };
-    Task {
-        id,
-        id_ai_model,
-        name: text_of(name),
-        description: text_of(description),
-        status_id,
+    let max_cost: Option<String> = column(&row, 5, "task.max_cost")?;
+    Ok(Task {
+        id: column(&row, 0, "task.id_task")?,
+        id_ai_model: column(&row, 1, "task.id_ai_model")?,
+        name: text_of(bytes(2, "task.name")?),
+        description: text_of(bytes(3, "task.description")?),
+        status_id: column(&row, 4, "task.status_id")?,
         max_cost: max_cost.and_then(|m| m.parse().ok()),
-        skip_guards: text_of(skip)
+        skip_guards: text_of(bytes(6, "task.skip_guards")?)
             .split(',')
             .map(|g| g.trim().to_ascii_lowercase())
             .filter(|g| !g.is_empty())
             .collect(),
-        batch,
-        priority,
-        privacy: optional(privacy).map(|p| p.to_ascii_lowercase()),
-        kind: optional(kind).map(|k| k.to_ascii_lowercase()),
-        output_schema: optional(output_schema),
-    }
+        batch: column(&row, 7, "task.batch")?,
+        priority: column(&row, 8, "task.priority")?,
+        privacy: optional(9, "task.privacy")?.map(|p| p.to_ascii_lowercase()),
+        kind: optional(10, "task.kind")?.map(|k| k.to_ascii_lowercase()),
+        output_schema: optional(11, "task.output_schema")?,
+        reuse_results: column::<Option<i64>>(&row, 12, "task.reuse_results")?
+            .is_none_or(|r| r != 0),
+        change_summary: optional(13, "task.change_summary")?.map(|c| c.to_ascii_lowercase()),
+    })
 }
 
 /// A real read of the worker's tables, for health checks.
@@ -119,7 +103,9 @@ pub fn probe(db: &mut Db) -> Result<(), DbError> {
 /// Loads one task by id.
 pub fn get(db: &mut Db, id_task: u32) -> Result<Option<Task>, DbError> {
     let sql = format!("SELECT {TASK_COLUMNS} FROM task WHERE id_task = ?");
-    Ok(db.query_first::<TaskRow, _>(&sql, (id_task,))?.map(to_task))
+    db.query_first::<mysql::Row, _>(&sql, (id_task,))?
+        .map(to_task)
+        .transpose()
 }
 
 /// Up to `limit` tasks that are NEW or IN_PROGRESS, higher `priority` first, then
@@ -129,8 +115,8 @@ pub fn active(db: &mut Db, limit: usize) -> Result<Vec<Task>, DbError> {
         "SELECT {TASK_COLUMNS} FROM task WHERE status_id IN (?, ?) \
          ORDER BY priority DESC, id_task LIMIT ?"
     );
-    let rows: Vec<TaskRow> = db.query(&sql, (status::NEW, status::IN_PROGRESS, limit as u64))?;
-    Ok(rows.into_iter().map(to_task).collect())
+    let rows: Vec<mysql::Row> = db.query(&sql, (status::NEW, status::IN_PROGRESS, limit as u64))?;
+    rows.into_iter().map(to_task).collect()
 }
 
 /// The status and priority of each of these tasks that still exists: (id, status,

@@ -78,6 +78,7 @@ impl ItemEnd {
                 change_summary: &result.change_summary,
                 result_json: result.result_json.as_deref(),
                 id_ai_model: result.id_ai_model,
+                reused_from: result.reused_from,
             },
             ItemEnd::Failed { message, .. } => EndAction::Fail { message },
             ItemEnd::Released { .. } => EndAction::Release {

@@ -308,6 +308,7 @@ mod tests {
     fn a_result_is_saved_with_what_every_call_cost() {
         let result = ItemResult {
             id_ai_model: None,
+            reused_from: None,
             result_json: None,
             text_corrected: "Ala".into(),
             change_summary: "nic".into(),

@@ -23,6 +23,7 @@ use super::lane::{Halt, Lane};
 use super::permits::Permits;
 use super::pipeline::{Hooks, Pipeline, Processed};
 use super::plan::Plan;
+use super::reuse::{self, InFlight, Turn};
 use super::summary::DryRunItem;
 
 /// Stack of an executor thread (and of a part's thread): a run may have thousands,
@@ -44,6 +45,8 @@ pub struct Context<'a> {
     /// What `task_item.text_corrected` and `change_summary` can hold (a panel may
     /// have made them 3-byte UTF-8).
     pub result_columns: [ColumnType; 2],
+    /// The texts in flight, so that a copy waits for its original's result.
+    pub in_flight: InFlight,
 }
 
 /// One item on its way to an executor, with its task.
@@ -118,6 +121,25 @@ fn execute(ctx: &Context<'_>, lane: &Lane, claim: Claim) -> Ran {
             Spent::default(),
         );
     }
+    let made_by = lane.model_at(at).id;
+    let lead = match ctx
+        .in_flight
+        .turn(ctx.pool, lane.reuse_scope(at), claim.item(), ctx.stop)
+    {
+        Ok(Turn::Reused(mut result)) => {
+            log::info!(
+                "[TaskItem {}] Same text as item {}: its result reused, no call",
+                claim.item().id,
+                result.reused_from.unwrap_or_default()
+            );
+            result.id_ai_model = Some(made_by);
+            let outcome = Outcome::Processed(Ok(result));
+            return decided(lane, at, claim, outcome, Spent::default());
+        }
+        Ok(Turn::Lead(lead)) => Some(lead),
+        Ok(Turn::Send) => None,
+        Err(err) => return Ran::DbFailed(err),
+    };
     let budget = lane.budget_at(at, ctx.plan.dry_run);
     let reservation = match &budget {
         Some(budget) => {
@@ -153,7 +175,6 @@ fn execute(ctx: &Context<'_>, lane: &Lane, claim: Claim) -> Ran {
             );
         }
     }
-    let made_by = lane.model_at(at).id;
     let outcome = processed
         .outcome
         .and_then(|result| fits(ctx, result))
@@ -161,6 +182,15 @@ fn execute(ctx: &Context<'_>, lane: &Lane, claim: Claim) -> Ran {
             result.id_ai_model = Some(made_by);
             result
         });
+    if let Some(lead) = lead {
+        let id = claim.item().id;
+        lead.publish(
+            outcome
+                .as_ref()
+                .ok()
+                .map(|result| reuse::reusable(id, result)),
+        );
+    }
     decided(lane, at, claim, Outcome::Processed(outcome), spent)
 }
 

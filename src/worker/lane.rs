@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::ai::Shape;
 use crate::config::Config;
+use crate::db::reuse_repository::ReuseScope;
 use crate::db::status::task as task_status;
 use crate::db::task_repository::Task;
 use crate::privacy::{Level, Redactor};
@@ -105,6 +106,19 @@ impl Lane {
     /// Model `at` of the chain (the task's own is 0).
     pub fn model_at(&self, at: usize) -> &TaskModel {
         &self.models[at.min(self.models.len() - 1)]
+    }
+
+    /// What a result must share to be reused for this task's items on model `at`;
+    /// `None` when the task does not reuse (`task.reuse_results = 0`).
+    pub fn reuse_scope(&self, at: usize) -> Option<ReuseScope> {
+        let task = &self.task;
+        task.reuse_results.then(|| ReuseScope {
+            id_ai_model: self.model_at(at).id,
+            description: task.description.clone(),
+            kind: task.kind.clone().unwrap_or_default(),
+            output_schema: task.output_schema.clone().unwrap_or_default(),
+            change_summary: task.change_summary.clone().unwrap_or_default(),
+        })
     }
 
     /// Every model of the chain.

@@ -26,6 +26,7 @@ mod permits;
 pub mod pipeline;
 pub mod plan;
 mod producer;
+mod reuse;
 mod scheduler;
 pub mod summary;
 mod task;

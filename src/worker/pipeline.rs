@@ -138,6 +138,7 @@ impl Pipeline<'_> {
             Some(err) => Err(err),
             None => Ok(ItemResult {
                 id_ai_model: None,
+                reused_from: None,
                 result_json: None,
                 text_corrected: chunks::join(&texts, parts),
                 change_summary: fit_summary(summaries.join("\n")),
@@ -166,6 +167,7 @@ impl Pipeline<'_> {
         };
         let outcome = outcome.map(|answer| ItemResult {
             id_ai_model: None,
+            reused_from: None,
             result_json: answer.result_json,
             text_corrected: answer.text_corrected,
             change_summary: answer.change_summary,

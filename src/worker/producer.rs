@@ -21,6 +21,7 @@ use super::completer::{self, Done, Report};
 use super::executor::{self, Context, Finished, Job, Work};
 use super::lane::{Halt, Lane};
 use super::permits::Permits;
+use super::reuse::InFlight;
 use super::scheduler::{self, Demand};
 use super::summary::{Costs, DryRunItem, TaskSummary};
 use super::{Engine, WorkerError};
@@ -195,6 +196,7 @@ impl Engine<'_> {
             pool: &pool,
             permits: Permits::new(self.plan.concurrency),
             result_columns,
+            in_flight: InFlight::default(),
         };
         let (job_tx, job_rx) = mpsc::channel::<Job>();
         let (finished_tx, finished_rx) = mpsc::channel::<Finished>();
