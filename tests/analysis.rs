@@ -247,11 +247,13 @@ fn the_estimate_of_an_analysis_does_not_grow_with_its_texts() {
     let mut t = TestDb::new();
     let model = t.model("echo", "echo", None, None);
     let long = "Bardzo długa opinia o produkcie. ".repeat(60);
-    let (summarise, _) = t.task(model, &[long.as_str(), long.as_str()]);
+    // Two different texts: copies of one text would be sent once.
+    let other = format!("Druga, {long}");
+    let (summarise, _) = t.task(model, &[long.as_str(), other.as_str()]);
     t.conn_exec(&format!(
         "UPDATE task SET description = 'Streść opinię w jednym zdaniu.' WHERE id_task = {summarise}"
     ));
-    let (proofread, _) = t.task(model, &[long.as_str(), long.as_str()]);
+    let (proofread, _) = t.task(model, &[long.as_str(), other.as_str()]);
     let estimates = ai_worker::app::estimate::estimate(&t.config, None).unwrap();
     let output = |id: u32| {
         estimates

@@ -109,3 +109,113 @@ fn rejected_results_other_instructions_and_tasks_that_opt_out_are_not_reused() {
         t.assert_counters_match_items(task);
     }
 }
+
+#[test]
+fn with_change_summary_diff_the_model_writes_the_text_only_and_the_worker_the_summary() {
+    let mut t = TestDb::new();
+    let llm = FakeLlm::start(|req, _| {
+        let text = req.item_text();
+        let body = req.json();
+        let properties = &body["generationConfig"]["responseSchema"]["properties"];
+        // A summary it was not asked for is not what gets saved.
+        let summary = if properties.get("change_summary").is_some() {
+            "asked"
+        } else {
+            "model's own words"
+        };
+        gemini_ok(
+            &text.replace("bład", "błąd").replace("wogóle", "w ogóle"),
+            summary,
+            10,
+            5,
+            0,
+        )
+    });
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let (task, ids) = t.task(model, &["To jest bład i wogóle nic."]);
+    t.conn_exec(&format!(
+        "UPDATE task SET change_summary = 'diff' WHERE id_task = {task}"
+    ));
+    run_all(&t);
+    let body = llm.requests()[0].json();
+    let schema = &body["generationConfig"]["responseSchema"];
+    assert!(
+        schema["properties"].get("change_summary").is_none(),
+        "{schema}"
+    );
+    let system = body["systemInstruction"].to_string();
+    assert!(!system.contains("change_summary"), "{system}");
+    let (text, summary): (String, String) = t.conn_first(&format!(
+        "SELECT text_corrected, change_summary FROM task_item WHERE id_task_item = {}",
+        ids[0]
+    ));
+    assert_eq!(text, "To jest błąd i w ogóle nic.");
+    assert_eq!(summary, "2 zmiany: bład → błąd, wogóle → w ogóle.");
+}
+
+/// A Gemini fake that bills like the providers do, about a token per 4 characters:
+/// the request's prompt in, the answer out.
+fn billing() -> FakeLlm {
+    FakeLlm::start(|req, _| {
+        let text = req.item_text().replace("bład", "błąd");
+        let body = req.json();
+        let prompt_chars = body["systemInstruction"].to_string().chars().count()
+            + body["contents"].to_string().chars().count()
+            + body["generationConfig"]["responseSchema"]
+                .to_string()
+                .chars()
+                .count();
+        let schema = &body["generationConfig"]["responseSchema"]["properties"];
+        let summary = if schema.get("change_summary").is_some() {
+            "Poprawiono jeden błąd ortograficzny w słowie bład na błąd."
+        } else {
+            ""
+        };
+        let answer_chars = text.chars().count() + summary.chars().count() + 40;
+        gemini_ok(
+            &text,
+            summary,
+            (prompt_chars / 4) as u64,
+            (answer_chars / 4) as u64,
+            0,
+        )
+    })
+}
+
+fn estimated(t: &TestDb, task: u32) -> (f64, f64) {
+    let out = t.run_bin(&["--estimate", "--json", "--task", &task.to_string()]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &doc["estimate"][0];
+    (
+        row["tokens_input"].as_f64().unwrap(),
+        row["tokens_output"].as_f64().unwrap(),
+    )
+}
+
+#[test]
+fn the_estimate_knows_copies_and_the_workers_summary_within_a_quarter() {
+    let texts = catalogue();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    for (reuse, summary) in [(1, "model"), (0, "model"), (1, "diff")] {
+        let mut t = TestDb::new();
+        let llm = billing();
+        let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+        let (task, _) = t.task(model, &refs);
+        t.conn_exec(&format!(
+            "UPDATE task SET reuse_results = {reuse}, change_summary = '{summary}' WHERE id_task = {task}"
+        ));
+        let (est_in, est_out) = estimated(&t, task);
+        run_all(&t);
+        let (_, _, _, _, billed_in, billed_out) = t.task_row(task);
+        for (what, est, billed) in [
+            ("input", est_in, billed_in),
+            ("output", est_out, billed_out),
+        ] {
+            let ratio = est / billed as f64;
+            assert!(
+                (0.75..=1.25).contains(&ratio),
+                "reuse {reuse}, summary {summary}: {what} estimated {est}, billed {billed}"
+            );
+        }
+    }
+}

@@ -24,7 +24,7 @@ pub const ECHO_SUMMARY: &str = "echo provider: no model was called";
 fn echo(prompt: &Prompt) -> Completion {
     let text = extract_text(&prompt.user).unwrap_or_default().to_string();
     match &prompt.shape {
-        Shape::Correction => Completion {
+        Shape::Correction | Shape::TextOnly => Completion {
             text_corrected: text,
             change_summary: ECHO_SUMMARY.to_string(),
             result: None,
@@ -231,7 +231,9 @@ impl Client {
             settings.max_output_tokens = Some(default_output_cap(prompt));
         }
         let fixed_temperature = self.temperature_is_fixed();
-        if settings.temperature.is_none() && !fixed_temperature && prompt.shape == Shape::Correction
+        if settings.temperature.is_none()
+            && !fixed_temperature
+            && matches!(prompt.shape, Shape::Correction | Shape::TextOnly)
         {
             // Proofreading and translation want the likeliest wording, not variety.
             settings.temperature = Some(CORRECTION_TEMPERATURE);

@@ -164,6 +164,7 @@ pub fn parse_answer(text: &str, shape: &Shape) -> Result<Completion, AiError> {
     }
     let expected = match shape {
         Shape::Correction => "the string field text_corrected or change_summary",
+        Shape::TextOnly => "the string field text_corrected",
         Shape::Answer => "the string field answer",
         Shape::Object(_) => "a JSON object",
     };
@@ -235,7 +236,7 @@ fn repaired(text: &str) -> String {
 /// (a missing or null summary is an empty one), an `answer`, or the object itself.
 fn fields(value: &serde_json::Value, shape: &Shape) -> Option<Completion> {
     match shape {
-        Shape::Correction => {
+        Shape::Correction | Shape::TextOnly => {
             let text_corrected = value.get("text_corrected")?.as_str()?.to_string();
             let change_summary = match value.get("change_summary") {
                 None | Some(serde_json::Value::Null) => String::new(),

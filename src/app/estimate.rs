@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::db::{Db, model_repository, task_repository};
 use crate::worker::DEFAULT_BATCH_PRICE_FACTOR;
-use crate::worker::cost::{Pricing, estimate_many};
+use crate::worker::cost::{Pricing, SUMMARY_TOKENS, estimate_many};
 
 use super::AppError;
 
@@ -48,12 +48,23 @@ pub fn estimate(config: &Config, id_task: Option<u32>) -> Result<Vec<TaskEstimat
     let mut out = Vec::new();
     for w in work {
         let model = model_repository::get(&mut db, w.id_ai_model, &config.ai_key_secret)?;
-        let mut usage = estimate_many(w.items, w.instruction_chars, w.text_chars);
+        let task = task_repository::get(&mut db, w.id_task)?;
+        // Copies of a text are sent once (the share of characters they hold is
+        // taken as their share of items).
+        let reuse = task.as_ref().is_some_and(|t| t.reuse_results);
+        let sent = if reuse {
+            w.distinct_items.max(1).min(w.items)
+        } else {
+            w.items
+        };
+        let text_chars = w.text_chars * sent / w.items.max(1);
+        let mut usage = estimate_many(sent, w.instruction_chars, text_chars);
         // An analysis answers about a text, not with it: its output does not grow
         // with the text.
-        let task = task_repository::get(&mut db, w.id_task)?;
         if task.as_ref().and_then(|t| crate::worker::kind_of(t).ok()) == Some("analyze") {
-            usage.output = w.items * ANALYSIS_OUTPUT_TOKENS;
+            usage.output = sent * ANALYSIS_OUTPUT_TOKENS;
+        } else if task.as_ref().and_then(|t| t.change_summary.as_deref()) == Some("diff") {
+            usage.output = usage.output.saturating_sub(sent * SUMMARY_TOKENS);
         }
         let batch = w.batch != 0
             && model

@@ -242,6 +242,7 @@ pub fn work_of(task: &Task) -> Result<(Kind, Shape), String> {
     let shape = match (kind, &task.output_schema) {
         (Kind::Analyze, Some(schema)) => Shape::Object(output_schema::parse(schema)?),
         (Kind::Analyze, None) => Shape::Answer,
+        _ if task.change_summary.as_deref() == Some("diff") => Shape::TextOnly,
         _ => Shape::Correction,
     };
     Ok((kind, shape))

@@ -15,6 +15,7 @@ pub mod chunks;
 pub mod claim;
 mod completer;
 pub mod cost;
+mod diff_summary;
 mod executor;
 pub mod guards;
 mod kind;

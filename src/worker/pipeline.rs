@@ -7,6 +7,7 @@ use crate::db::item::{Item, ItemResult, Spent};
 
 use super::chunks::{self, Part};
 use super::cost::Pricing;
+use super::diff_summary;
 use super::guards::check_all;
 use super::kind::Kind;
 use super::output_schema;
@@ -70,8 +71,9 @@ impl Pipeline<'_> {
                 &redacted.mask_other(reason),
             ),
         };
-        let prompt = match self.kind {
-            Kind::Analyze => prompt_builder::as_analysis(prompt, self.shape.clone()),
+        let prompt = match (self.kind, &self.shape) {
+            (Kind::Analyze, shape) => prompt_builder::as_analysis(prompt, shape.clone()),
+            (_, Shape::TextOnly) => prompt_builder::as_text_only(prompt),
             _ => prompt,
         };
         Prepared { redacted, prompt }
@@ -286,7 +288,15 @@ impl Pipeline<'_> {
                         crate::ai::preview_of(sentence, 60)
                     ));
                 }
-                accept(redacted, completion, text_original)
+                let mut answer = accept(redacted, completion, text_original)?;
+                if self.shape == Shape::TextOnly {
+                    answer.change_summary = diff_summary::summarize(
+                        text_original,
+                        &answer.text_corrected,
+                        self.instruction,
+                    );
+                }
+                Ok(answer)
             }
         }
     }
