@@ -42,7 +42,7 @@ pub use worker::{
 #[doc(hidden)]
 pub mod internals {
     pub use crate::ai::SharedPace;
-    pub use crate::ai::prompt_builder::extract_text;
+    pub use crate::ai::prompt_builder::{extract_text, extract_texts};
     pub use crate::db::claim_end_repository::{self as claim_ends, ClaimEnd, EndAction, Written};
     pub use crate::db::item::Spent;
     pub use crate::db::schema::init_db;

@@ -219,3 +219,193 @@ fn the_estimate_knows_copies_and_the_workers_summary_within_a_quarter() {
         }
     }
 }
+
+/// A Gemini fake that answers a packed request entry by entry (`skip` leaves one id
+/// out), and a single text as usual; 100 tokens in and 10 per text out per call.
+fn packing(skip: Option<&'static str>) -> FakeLlm {
+    FakeLlm::start(move |req, _| {
+        let texts = req.packed_texts();
+        if texts.is_empty() {
+            let text = req.item_text().replace("bład", "błąd");
+            return gemini_ok(&text, "poprawiono", 100, 10, 0);
+        }
+        let items: Vec<serde_json::Value> = texts
+            .iter()
+            .filter(|(id, _)| Some(id.as_str()) != skip)
+            .map(|(id, text)| {
+                serde_json::json!({"id": id, "text_corrected": text.replace("bład", "błąd"), "change_summary": "poprawiono"})
+            })
+            .collect();
+        let answer = serde_json::json!({ "items": items }).to_string();
+        common::fake_llm::Reply::new(
+            200,
+            serde_json::json!({
+                "candidates": [{"content": {"role": "model", "parts": [{"text": answer}]}, "finishReason": "STOP"}],
+                "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 10 * texts.len(), "totalTokenCount": 100 + 10 * texts.len()}
+            })
+            .to_string(),
+        )
+    })
+}
+
+fn titles(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("Tytuł produktu {i} z jednym bład"))
+        .collect()
+}
+
+#[test]
+fn short_texts_go_out_several_to_a_request_and_their_tokens_add_up() {
+    let mut t = TestDb::new();
+    let llm = packing(None);
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let texts = titles(20);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (task, _) = t.task(model, &refs);
+    t.conn_exec(&format!(
+        "UPDATE task SET pack_max_items = 10 WHERE id_task = {task}"
+    ));
+    run_all(&t);
+    let requests = llm.requests();
+    assert_eq!(requests.len(), 2, "20 titles in 2 requests");
+    for request in &requests {
+        assert_eq!(request.packed_texts().len(), 10);
+        let body = request.json();
+        let schema = &body["generationConfig"]["responseSchema"]["properties"]["items"];
+        assert_eq!(schema["type"], "ARRAY", "{body}");
+    }
+    assert_eq!(t.item_statuses(task), vec![1; 20]);
+    let wrong: u64 = t.value(&format!(
+        "SELECT COUNT(*) FROM task_item WHERE id_task = {task} AND text_corrected <> REPLACE(text_original, 'bład', 'błąd')"
+    ));
+    assert_eq!(wrong, 0, "each text has its own correction");
+    // The items' shares add up to exactly what the provider billed.
+    let (_, _, _, _, tokens_in, tokens_out) = t.task_row(task);
+    assert_eq!((tokens_in, tokens_out), (200, 200));
+    let (sum_in, sum_out): (u64, u64) = t.conn_first(&format!(
+        "SELECT CAST(SUM(tokens_input) AS UNSIGNED), CAST(SUM(tokens_output) AS UNSIGNED) FROM task_item WHERE id_task = {task}"
+    ));
+    assert_eq!((sum_in, sum_out), (200, 200));
+    t.assert_counters_match_items(task);
+}
+
+#[test]
+fn an_item_the_packed_answer_misses_is_sent_alone_and_its_neighbours_are_saved() {
+    let mut t = TestDb::new();
+    let llm = packing(Some("3"));
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let texts = titles(5);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (task, ids) = t.task(model, &refs);
+    t.conn_exec(&format!(
+        "UPDATE task SET pack_max_items = 5 WHERE id_task = {task}"
+    ));
+    run_all(&t);
+    let requests = llm.requests();
+    assert_eq!(requests.len(), 2, "the pack, then the missed text alone");
+    assert_eq!(requests[1].item_text(), texts[2]);
+    assert_eq!(t.item_statuses(task), vec![1; 5]);
+    // The missed item paid its share of the pack and its own call.
+    let (tokens_in, tokens_out): (u64, u64) = t.conn_first(&format!(
+        "SELECT tokens_input, tokens_output FROM task_item WHERE id_task_item = {}",
+        ids[2]
+    ));
+    assert_eq!((tokens_in, tokens_out), (20 + 100, 10 + 10));
+    let (_, _, _, _, task_in, task_out) = t.task_row(task);
+    assert_eq!((task_in, task_out), (200, 60));
+    t.assert_counters_match_items(task);
+}
+
+#[test]
+fn long_texts_and_tasks_that_opt_out_are_not_packed() {
+    let mut t = TestDb::new();
+    let llm = packing(None);
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let long = format!("{} bład", "Długi opis produktu. ".repeat(40));
+    let (task, _) = t.task(model, &[long.as_str(), "Krótki bład", "Drugi bład"]);
+    t.conn_exec(&format!(
+        "UPDATE task SET pack_max_items = 10 WHERE id_task = {task}"
+    ));
+    let (alone, _) = t.task(model, &["Trzeci bład", "Czwarty bład"]);
+    t.conn_exec(&format!(
+        "UPDATE task SET pack_max_items = 1 WHERE id_task = {alone}"
+    ));
+    run_all(&t);
+    let packed: Vec<usize> = llm
+        .requests()
+        .iter()
+        .map(|r| r.packed_texts().len())
+        .collect();
+    let mut sorted = packed.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        vec![0, 0, 0, 2],
+        "the two short texts together, the rest alone: {packed:?}"
+    );
+    assert_eq!(t.item_statuses(task), vec![1; 3]);
+    assert_eq!(t.item_statuses(alone), vec![1; 2]);
+}
+
+#[test]
+fn analysis_tasks_with_a_schema_pack_on_openai_compatible_servers_too() {
+    let mut t = TestDb::new();
+    let llm = FakeLlm::start(|req, _| {
+        let items: Vec<serde_json::Value> = req
+            .packed_texts()
+            .iter()
+            .map(|(id, text)| {
+                let label = if text.contains("super") {
+                    "positive"
+                } else {
+                    "negative"
+                };
+                serde_json::json!({"id": id, "result": {"sentiment": label}})
+            })
+            .collect();
+        common::fake_llm::Reply::new(
+            200,
+            serde_json::json!({
+                "choices": [{"message": {"content": serde_json::json!({"items": items}).to_string()}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 90, "completion_tokens": 30}
+            })
+            .to_string(),
+        )
+    });
+    let model = t.model("openai", "local", Some(&llm.openai_url()), None);
+    let (task, ids) = t.task(model, &["Produkt super!", "Produkt słaby.", "Jest super."]);
+    t.conn_exec(&format!(
+        "UPDATE task SET pack_max_items = 10, kind = 'analyze', description = 'Oceń wydźwięk opinii.', \
+         output_schema = '{{\"type\":\"object\",\"properties\":{{\"sentiment\":{{\"type\":\"string\",\"enum\":[\"positive\",\"negative\"]}}}},\"required\":[\"sentiment\"]}}' \
+         WHERE id_task = {task}"
+    ));
+    run_all(&t);
+    let requests = llm.requests();
+    assert_eq!(requests.len(), 1, "three opinions in one request");
+    let body = requests[0].json();
+    let format = &body["response_format"];
+    assert_eq!(format["type"], "json_schema", "{body}");
+    assert_eq!(format["json_schema"]["strict"], false);
+    let entry = &format["json_schema"]["schema"]["properties"]["items"]["items"];
+    assert!(
+        entry["properties"]["result"]["properties"]["sentiment"].is_object(),
+        "{entry}"
+    );
+    let saved: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            t.value(&format!(
+                "SELECT result_json FROM task_item WHERE id_task_item = {id}"
+            ))
+        })
+        .collect();
+    assert_eq!(
+        saved,
+        vec![
+            r#"{"sentiment":"positive"}"#,
+            r#"{"sentiment":"negative"}"#,
+            r#"{"sentiment":"positive"}"#
+        ]
+    );
+    t.assert_counters_match_items(task);
+}

@@ -74,6 +74,7 @@ impl Install {
             "AI_KEY_SECRET=test-secret".into(),
             "AI_RETRY_BASE_MS=1".into(),
             "AI_MAX_RETRIES=2".into(),
+            "PACK_MAX_ITEMS=1".into(),
         ];
         lines.extend(extra.iter().map(|l| l.to_string()));
         let env = format!("\u{feff}{}\r\n", lines.join("\r\n"));

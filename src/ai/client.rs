@@ -39,6 +39,25 @@ fn echo(prompt: &Prompt) -> Completion {
             change_summary: String::new(),
             result: Some(serde_json::json!({})),
         },
+        Shape::Pack(inner) => {
+            let items: Vec<serde_json::Value> = super::prompt_builder::extract_texts(&prompt.user)
+                .into_iter()
+                .map(|(id, text)| {
+                    let mut entry = match inner.as_ref() {
+                        Shape::Object(_) => serde_json::json!({"result": {}}),
+                        Shape::Answer => serde_json::json!({"answer": text}),
+                        _ => serde_json::json!({"text_corrected": text, "change_summary": ECHO_SUMMARY}),
+                    };
+                    entry["id"] = serde_json::json!(id);
+                    entry
+                })
+                .collect();
+            Completion {
+                text_corrected: String::new(),
+                change_summary: String::new(),
+                result: Some(serde_json::Value::Array(items)),
+            }
+        }
     }
 }
 

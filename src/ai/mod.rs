@@ -167,6 +167,7 @@ pub fn parse_answer(text: &str, shape: &Shape) -> Result<Completion, AiError> {
         Shape::TextOnly => "the string field text_corrected",
         Shape::Answer => "the string field answer",
         Shape::Object(_) => "a JSON object",
+        Shape::Pack(_) => "the array items",
     };
     let key = match shape {
         Shape::Answer => "answer",
@@ -258,13 +259,30 @@ fn fields(value: &serde_json::Value, shape: &Shape) -> Option<Completion> {
             change_summary: String::new(),
             result: Some(value.clone()),
         }),
+        // The entries are read one by one, each by the shape inside.
+        Shape::Pack(_) => value
+            .get("items")
+            .filter(|i| i.is_array())
+            .map(|items| Completion {
+                text_corrected: String::new(),
+                change_summary: String::new(),
+                result: Some(items.clone()),
+            }),
     }
 }
 
-/// The first 200 characters of a text, for error messages that must stay short.
+/// One entry of a packed answer read by the shape inside the pack (an object's under
+/// `result`); `None` when it lacks what that shape needs.
+pub fn entry_completion(entry: &serde_json::Value, inner: &Shape) -> Option<Completion> {
+    match inner {
+        Shape::Object(_) => fields(entry.get("result")?, inner),
+        other => fields(entry, other),
+    }
+}
+
 pub use runaway::loop_note;
 
-/// A short, bounded preview of a text for messages.
+/// The first 200 characters of a text, for error messages that must stay short.
 pub fn preview(text: &str) -> String {
     preview_of(text, 200)
 }

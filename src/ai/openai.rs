@@ -88,7 +88,7 @@ pub fn request_body(
 /// task's output schema need not meet strict mode's rules (every property required,
 /// no additional ones), so it goes without, and the worker checks the answer itself.
 fn response_format(shape: &Shape) -> Value {
-    let strict = !matches!(shape, Shape::Object(_));
+    let strict = !shape.has_object();
     json!({
         "type": "json_schema",
         "json_schema": {"name": shape.name(), "strict": strict, "schema": shape.json_schema()}

@@ -51,6 +51,9 @@ pub enum Shape {
     Answer,
     /// The task's own JSON object (`task.output_schema`, a JSON Schema).
     Object(serde_json::Value),
+    /// Several texts in one request: `{"items": [{"id": "K", ...}]}`, each entry the
+    /// fields of the shape inside (an object's under `result`).
+    Pack(Box<Shape>),
 }
 
 impl Shape {
@@ -79,6 +82,37 @@ impl Shape {
                 "additionalProperties": false
             }),
             Shape::Object(schema) => schema.clone(),
+            Shape::Pack(inner) => {
+                let mut entry = match inner.as_ref() {
+                    Shape::Object(schema) => serde_json::json!({
+                        "type": "object",
+                        "properties": {"result": schema},
+                        "required": ["result"],
+                        "additionalProperties": false
+                    }),
+                    other => other.json_schema(),
+                };
+                entry["properties"]["id"] = serde_json::json!({"type": "string"});
+                if let Some(required) = entry["required"].as_array_mut() {
+                    required.insert(0, serde_json::json!("id"));
+                }
+                serde_json::json!({
+                    "type": "object",
+                    "properties": {"items": {"type": "array", "items": entry}},
+                    "required": ["items"],
+                    "additionalProperties": false
+                })
+            }
+        }
+    }
+
+    /// Whether the answer holds the task's own schema (which OpenAI's strict mode
+    /// would narrow).
+    pub fn has_object(&self) -> bool {
+        match self {
+            Shape::Object(_) => true,
+            Shape::Pack(inner) => inner.has_object(),
+            _ => false,
         }
     }
 
@@ -88,6 +122,7 @@ impl Shape {
             Shape::Correction | Shape::TextOnly => "correction",
             Shape::Answer => "answer",
             Shape::Object(_) => "result",
+            Shape::Pack(_) => "items",
         }
     }
 
@@ -102,6 +137,19 @@ impl Shape {
             Shape::Answer => "the JSON object with the one string field answer".into(),
             Shape::Object(schema) => {
                 format!("one JSON object that matches this JSON Schema: {schema}")
+            }
+            Shape::Pack(inner) => {
+                let fields = match inner.as_ref() {
+                    Shape::Object(schema) => {
+                        format!("\"result\": one JSON object that matches this JSON Schema: {schema}")
+                    }
+                    Shape::Answer => "\"answer\": your answer about that text".into(),
+                    Shape::TextOnly => "\"text_corrected\": the resulting text (without the markers)".into(),
+                    _ => "\"text_corrected\": the resulting text (without the markers), \"change_summary\": a short summary of what you changed, in the language of the task instruction".into(),
+                };
+                format!(
+                    "the JSON object {{\"items\": [...]}} with one entry per text, in the order given, each with the string field \"id\" (the id of its <text id=\"...\"> marker) and {fields}"
+                )
             }
         }
     }
@@ -188,6 +236,55 @@ pub fn as_text_only(mut prompt: Prompt) -> Prompt {
     prompt
 }
 
+/// How the texts of a packed request are marked and answered.
+const PACK_RULES: &str = "\nSeveral texts are sent together, each between <text id=\"K\"> and </text>. Work on each text on its own, as if it were the only one: never move words, sentences or placeholders from one text to another, and answer for every id.\n";
+
+/// Builds one request for several (already redacted) texts of a task: the
+/// instruction once, each text in a `<text id="K">` block (K = 1..n), the answer an
+/// `items` array of `inner`'s fields. `analysis` asks for answers about the texts.
+pub fn build_pack(task_description: &str, texts: &[&str], inner: Shape, analysis: bool) -> Prompt {
+    let single = build(task_description, "");
+    let instruction = single
+        .user
+        .split_once("\n\n<text>")
+        .map_or(single.user.as_str(), |(head, _)| head);
+    let mut user = format!("{instruction}\n\n");
+    for (k, text) in texts.iter().enumerate() {
+        user.push_str(&format!("<text id=\"{}\">\n{text}\n</text>\n\n", k + 1));
+    }
+    let shape = Shape::Pack(Box::new(inner));
+    let rules = if analysis {
+        ANALYSIS_INSTRUCTION
+    } else {
+        correction_rules!()
+    };
+    Prompt {
+        system: format!("{rules}{PACK_RULES}Answer with {} only.", shape.described()),
+        user: user.trim_end().to_string(),
+        shape,
+    }
+}
+
+/// The texts of a packed user message, by id (for the echo provider and test servers).
+pub fn extract_texts(user: &str) -> Vec<(String, &str)> {
+    let mut out = Vec::new();
+    let mut rest = user;
+    while let Some(start) = rest.find("<text id=\"") {
+        let after = &rest[start + "<text id=\"".len()..];
+        let Some(quote) = after.find("\">\n") else {
+            break;
+        };
+        let id = after[..quote].to_string();
+        let body = &after[quote + 3..];
+        let Some(end) = body.find("\n</text>") else {
+            break;
+        };
+        out.push((id, &body[..end]));
+        rest = &body[end..];
+    }
+    out
+}
+
 /// Builds the prompt for an item a reviewer rejected: the task's instruction, the
 /// rejected version and the reviewer's reason, then the original text (all redacted).
 pub fn build_rework(task_description: &str, text: &str, rejected: &str, reason: &str) -> Prompt {
@@ -240,6 +337,30 @@ mod tests {
         assert!(p.user.contains("<rejected>\nAla ma psa\n</rejected>"));
         assert!(p.user.contains("<reason>\nZmieniono znaczenie.\n</reason>"));
         assert_eq!(extract_text(&p.user), Some("Ala ma kota"));
+    }
+
+    #[test]
+    fn a_packed_prompt_marks_each_text_and_asks_for_every_id() {
+        let p = build_pack(
+            "Popraw błędy.",
+            &["Ala ma kota", "Kot ma Ale"],
+            Shape::Correction,
+            false,
+        );
+        assert!(p.user.starts_with(
+            "Task instruction:\nPopraw błędy.\n\n<text id=\"1\">\nAla ma kota\n</text>"
+        ));
+        assert_eq!(
+            extract_texts(&p.user),
+            vec![
+                ("1".to_string(), "Ala ma kota"),
+                ("2".to_string(), "Kot ma Ale")
+            ]
+        );
+        assert!(p.system.contains("answer for every id") && p.system.contains("\"items\""));
+        let schema = p.shape.json_schema();
+        assert_eq!(schema["properties"]["items"]["items"]["required"][0], "id");
+        assert!(schema["properties"]["items"]["items"]["properties"]["change_summary"].is_object());
     }
 
     #[test]

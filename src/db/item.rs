@@ -60,3 +60,16 @@ pub struct Spent {
     /// What the call reserved of `task.max_cost`, given back now.
     pub reserved: f64,
 }
+
+impl Spent {
+    /// Adds what another call cost (reservations are not added: each claim has one).
+    pub fn add(&mut self, other: &Spent) {
+        self.tokens_input += other.tokens_input;
+        self.tokens_output += other.tokens_output;
+        self.tokens_cached += other.tokens_cached;
+        self.tokens_thinking += other.tokens_thinking;
+        if let Some(cost) = other.cost {
+            *self.cost.get_or_insert(0.0) += cost;
+        }
+    }
+}

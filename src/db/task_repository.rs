@@ -36,6 +36,9 @@ pub struct Task {
     /// `change_summary`: `model` (`None`: the model writes it) or `diff` (the worker
     /// writes it from a word diff; the model is asked for the text only).
     pub change_summary: Option<String>,
+    /// `pack_max_items`: short texts sent together at most (`None`: the worker's
+    /// `PACK_MAX_ITEMS`; 1 or less: never packed).
+    pub pack_max_items: Option<i64>,
 }
 
 /// `task.batch` values.
@@ -52,7 +55,7 @@ pub mod batch_mode {
 
 const TASK_COLUMNS: &str = "id_task, id_ai_model, name, description, status_id, \
      CAST(max_cost AS CHAR), skip_guards, batch, priority, privacy, kind, output_schema, \
-     reuse_results, change_summary";
+     reuse_results, change_summary, pack_max_items";
 
 fn text_of(bytes: Option<Vec<u8>>) -> String {
     String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned()
@@ -91,6 +94,7 @@ fn to_task(row: mysql::Row) -> Result<Task, DbError> {
         reuse_results: column::<Option<i64>>(&row, 12, "task.reuse_results")?
             .is_none_or(|r| r != 0),
         change_summary: optional(13, "task.change_summary")?.map(|c| c.to_ascii_lowercase()),
+        pack_max_items: column(&row, 14, "task.pack_max_items")?,
     })
 }
 

@@ -16,6 +16,7 @@ use crate::db::item::{Item, ItemResult, Spent};
 use crate::db::pool::Pool;
 use crate::stop::StopSignal;
 
+use super::budget::Budget;
 use super::budget::Reservation;
 use super::claim::{Claim, ItemEnd};
 use super::completer::{NotSent, Outcome, decide};
@@ -23,7 +24,7 @@ use super::lane::{Halt, Lane};
 use super::permits::Permits;
 use super::pipeline::{Hooks, Pipeline, Processed};
 use super::plan::Plan;
-use super::reuse::{self, InFlight, Turn};
+use super::reuse::{self, InFlight, Lead, Turn};
 use super::summary::DryRunItem;
 
 /// Stack of an executor thread (and of a part's thread): a run may have thousands,
@@ -61,6 +62,8 @@ pub struct Job {
 pub enum Work {
     /// A claimed item, to be saved.
     Claimed(Claim),
+    /// Short claimed items of one task, to be sent in one request.
+    Pack(Vec<Claim>),
     /// An item read for a dry run, to be reported.
     DryRun(Item),
 }
@@ -99,12 +102,19 @@ pub fn run_all(ctx: &Context<'_>, jobs: &Mutex<Receiver<Job>>, finished: &Sender
         let Ok(Job { lane, work }) = job else { return };
         let started = Instant::now();
         let ran = match work {
-            Work::DryRun(item) => dry_run(ctx, &lane, &item),
-            Work::Claimed(claim) => execute(ctx, &lane, claim),
+            Work::DryRun(item) => vec![dry_run(ctx, &lane, &item)],
+            Work::Claimed(claim) => vec![execute(ctx, &lane, claim)],
+            Work::Pack(claims) => {
+                lane.note_packed(claims.len());
+                execute_pack(ctx, &lane, claims)
+            }
         };
-        let seconds = started.elapsed().as_secs_f64();
-        // The completers outlive every executor; a failed send cannot happen.
-        let _ = finished.send(Finished { lane, ran, seconds });
+        let seconds = started.elapsed().as_secs_f64() / ran.len().max(1) as f64;
+        for ran in ran {
+            // The completers outlive every executor; a failed send cannot happen.
+            let lane = Arc::clone(&lane);
+            let _ = finished.send(Finished { lane, ran, seconds });
+        }
     }
 }
 
@@ -112,36 +122,119 @@ pub fn run_all(ctx: &Context<'_>, jobs: &Mutex<Receiver<Job>>, finished: &Sender
 fn execute(ctx: &Context<'_>, lane: &Lane, claim: Claim) -> Ran {
     // The model that takes this item: the task's, or the fallback it moved on to.
     let at = lane.active();
-    if ctx.stop.is_raised() || lane.halted().is_some() {
-        return decided(
-            lane,
-            at,
-            claim,
-            Outcome::NotSent(NotSent::Stopping),
-            Spent::default(),
-        );
+    let budget = lane.budget_at(at, ctx.plan.dry_run);
+    let cleared = match clear(ctx, lane, at, budget.as_ref(), claim) {
+        Clearance::Send(cleared) => cleared,
+        Clearance::Ended(ran) => return ran,
+    };
+    let pipeline = lane.pipeline_at(at, ctx.config, ctx.stop);
+    let processed = process(ctx, lane.permits_at(at), &pipeline, cleared.claim.item());
+    conclude(ctx, lane, at, budget.as_ref(), cleared, processed)
+}
+
+/// Short items of one task in one request; an item the packed answer leaves out or
+/// gets wrong is sent again alone.
+fn execute_pack(ctx: &Context<'_>, lane: &Lane, claims: Vec<Claim>) -> Vec<Ran> {
+    let at = lane.active();
+    let budget = lane.budget_at(at, ctx.plan.dry_run);
+    let mut ended = Vec::new();
+    let mut cleared = Vec::new();
+    for claim in claims {
+        match clear(ctx, lane, at, budget.as_ref(), claim) {
+            Clearance::Send(ready) => cleared.push(ready),
+            Clearance::Ended(ran) => ended.push(ran),
+        }
     }
-    let made_by = lane.model_at(at).id;
-    let lead = match ctx
-        .in_flight
-        .turn(ctx.pool, lane.reuse_scope(at), claim.item(), ctx.stop)
-    {
+    let pipeline = lane.pipeline_at(at, ctx.config, ctx.stop);
+    let permits = lane.permits_at(at);
+    let packed = if cleared.len() >= 2 {
+        let items: Vec<&Item> = cleared.iter().map(|c| c.claim.item()).collect();
+        let _model = permits.map(Permits::acquire);
+        let _run = ctx.permits.acquire();
+        log::info!(
+            "[Task {}] {} short texts sent in one request",
+            lane.id(),
+            items.len()
+        );
+        pipeline.process_pack(&items)
+    } else {
+        Vec::new()
+    };
+    let mut packed = packed.into_iter();
+    for ready in cleared {
+        let item = ready.claim.item();
+        let processed = match packed.next() {
+            Some(shared) => match &shared.outcome {
+                Err(AiError::BadAnswer(why) | AiError::Item(why)) => {
+                    log::info!("[TaskItem {}] Sent again alone: {why}", item.id);
+                    lane.note_pack_miss();
+                    alone(process(ctx, permits, &pipeline, item), &shared.spent)
+                }
+                _ => shared,
+            },
+            None => process(ctx, permits, &pipeline, item),
+        };
+        ended.push(conclude(ctx, lane, at, budget.as_ref(), ready, processed));
+    }
+    ended
+}
+
+/// An item's own call, with its share of the packed call it was in before.
+fn alone(mut single: Processed, shared: &Spent) -> Processed {
+    single.spent.add(shared);
+    if let Ok(result) = &mut single.outcome {
+        result.spent = single.spent;
+    }
+    single
+}
+
+/// A claimed item cleared to be sent: the copies of its text that wait for it, and
+/// what it reserved of its budgets.
+struct Cleared<'c> {
+    claim: Claim,
+    lead: Option<Lead<'c>>,
+    reservation: Reservation,
+}
+
+/// Whether an item is sent, or has already ended.
+#[allow(clippy::large_enum_variant)]
+enum Clearance<'c> {
+    /// Cleared to be sent.
+    Send(Cleared<'c>),
+    /// Ended without a call (stopping, reused, over budget, the database failed).
+    Ended(Ran),
+}
+
+/// What is checked before an item is sent: the run or task stopping, a result for
+/// its text already made (then no call), the budgets.
+fn clear<'c>(
+    ctx: &'c Context<'_>,
+    lane: &Lane,
+    at: usize,
+    budget: Option<&Budget>,
+    claim: Claim,
+) -> Clearance<'c> {
+    if ctx.stop.is_raised() || lane.halted().is_some() {
+        let outcome = Outcome::NotSent(NotSent::Stopping);
+        return Clearance::Ended(decided(lane, at, claim, outcome, Spent::default()));
+    }
+    let scope = lane.reuse_scope(at);
+    let lead = match ctx.in_flight.turn(ctx.pool, scope, claim.item(), ctx.stop) {
         Ok(Turn::Reused(mut result)) => {
             log::info!(
                 "[TaskItem {}] Same text as item {}: its result reused, no call",
                 claim.item().id,
                 result.reused_from.unwrap_or_default()
             );
-            result.id_ai_model = Some(made_by);
+            result.id_ai_model = Some(lane.model_at(at).id);
             let outcome = Outcome::Processed(Ok(result));
-            return decided(lane, at, claim, outcome, Spent::default());
+            return Clearance::Ended(decided(lane, at, claim, outcome, Spent::default()));
         }
         Ok(Turn::Lead(lead)) => Some(lead),
         Ok(Turn::Send) => None,
-        Err(err) => return Ran::DbFailed(err),
+        Err(err) => return Clearance::Ended(Ran::DbFailed(err)),
     };
-    let budget = lane.budget_at(at, ctx.plan.dry_run);
-    let reservation = match &budget {
+    let reservation = match budget {
         Some(budget) => {
             let reserved = ctx
                 .pool
@@ -151,18 +244,38 @@ fn execute(ctx: &Context<'_>, lane: &Lane, claim: Claim) -> Ran {
                 Ok(Ok(reservation)) => reservation,
                 Ok(Err(why)) => {
                     let outcome = Outcome::NotSent(NotSent::BudgetReached(why));
-                    return decided(lane, at, claim, outcome, Spent::default());
+                    return Clearance::Ended(decided(lane, at, claim, outcome, Spent::default()));
                 }
-                Err(err) => return Ran::DbFailed(err),
+                Err(err) => return Clearance::Ended(Ran::DbFailed(err)),
             }
         }
         None => Reservation::default(),
     };
-    let pipeline = lane.pipeline_at(at, ctx.config, ctx.stop);
-    let processed = process(ctx, lane.permits_at(at), &pipeline, claim.item());
+    Clearance::Send(Cleared {
+        claim,
+        lead,
+        reservation,
+    })
+}
+
+/// What the calls made of a cleared item: its budgets settled, the copies waiting
+/// for it given the result, the claim's end decided.
+fn conclude(
+    ctx: &Context<'_>,
+    lane: &Lane,
+    at: usize,
+    budget: Option<&Budget>,
+    cleared: Cleared<'_>,
+    processed: Processed,
+) -> Ran {
+    let Cleared {
+        claim,
+        lead,
+        reservation,
+    } = cleared;
     let mut spent = processed.spent;
     spent.reserved = reservation.task;
-    if let Some(budget) = &budget {
+    if let Some(budget) = budget {
         let cost = spent.cost.unwrap_or(0.0);
         let settled = ctx
             .pool
@@ -175,6 +288,7 @@ fn execute(ctx: &Context<'_>, lane: &Lane, claim: Claim) -> Ran {
             );
         }
     }
+    let made_by = lane.model_at(at).id;
     let outcome = processed
         .outcome
         .and_then(|result| fits(ctx, result))
@@ -184,12 +298,8 @@ fn execute(ctx: &Context<'_>, lane: &Lane, claim: Claim) -> Ran {
         });
     if let Some(lead) = lead {
         let id = claim.item().id;
-        lead.publish(
-            outcome
-                .as_ref()
-                .ok()
-                .map(|result| reuse::reusable(id, result)),
-        );
+        let result = outcome.as_ref().ok();
+        lead.publish(result.map(|result| reuse::reusable(id, result)));
     }
     decided(lane, at, claim, Outcome::Processed(outcome), spent)
 }

@@ -1,7 +1,7 @@
 //! A task as a run works on it: its row, its model, and whether it may go on. Shared
 //! by the producer (which claims for it) and the executors (which run its items).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::ai::Shape;
@@ -9,6 +9,13 @@ use crate::config::Config;
 use crate::db::reuse_repository::ReuseScope;
 use crate::db::status::task as task_status;
 use crate::db::task_repository::Task;
+use crate::db::task_repository::batch_mode::DIRECT;
+
+/// Most texts in one request, whatever a task asks for.
+const MAX_PACK_ITEMS: i64 = 50;
+/// Items a task's packed answers may miss before it stops packing (if they are at
+/// least half of what was packed).
+const PACK_MISSES_TOLERATED: u32 = 10;
 use crate::privacy::{Level, Redactor};
 use crate::stop::StopSignal;
 
@@ -71,6 +78,9 @@ pub struct Lane {
     /// Why the task fell back, said once: "fell back to 'X' because ...".
     fell_back: Mutex<Option<String>>,
     halt: Mutex<Option<Halt>>,
+    /// Items sent in packs, and those a packed answer missed (sent again alone).
+    packed: AtomicU32,
+    pack_misses: AtomicU32,
 }
 
 impl Lane {
@@ -85,6 +95,8 @@ impl Lane {
             active: AtomicUsize::new(0),
             fell_back: Mutex::new(None),
             halt: Mutex::new(None),
+            packed: AtomicU32::new(0),
+            pack_misses: AtomicU32::new(0),
         }
     }
 
@@ -119,6 +131,37 @@ impl Lane {
             output_schema: task.output_schema.clone().unwrap_or_default(),
             change_summary: task.change_summary.clone().unwrap_or_default(),
         })
+    }
+
+    /// Short items sent together in one request at most: `task.pack_max_items`, else
+    /// `default` (`PACK_MAX_ITEMS`); 1 for batch tasks, and once packed answers have
+    /// kept missing items (a server whose JSON mode cannot carry the array), for the
+    /// rest of the run.
+    pub fn pack_size(&self, default: u32) -> usize {
+        let misses = self.pack_misses.load(Ordering::Relaxed);
+        let packed = self.packed.load(Ordering::Relaxed);
+        if self.task.batch != DIRECT || (misses >= PACK_MISSES_TOLERATED && misses * 2 >= packed) {
+            return 1;
+        }
+        let size = self.task.pack_max_items.unwrap_or(i64::from(default));
+        size.clamp(1, MAX_PACK_ITEMS) as usize
+    }
+
+    /// `n` items are going out in one request.
+    pub fn note_packed(&self, n: usize) {
+        self.packed.fetch_add(n as u32, Ordering::Relaxed);
+    }
+
+    /// A packed answer missed an item (it is sent again alone); said once when the
+    /// task stops packing for the rest of the run.
+    pub fn note_pack_miss(&self) {
+        let misses = self.pack_misses.fetch_add(1, Ordering::Relaxed) + 1;
+        if misses == PACK_MISSES_TOLERATED && misses * 2 >= self.packed.load(Ordering::Relaxed) {
+            log::warn!(
+                "[Task {}] packed answers keep missing texts: its items go out one per request for the rest of this run (set task.pack_max_items = 1 if the model cannot answer several texts at once)",
+                self.id()
+            );
+        }
     }
 
     /// Every model of the chain.

@@ -23,6 +23,7 @@ mod lane;
 mod model;
 mod output_schema;
 pub mod pace;
+mod packing;
 mod permits;
 pub mod pipeline;
 pub mod plan;

@@ -1,6 +1,8 @@
 //! One item's way through the model, with no threads and no SQL:
 //! redact → prompt → send → restore → guards. A new step is one function here.
 
+mod pack;
+
 use crate::ai::prompt_builder::{self, Prompt};
 use crate::ai::{AiError, Client, Completion, Shape, Usage};
 use crate::db::item::{Item, ItemResult, Spent};

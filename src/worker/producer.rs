@@ -20,6 +20,7 @@ use super::claim::Claim;
 use super::completer::{self, Done, Report};
 use super::executor::{self, Context, Finished, Job, Work};
 use super::lane::{Halt, Lane};
+use super::packing;
 use super::permits::Permits;
 use super::reuse::InFlight;
 use super::scheduler::{self, Demand};
@@ -309,7 +310,12 @@ impl Engine<'_> {
         // A round ahead (at least two items): claims of several items each, and an
         // executor that finishes finds its next item waiting.
         let ahead = concurrency.clamp(2, MAX_AHEAD);
-        let held: usize = tracks.iter().map(|t| t.held).sum();
+        // Calls, not items: a task whose short texts go out several to a request
+        // holds a slot per request.
+        let held: usize = tracks
+            .iter()
+            .map(|t| t.held.div_ceil(self.per_job(t)))
+            .sum();
         let target = concurrency + ahead;
         // Executors all busy: wait until a whole round is free, so that a claim is
         // worth its statements.
@@ -322,7 +328,7 @@ impl Engine<'_> {
             .map(|t| Demand {
                 priority: t.priority,
                 model: t.lane.model().id,
-                held: t.held,
+                held: t.held.div_ceil(self.per_job(t)),
                 served: t.served,
                 open: t.is_open(),
             })
@@ -330,16 +336,32 @@ impl Engine<'_> {
         let shares = scheduler::share(&demands, free, &model_room(tracks));
         for (track, want) in tracks.iter_mut().zip(shares) {
             if want > 0 {
-                let taken = self.take(db, track, want)?;
-                for work in taken {
+                let per_job = self.per_job(track);
+                let left = usize::try_from(self.item_limit_left).unwrap_or(usize::MAX);
+                let taken = self.take(db, track, (want * per_job).min(left))?;
+                for work in packing::into_jobs(taken, per_job) {
                     let lane = Arc::clone(&track.lane);
                     // The executors outlive the producer's sends; a failed send cannot happen.
                     let _ = jobs.send(Job { lane, work });
                 }
             }
         }
-        crew.grow(tracks.iter().map(|t| t.held).sum());
+        crew.grow(
+            tracks
+                .iter()
+                .map(|t| t.held.div_ceil(self.per_job(t)))
+                .sum(),
+        );
         Ok(())
+    }
+
+    /// Items one job of the track carries at most: several short texts in one
+    /// request, or one (dry runs show each prompt as it would go alone).
+    fn per_job(&self, track: &Track) -> usize {
+        if self.plan.dry_run {
+            return 1;
+        }
+        track.lane.pack_size(self.config.pack_max_items)
     }
 
     /// Marks the task IN_PROGRESS when its first item is about to be taken (a task

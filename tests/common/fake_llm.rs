@@ -29,16 +29,27 @@ impl Request {
 
     /// The item text between `<text>` markers of the user message (Gemini or OpenAI).
     pub fn item_text(&self) -> String {
+        ai_worker::internals::extract_text(&self.user())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The user message (Gemini or OpenAI).
+    pub fn user(&self) -> String {
         let v = self.json();
-        let user = v
-            .pointer("/contents/0/parts/0/text")
+        v.pointer("/contents/0/parts/0/text")
             .or_else(|| v.pointer("/messages/1/content"))
             .and_then(Value::as_str)
             .unwrap_or_default()
-            .to_string();
-        ai_worker::internals::extract_text(&user)
-            .unwrap_or_default()
             .to_string()
+    }
+
+    /// The texts of a packed request, by id (empty for a single text).
+    pub fn packed_texts(&self) -> Vec<(String, String)> {
+        ai_worker::internals::extract_texts(&self.user())
+            .into_iter()
+            .map(|(id, text)| (id, text.to_string()))
+            .collect()
     }
 }
 

@@ -53,6 +53,9 @@ impl TestDb {
         config.ai_retry_base = std::time::Duration::from_millis(1);
         config.ai_max_retries = 2;
         config.ai_key_secret = "test-secret".into();
+        // One text per request unless a test packs on purpose: the fakes answer one
+        // text (tests/cost_per_item.rs packs).
+        config.pack_max_items = 1;
         let conn = connect(&db);
         TestDb { config, conn }
     }
@@ -185,6 +188,7 @@ impl TestDb {
             .env("AI_KEY_SECRET", "test-secret")
             .env("AI_RETRY_BASE_MS", "1")
             .env("AI_MAX_RETRIES", "2")
+            .env("PACK_MAX_ITEMS", "1")
             .env("RUST_LOG", "info");
         cmd
     }

@@ -1,0 +1,66 @@
+//! Which claimed items go out together: short texts of one task, several to a
+//! request, so that the fixed prompt (system instruction, task instruction, schema)
+//! is paid once for all of them.
+
+use super::claim::Claim;
+use super::executor::Work;
+
+/// Texts longer than this go out alone (their answers are what costs, not the frame).
+pub const PACK_ITEM_CHARS: usize = 500;
+/// Characters of the texts of one request at most: the answers stay well inside any
+/// model's output limit.
+pub const PACK_CHARS: usize = 4_000;
+
+/// Groups claimed items into jobs of up to `size` short texts (and [`PACK_CHARS`] in
+/// all), never two copies of one text together (a copy waits for its original's
+/// result instead); items that cannot be packed (long, blank, unreadable, sent again
+/// after review) go alone. A group of one is a plain job.
+pub fn into_jobs(taken: Vec<Work>, size: usize) -> Vec<Work> {
+    if size <= 1 {
+        return taken;
+    }
+    let mut jobs = Vec::new();
+    let mut group: Vec<Claim> = Vec::new();
+    let mut chars = 0;
+    for work in taken {
+        let Work::Claimed(claim) = work else {
+            jobs.push(work);
+            continue;
+        };
+        let Some(len) = packable(&claim) else {
+            jobs.push(Work::Claimed(claim));
+            continue;
+        };
+        let copy = group
+            .iter()
+            .any(|c| c.item().text_sha == claim.item().text_sha);
+        if group.len() >= size || chars + len > PACK_CHARS || copy {
+            flush(&mut jobs, &mut group);
+            chars = 0;
+        }
+        chars += len;
+        group.push(claim);
+    }
+    flush(&mut jobs, &mut group);
+    jobs
+}
+
+/// The text's length if the item may share a request.
+fn packable(claim: &Claim) -> Option<usize> {
+    let item = claim.item();
+    let len = item.text_original.chars().count();
+    let ok = item.unreadable.is_none()
+        && item.rejected.is_none()
+        && item.text_sha.is_some()
+        && !item.text_original.trim().is_empty()
+        && len <= PACK_ITEM_CHARS;
+    ok.then_some(len)
+}
+
+fn flush(jobs: &mut Vec<Work>, group: &mut Vec<Claim>) {
+    match group.len() {
+        0 => {}
+        1 => jobs.extend(group.pop().map(Work::Claimed)),
+        _ => jobs.push(Work::Pack(std::mem::take(group))),
+    }
+}
