@@ -86,6 +86,8 @@ fn measure(name: &str, latency: Duration, items: usize, concurrency: u32) -> (f6
     config.env_key_hosts = vec!["127.0.0.1".into()];
     config.concurrency = concurrency;
     config.pii_redaction = true;
+    // One text per request: this measures calls; `cost` measures packing.
+    config.pack_max_items = 1;
     let options = RunOptions {
         task: Some(task),
         item_limit: Some(items as u32),
@@ -107,6 +109,10 @@ fn measure(name: &str, latency: Duration, items: usize, concurrency: u32) -> (f6
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("cost") {
+        cost_table();
+        return;
+    }
     if args.get(1).map(String::as_str) == Some("setup-rss") {
         // Prepares the 10,000-item task that scripts/bench runs the binary on.
         let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000);
@@ -135,4 +141,188 @@ fn main() {
         let (rate, sql) = measure("aiw_bench", Duration::ZERO, items, concurrency);
         println!("| 0 ms | {concurrency} | {items} | {rate:.1} | 1000 | {sql:.2} |");
     }
+}
+
+/// A Gemini fake that bills like the providers, about a token per 4 characters: the
+/// prompt as sent in, the answer as written out. It corrects "bład" and writes a
+/// summary when the schema asks for one; packed requests get an items array.
+fn billing_llm() -> FakeLlm {
+    FakeLlm::start(|req, _| {
+        let body = req.json();
+        let prompt_chars = body["systemInstruction"].to_string().chars().count()
+            + body["contents"].to_string().chars().count()
+            + body["generationConfig"]["responseSchema"]
+                .to_string()
+                .chars()
+                .count();
+        let schema = body["generationConfig"]["responseSchema"].to_string();
+        let summary = schema
+            .contains("change_summary")
+            .then_some("Poprawiono błąd ortograficzny w słowie: bład → błąd.");
+        let fix = |text: &str| {
+            let mut entry = serde_json::json!({"text_corrected": text.replace("bład", "błąd")});
+            if let Some(summary) = summary {
+                entry["change_summary"] = summary.into();
+            }
+            entry
+        };
+        let packed = req.packed_texts();
+        let answer = if packed.is_empty() {
+            fix(&req.item_text())
+        } else {
+            let items: Vec<serde_json::Value> = packed
+                .iter()
+                .map(|(id, text)| {
+                    let mut entry = fix(text);
+                    entry["id"] = id.clone().into();
+                    entry
+                })
+                .collect();
+            serde_json::json!({ "items": items })
+        }
+        .to_string();
+        let (tokens_in, tokens_out) = (prompt_chars as u64 / 4, answer.chars().count() as u64 / 4);
+        fake_llm::Reply::new(
+            200,
+            serde_json::json!({
+                "candidates": [{"content": {"role": "model", "parts": [{"text": answer}]}, "finishReason": "STOP"}],
+                "usageMetadata": {"promptTokenCount": tokens_in, "candidatesTokenCount": tokens_out}
+            })
+            .to_string(),
+        )
+    })
+}
+
+/// One cost case: `texts` as one task (with `task_sets` applied) run to the end;
+/// returns (requests, input tokens, output tokens) the fake billed.
+fn cost_case(llm: &FakeLlm, texts: &[String], task_sets: &str, pack: u32) -> (usize, u64, u64) {
+    let db = db_config("aiw_bench_cost");
+    let task = setup(&db, "gemini", Some(&llm.base_url), 0);
+    let mut conn = mysql::Conn::new(
+        mysql::OptsBuilder::new()
+            .ip_or_hostname(Some(db.host.clone()))
+            .tcp_port(db.port)
+            .user(Some(db.user.clone()))
+            .pass(Some(db.password.clone()))
+            .db_name(Some(db.name.clone())),
+    )
+    .unwrap();
+    for text in texts {
+        conn.exec_drop(
+            "INSERT INTO task_item (id_task, text_original) VALUES (?, ?)",
+            (task, text),
+        )
+        .unwrap();
+    }
+    if !task_sets.is_empty() {
+        conn.query_drop(format!(
+            "UPDATE task SET {task_sets} WHERE id_task = {task}"
+        ))
+        .unwrap();
+    }
+    let before = llm.requests().len();
+    let mut config = Config::defaults();
+    config.db = db.clone();
+    config.gemini_api_key = Some("bench".into());
+    config.env_key_hosts = vec!["127.0.0.1".into()];
+    config.pack_max_items = pack;
+    config.item_limit = 100_000;
+    let summary = run(&config, &RunOptions::default(), &StopSignal::new()).unwrap();
+    assert_eq!(
+        summary.items_ok as usize,
+        texts.len(),
+        "every item processed"
+    );
+    let (tokens_in, tokens_out): (u64, u64) = conn
+        .query_first("SELECT CAST(SUM(tokens_input) AS UNSIGNED), CAST(SUM(tokens_output) AS UNSIGNED) FROM task")
+        .unwrap()
+        .unwrap();
+    (llm.requests().len() - before, tokens_in, tokens_out)
+}
+
+/// Cost per item: packing, copies and the worker's own summary, against a fake that
+/// bills a token per 4 characters (BENCHMARKS.md "Cost per item").
+fn cost_table() {
+    let titles: Vec<String> = (0..200)
+        .map(|i| {
+            let pad = "x".repeat(i % 25);
+            format!("Tytuł produktu {i} ma bład {pad}")
+        })
+        .collect();
+    let long: Vec<String> = (0..200)
+        .map(|i| {
+            format!(
+                "Opis {i}. {}",
+                "Długi opis produktu z jednym bład w zdaniu. ".repeat(45)
+            )
+        })
+        .collect();
+    let catalogue: Vec<String> = (0..70)
+        .map(|i| format!("Opis produktu numer {} ma jeden bład w zdaniu.", i % 7))
+        .collect();
+    let llm = billing_llm();
+    println!("| case | items | requests | input tokens/item | output tokens/item |");
+    println!("|---|---|---|---|---|");
+    let row = |name: &str, items: usize, (requests, tin, tout): (usize, u64, u64)| {
+        let n = items as f64;
+        println!(
+            "| {name} | {items} | {requests} | {:.1} | {:.1} |",
+            tin as f64 / n,
+            tout as f64 / n
+        );
+    };
+    row(
+        "200 titles (30-60 chars), packing off",
+        200,
+        cost_case(&llm, &titles, "", 1),
+    );
+    row(
+        "200 titles (30-60 chars), packed (10)",
+        200,
+        cost_case(&llm, &titles, "", 10),
+    );
+    row(
+        "200 titles (30-60 chars), packed (20)",
+        200,
+        cost_case(&llm, &titles, "", 20),
+    );
+    row(
+        "200 texts of 2,000 chars, packing off",
+        200,
+        cost_case(&llm, &long, "", 1),
+    );
+    row(
+        "200 texts of 2,000 chars, packing on",
+        200,
+        cost_case(&llm, &long, "", 10),
+    );
+    row(
+        "70 items, 7 distinct texts, reuse off",
+        70,
+        cost_case(&llm, &catalogue, "reuse_results = 0", 1),
+    );
+    row(
+        "70 items, 7 distinct texts, reuse on",
+        70,
+        cost_case(&llm, &catalogue, "", 1),
+    );
+    row(
+        "200 titles, summary by the model (one per request)",
+        200,
+        cost_case(&llm, &titles, "", 1),
+    );
+    row(
+        "200 titles, change_summary = 'diff' (one per request)",
+        200,
+        cost_case(&llm, &titles, "change_summary = 'diff'", 1),
+    );
+    row(
+        "200 titles, packed (10) and 'diff'",
+        200,
+        cost_case(&llm, &titles, "change_summary = 'diff'", 10),
+    );
+    let mut drop_db = Db::connect_server(&db_config("aiw_bench_cost")).unwrap();
+    drop_db
+        .execute_text("DROP DATABASE IF EXISTS `aiw_bench_cost`")
+        .unwrap();
 }

@@ -289,5 +289,5 @@ ALTER TABLE task_item ADD COLUMN text_hash CHAR(64) NULL;
 ALTER TABLE task_item ADD COLUMN reused_from INT UNSIGNED NULL;
 ALTER TABLE task_item ADD INDEX idx_task_item_text_hash (text_hash);
 -- task.pack_max_items: short texts of the task sent together in one request at most
--- (NULL = PACK_MAX_ITEMS of the worker, default 10; 1 = one text per request).
+-- (NULL = PACK_MAX_ITEMS of the worker, default 20; 1 = one text per request).
 ALTER TABLE task ADD COLUMN pack_max_items INT NULL;

@@ -52,7 +52,7 @@ pub struct Config {
     /// Parallel model calls per run.
     pub concurrency: u32,
     /// Short items of a task sent in one request at most, for tasks that do not set
-    /// `task.pack_max_items` (`PACK_MAX_ITEMS`; 1 = never pack).
+    /// `task.pack_max_items` (`PACK_MAX_ITEMS`, default 20; 1 = never pack).
     pub pack_max_items: u32,
     /// How long a claimed item stays reserved for this worker.
     pub lease: Duration,
@@ -283,7 +283,7 @@ impl Config {
             item_limit: parse_num(&get, "WORKER_MAX_ITEMS", 100, 1, 100_000_000)? as u32,
             concurrency: parse_num(&get, "WORKER_CONCURRENCY", 4, 1, MAX_CONCURRENCY as u64)?
                 as u32,
-            pack_max_items: parse_num(&get, "PACK_MAX_ITEMS", 10, 1, 50)? as u32,
+            pack_max_items: parse_num(&get, "PACK_MAX_ITEMS", 20, 1, 50)? as u32,
             lease: Duration::from_secs(parse_num(&get, "WORKER_LEASE_S", 900, 10, 86_400)?),
             progress_every: Duration::from_secs(parse_num(&get, "WORKER_PROGRESS_S", 10, 1, 3600)?),
             ai_timeout: Duration::from_secs(parse_num(&get, "AI_TIMEOUT_S", 120, 1, 3600)?),

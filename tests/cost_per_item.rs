@@ -154,10 +154,9 @@ fn with_change_summary_diff_the_model_writes_the_text_only_and_the_worker_the_su
 }
 
 /// A Gemini fake that bills like the providers do, about a token per 4 characters:
-/// the request's prompt in, the answer out.
+/// the request's prompt in, the answer out (packed requests answered entry by entry).
 fn billing() -> FakeLlm {
     FakeLlm::start(|req, _| {
-        let text = req.item_text().replace("bład", "błąd");
         let body = req.json();
         let prompt_chars = body["systemInstruction"].to_string().chars().count()
             + body["contents"].to_string().chars().count()
@@ -165,19 +164,39 @@ fn billing() -> FakeLlm {
                 .to_string()
                 .chars()
                 .count();
-        let schema = &body["generationConfig"]["responseSchema"]["properties"];
-        let summary = if schema.get("change_summary").is_some() {
-            "Poprawiono jeden błąd ortograficzny w słowie bład na błąd."
-        } else {
-            ""
+        let asks_summary = body["generationConfig"]["responseSchema"]
+            .to_string()
+            .contains("change_summary");
+        let fix = |text: &str| {
+            let mut entry = serde_json::json!({"text_corrected": text.replace("bład", "błąd")});
+            if asks_summary {
+                entry["change_summary"] =
+                    "Poprawiono jeden błąd ortograficzny w słowie bład na błąd.".into();
+            }
+            entry
         };
-        let answer_chars = text.chars().count() + summary.chars().count() + 40;
-        gemini_ok(
-            &text,
-            summary,
-            (prompt_chars / 4) as u64,
-            (answer_chars / 4) as u64,
-            0,
+        let packed = req.packed_texts();
+        let answer = if packed.is_empty() {
+            fix(&req.item_text())
+        } else {
+            let items: Vec<serde_json::Value> = packed
+                .iter()
+                .map(|(id, text)| {
+                    let mut entry = fix(text);
+                    entry["id"] = id.clone().into();
+                    entry
+                })
+                .collect();
+            serde_json::json!({ "items": items })
+        }
+        .to_string();
+        common::fake_llm::Reply::new(
+            200,
+            serde_json::json!({
+                "candidates": [{"content": {"role": "model", "parts": [{"text": answer}]}, "finishReason": "STOP"}],
+                "usageMetadata": {"promptTokenCount": prompt_chars / 4, "candidatesTokenCount": answer.chars().count() / 4}
+            })
+            .to_string(),
         )
     })
 }
@@ -196,13 +215,19 @@ fn estimated(t: &TestDb, task: u32) -> (f64, f64) {
 fn the_estimate_knows_copies_and_the_workers_summary_within_a_quarter() {
     let texts = catalogue();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    for (reuse, summary) in [(1, "model"), (0, "model"), (1, "diff")] {
+    for (reuse, summary, pack) in [
+        (1, "model", 1),
+        (0, "model", 1),
+        (1, "diff", 1),
+        (0, "model", 20),
+        (0, "diff", 20),
+    ] {
         let mut t = TestDb::new();
         let llm = billing();
         let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
         let (task, _) = t.task(model, &refs);
         t.conn_exec(&format!(
-            "UPDATE task SET reuse_results = {reuse}, change_summary = '{summary}' WHERE id_task = {task}"
+            "UPDATE task SET reuse_results = {reuse}, change_summary = '{summary}', pack_max_items = {pack} WHERE id_task = {task}"
         ));
         let (est_in, est_out) = estimated(&t, task);
         run_all(&t);
@@ -214,7 +239,7 @@ fn the_estimate_knows_copies_and_the_workers_summary_within_a_quarter() {
             let ratio = est / billed as f64;
             assert!(
                 (0.75..=1.25).contains(&ratio),
-                "reuse {reuse}, summary {summary}: {what} estimated {est}, billed {billed}"
+                "reuse {reuse}, summary {summary}, pack {pack}: {what} estimated {est}, billed {billed}"
             );
         }
     }

@@ -1,10 +1,12 @@
 //! `--estimate`: what the pending items would cost, without calling a model and
 //! without writing anything.
 
+use crate::ai::Usage;
 use crate::config::Config;
+use crate::db::task_repository::{PendingWork, Task};
 use crate::db::{Db, model_repository, task_repository};
-use crate::worker::DEFAULT_BATCH_PRICE_FACTOR;
 use crate::worker::cost::{Pricing, SUMMARY_TOKENS, estimate_many};
+use crate::worker::{DEFAULT_BATCH_PRICE_FACTOR, PACK_ITEM_CHARS};
 
 use super::AppError;
 
@@ -35,10 +37,55 @@ pub struct TaskEstimate {
 /// object, with the JSON around it).
 const ANALYSIS_OUTPUT_TOKENS: u64 = 100;
 
+/// The tokens a task's pending items are expected to cost: copies of a text sent
+/// once (when the task reuses results; their share of the characters is taken as
+/// their share of the items), short texts sharing the fixed prompt of a request
+/// (when it packs), an analysis answering briefly, no summary written by the model
+/// for `change_summary = 'diff'`.
+fn expected_usage(w: &PendingWork, task: &Task, default_pack: u32) -> Usage {
+    let items = w.items.max(1);
+    let sent = if task.reuse_results {
+        w.distinct_items.clamp(1, items)
+    } else {
+        items
+    };
+    let text_chars = w.text_chars * sent / items;
+    let short = w.short_items * sent / items;
+    let pack = if w.batch != 0 {
+        1
+    } else {
+        task.pack_max_items
+            .unwrap_or(i64::from(default_pack))
+            .clamp(1, 50) as u64
+    };
+    let requests = (sent - short) + short.div_ceil(pack);
+    // Input: the fixed prompt once per request, every text once; output: every
+    // text's own answer.
+    let mut usage = estimate_many(sent, w.instruction_chars, text_chars);
+    let packs = short.div_ceil(pack) * u64::from(pack > 1 && short > 1);
+    usage.input = estimate_many(requests, w.instruction_chars, text_chars).input
+        + u64::from(packs > 0) * short * PACKED_TEXT_FRAME_TOKENS
+        + packs * PACK_PROMPT_TOKENS;
+    if crate::worker::kind_of(task).ok() == Some("analyze") {
+        // An analysis answers about a text, not with it: its output does not grow
+        // with the text.
+        usage.output = sent * ANALYSIS_OUTPUT_TOKENS;
+    } else if task.change_summary.as_deref() == Some("diff") {
+        usage.output = usage.output.saturating_sub(sent * SUMMARY_TOKENS);
+    }
+    usage
+}
+
+/// The markers around each text of a packed request (`<text id="K">`), in tokens.
+const PACKED_TEXT_FRAME_TOKENS: u64 = 6;
+/// What a packed request's prompt has beyond a single one's (the rules for several
+/// texts, the list in the schema), in tokens.
+const PACK_PROMPT_TOKENS: u64 = 120;
+
 /// The pending items of `--task ID`, or of every NEW or IN_PROGRESS task.
 pub fn estimate(config: &Config, id_task: Option<u32>) -> Result<Vec<TaskEstimate>, AppError> {
     let mut db = Db::connect(&config.db)?;
-    let work = task_repository::pending_work(&mut db, id_task)?;
+    let work = task_repository::pending_work(&mut db, id_task, PACK_ITEM_CHARS)?;
     if let Some(id) = id_task
         && work.is_empty()
         && task_repository::get(&mut db, id)?.is_none()
@@ -49,23 +96,10 @@ pub fn estimate(config: &Config, id_task: Option<u32>) -> Result<Vec<TaskEstimat
     for w in work {
         let model = model_repository::get(&mut db, w.id_ai_model, &config.ai_key_secret)?;
         let task = task_repository::get(&mut db, w.id_task)?;
-        // Copies of a text are sent once (the share of characters they hold is
-        // taken as their share of items).
-        let reuse = task.as_ref().is_some_and(|t| t.reuse_results);
-        let sent = if reuse {
-            w.distinct_items.max(1).min(w.items)
-        } else {
-            w.items
-        };
-        let text_chars = w.text_chars * sent / w.items.max(1);
-        let mut usage = estimate_many(sent, w.instruction_chars, text_chars);
-        // An analysis answers about a text, not with it: its output does not grow
-        // with the text.
-        if task.as_ref().and_then(|t| crate::worker::kind_of(t).ok()) == Some("analyze") {
-            usage.output = sent * ANALYSIS_OUTPUT_TOKENS;
-        } else if task.as_ref().and_then(|t| t.change_summary.as_deref()) == Some("diff") {
-            usage.output = usage.output.saturating_sub(sent * SUMMARY_TOKENS);
-        }
+        let usage = task
+            .as_ref()
+            .map(|t| expected_usage(&w, t, config.pack_max_items))
+            .unwrap_or_default();
         let batch = w.batch != 0
             && model
                 .as_ref()

@@ -306,6 +306,9 @@ pub struct PendingWork {
     pub items: u64,
     /// Distinct texts among them (copies are sent once when the task reuses results).
     pub distinct_items: u64,
+    /// Of the items, those of at most `short_chars` characters (short enough to share
+    /// a request).
+    pub short_items: u64,
     /// Characters of their texts together.
     pub text_chars: u64,
     /// Characters of the task's instruction.
@@ -316,17 +319,23 @@ pub struct PendingWork {
 
 /// The pending items of one task, or of every NEW or IN_PROGRESS task, counted and
 /// measured in SQL (nothing is read item by item).
-pub fn pending_work(db: &mut Db, id_task: Option<u32>) -> Result<Vec<PendingWork>, DbError> {
-    type Row = (u32, Option<Vec<u8>>, u32, u64, u64, u64, u8, u64);
+pub fn pending_work(
+    db: &mut Db,
+    id_task: Option<u32>,
+    short_chars: usize,
+) -> Result<Vec<PendingWork>, DbError> {
+    type Row = (u32, Option<Vec<u8>>, u32, u64, u64, u64, u8, u64, u64);
     let rows: Vec<Row> = db.query(
         "SELECT t.id_task, t.name, t.id_ai_model, COUNT(*), \
          CAST(COALESCE(SUM(CHAR_LENGTH(i.text_original)), 0) AS UNSIGNED), \
          CAST(COALESCE(CHAR_LENGTH(t.description), 0) AS UNSIGNED), t.batch, \
-         COUNT(DISTINCT SHA2(i.text_original, 256)) \
+         COUNT(DISTINCT SHA2(i.text_original, 256)), \
+         CAST(COALESCE(SUM(CHAR_LENGTH(i.text_original) <= ?), 0) AS UNSIGNED) \
          FROM task t JOIN task_item i ON i.id_task = t.id_task \
          WHERE i.status_id = ? AND ((? IS NULL AND t.status_id IN (?, ?)) OR t.id_task = ?) \
          GROUP BY t.id_task, t.name, t.id_ai_model, t.description, t.batch ORDER BY t.id_task",
         (
+            short_chars as u64,
             item_status::PENDING,
             id_task,
             status::NEW,
@@ -346,6 +355,7 @@ pub fn pending_work(db: &mut Db, id_task: Option<u32>) -> Result<Vec<PendingWork
                 instruction_chars,
                 batch,
                 distinct,
+                short,
             )| {
                 PendingWork {
                     id_task,
@@ -353,6 +363,7 @@ pub fn pending_work(db: &mut Db, id_task: Option<u32>) -> Result<Vec<PendingWork
                     id_ai_model,
                     items,
                     distinct_items: distinct,
+                    short_items: short,
                     text_chars,
                     instruction_chars,
                     batch,

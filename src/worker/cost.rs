@@ -57,7 +57,7 @@ const CHARS_PER_TOKEN: f64 = 3.5;
 /// Characters around the text in every prompt besides the instructions (markers,
 /// labels) and the JSON and summary around every answer.
 const PROMPT_FRAME_CHARS: u64 = 60;
-const ANSWER_FRAME_TOKENS: u64 = 25;
+const ANSWER_FRAME_TOKENS: u64 = 20;
 /// Of the answer's frame, the change summary: not asked for when the worker writes
 /// it (`task.change_summary = 'diff'`).
 pub const SUMMARY_TOKENS: u64 = 15;

@@ -12,10 +12,10 @@ pub const PACK_ITEM_CHARS: usize = 500;
 pub const PACK_CHARS: usize = 4_000;
 
 /// Groups claimed items into jobs of up to `size` short texts (and [`PACK_CHARS`] in
-/// all), never two copies of one text together (a copy waits for its original's
-/// result instead); items that cannot be packed (long, blank, unreadable, sent again
-/// after review) go alone. A group of one is a plain job.
-pub fn into_jobs(taken: Vec<Work>, size: usize) -> Vec<Work> {
+/// all); with `reuse`, never two copies of one text together (a copy waits for its
+/// original's result instead). Items that cannot be packed (long, blank, unreadable,
+/// sent again after review) go alone. A group of one is a plain job.
+pub fn into_jobs(taken: Vec<Work>, size: usize, reuse: bool) -> Vec<Work> {
     if size <= 1 {
         return taken;
     }
@@ -31,9 +31,10 @@ pub fn into_jobs(taken: Vec<Work>, size: usize) -> Vec<Work> {
             jobs.push(Work::Claimed(claim));
             continue;
         };
-        let copy = group
-            .iter()
-            .any(|c| c.item().text_sha == claim.item().text_sha);
+        let copy = reuse
+            && group
+                .iter()
+                .any(|c| c.item().text_sha == claim.item().text_sha);
         if group.len() >= size || chars + len > PACK_CHARS || copy {
             flush(&mut jobs, &mut group);
             chars = 0;

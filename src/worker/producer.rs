@@ -339,7 +339,8 @@ impl Engine<'_> {
                 let per_job = self.per_job(track);
                 let left = usize::try_from(self.item_limit_left).unwrap_or(usize::MAX);
                 let taken = self.take(db, track, (want * per_job).min(left))?;
-                for work in packing::into_jobs(taken, per_job) {
+                let reuse = track.lane.task.reuse_results;
+                for work in packing::into_jobs(taken, per_job, reuse) {
                     let lane = Arc::clone(&track.lane);
                     // The executors outlive the producer's sends; a failed send cannot happen.
                     let _ = jobs.send(Job { lane, work });
