@@ -109,7 +109,7 @@ pub fn task_paused(reason: &str) {
     add("ai_worker_tasks_paused_total", &[("reason", reason)], 1.0);
 }
 
-/// A run ended (`trigger` cli, http, demo; `result` ok, failed, error).
+/// A run ended (`trigger` cli, http, demo; `result` ok, failed, interrupted, error).
 pub fn run(trigger: &str, result: &str) {
     add(
         "ai_worker_runs_total",
@@ -292,11 +292,27 @@ fn label_text(labels: &[(&'static str, String)]) -> String {
     format!("{{{}}}", parts.join(","))
 }
 
+/// A value as Prometheus reads it: whole numbers without a fraction, others to ten
+/// decimals without trailing zeros (sums of prices carry float noise such as
+/// 0.005081499999999999, which is 0.0050815).
 fn number(value: f64) -> String {
     if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{}", value as i64)
-    } else {
-        format!("{value}")
+        return format!("{}", value as i64);
+    }
+    if value.is_nan() {
+        return "NaN".into();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    if value.abs() >= 1e15 {
+        return format!("{value}");
+    }
+    let fixed = format!("{value:.10}");
+    let trimmed = fixed.trim_end_matches('0').trim_end_matches('.');
+    match trimmed {
+        "" | "-" | "-0" => "0".into(),
+        t => t.into(),
     }
 }
 
@@ -325,6 +341,15 @@ pub fn write_file(path: &std::path::Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_carry_no_float_noise() {
+        assert_eq!(number(0.005081499999999999), "0.0050815");
+        assert_eq!(number(12.0), "12");
+        assert_eq!(number(0.1 + 0.2), "0.3");
+        assert_eq!(number(1e-12), "0");
+        assert_eq!(number(f64::INFINITY), "+Inf");
+    }
 
     #[test]
     fn renders_counters_histogram_and_queue_in_the_text_format() {

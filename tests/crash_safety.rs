@@ -97,6 +97,11 @@ fn sigterm_stops_cleanly_and_leaves_nothing_processing() {
     let doc: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("JSON summary even when stopped");
     assert_eq!(doc["interrupted"], true);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "a run cut short says so: {text}"
+    );
     let processing: u64 = t.value(&format!(
         "SELECT COUNT(*) FROM task_item WHERE id_task = {task} AND status_id = 2"
     ));

@@ -630,7 +630,7 @@ fn stopping_serve_during_a_background_run_waits_quietly() {
         .unwrap();
     assert!(killed.success());
     // The server says once that it waits for the run, and then waits quietly.
-    until(&lines, "Waiting for 1 runs to stop");
+    until(&lines, "Waiting for 1 run to stop");
     release.send(()).unwrap();
     let rest: Vec<String> = lines.iter().collect();
     let status = child.wait().unwrap();

@@ -541,6 +541,7 @@ fn exe_stops_a_run_gracefully_on_ctrl_c() {
     let doc: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("JSON summary even when stopped");
     assert_eq!(doc["interrupted"], true);
+    assert_eq!(out.status.code(), Some(4), "a run cut short says so");
     let statuses = t.item_statuses(task);
     assert!(
         !statuses.contains(&2),

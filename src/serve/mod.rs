@@ -251,13 +251,15 @@ impl RunSlots {
         let deadline = Instant::now() + bound;
         let mut running = self.lock();
         if *running > 0 {
-            log::info!("[HTTP] Waiting for {} runs to stop", *running);
+            let runs = if *running == 1 { "run" } else { "runs" };
+            log::info!("[HTTP] Waiting for {} {runs} to stop", *running);
         }
         while *running > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                let runs = if *running == 1 { "run" } else { "runs" };
                 log::warn!(
-                    "[HTTP] {} runs did not stop in time; their items return to pending after WORKER_LEASE_S",
+                    "[HTTP] {} {runs} did not stop in time; their items return to pending after WORKER_LEASE_S",
                     *running
                 );
                 return;

@@ -164,6 +164,7 @@ pub fn run_plan(
     let result_label = match (&result, summary.exit_code()) {
         (Err(_), _) => "error",
         (Ok(()), 0) => "ok",
+        (Ok(()), 4) => "interrupted",
         (Ok(()), _) => "failed",
     };
     if !plan.dry_run {

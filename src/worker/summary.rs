@@ -166,6 +166,10 @@ impl RunSummary {
             || self.dry_run_items.iter().any(|i| i.error.is_some())
         {
             1
+        } else if self.interrupted {
+            // Cut short by Ctrl+C or SIGTERM: what was under way was saved, but the
+            // work is not done, and a scheduler should be able to tell.
+            4
         } else {
             0
         }
