@@ -291,3 +291,8 @@ ALTER TABLE task_item ADD INDEX idx_task_item_text_hash (text_hash);
 -- task.pack_max_items: short texts of the task sent together in one request at most
 -- (NULL = PACK_MAX_ITEMS of the worker, default 20; 1 = one text per request).
 ALTER TABLE task ADD COLUMN pack_max_items INT NULL;
+
+-- Third round: whether api_url is a server of your own (Ollama, vLLM, llama.cpp): 1
+-- yes, 0 no (a gateway to OpenAI or Gemini, such as a LiteLLM proxy), NULL = from the
+-- address (localhost, a private IP or a one-word host name is one's own).
+ALTER TABLE ai_model ADD COLUMN local_server TINYINT NULL;

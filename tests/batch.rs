@@ -21,8 +21,10 @@ fn batch_task(
         _ => (fake.server.openai_url(), "gpt-5-mini"),
     };
     let model = t.model(provider, model_name, Some(&url), Some("test-key-123"));
+    // The fake stands for the provider itself (on 127.0.0.1, which would otherwise
+    // count as a server of one's own, without a Batch API).
     t.conn_exec(&format!(
-        "UPDATE ai_model SET price_input = 1, price_output = 4 WHERE id_ai_model = {model}"
+        "UPDATE ai_model SET price_input = 1, price_output = 4, local_server = 0 WHERE id_ai_model = {model}"
     ));
     let (task, items) = t.task(model, texts);
     t.conn_exec(&format!(

@@ -218,3 +218,70 @@ fn a_keyless_local_model_is_added_without_a_warning() {
         "{text}"
     );
 }
+
+#[test]
+fn a_gateway_to_the_provider_gets_the_providers_rules_not_a_local_servers() {
+    let mut t = TestDb::new();
+    let llm = FakeLlm::start(|req, _| openai_ok(&req.item_text(), "ok", 5, 5));
+    let model = t.model("openai", "gpt-5-mini", Some(&llm.openai_url()), Some("k"));
+    // A LiteLLM-style proxy: its address is not the provider's, but it is no server
+    // of one's own either.
+    let name = model_name(&mut t, model);
+    let out = t.run_bin(&["model", "update", &name, "--local-server", "no"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let stored: u8 = t.value(&format!(
+        "SELECT local_server FROM ai_model WHERE id_ai_model = {model}"
+    ));
+    assert_eq!(stored, 0);
+    t.task(model, &["Ala ma kota."]);
+    run(&t.config, &opts(), &StopSignal::new()).unwrap();
+    let body = llm.requests()[0].json();
+    assert!(body.get("max_tokens").is_none(), "{body}");
+    assert!(
+        body.get("max_completion_tokens").is_none(),
+        "no default cap: {body}"
+    );
+    let out = t.run_bin(&["model", "update", &name, "--local-server", "maybe"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        output_text(&out).contains("--local-server must be yes"),
+        "{}",
+        output_text(&out)
+    );
+}
+
+#[test]
+fn a_batch_task_on_a_server_of_ones_own_goes_out_as_direct_calls() {
+    let mut t = TestDb::new();
+    let llm = FakeLlm::start(|req, _| openai_ok(&req.item_text(), "ok", 5, 5));
+    let model = t.model("openai", "local", Some(&llm.openai_url()), None);
+    t.conn_exec(&format!(
+        "UPDATE ai_model SET price_input = 1, price_output = 1 WHERE id_ai_model = {model}"
+    ));
+    let (task, _) = t.task(model, &["Ala ma kota."]);
+    t.conn_exec(&format!("UPDATE task SET batch = 1 WHERE id_task = {task}"));
+    let out = t.run_bin(&["--estimate", "--json", "--task", &task.to_string()]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["estimate"][0]["batch"], false,
+        "priced at the direct price: {doc}"
+    );
+    let out = t.run_bin(&["--task", &task.to_string()]);
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("server of your own, which has no Batch API"),
+        "{text}"
+    );
+    assert_eq!(t.item_statuses(task), vec![1]);
+    assert!(
+        llm.requests()[0].json().get("messages").is_some(),
+        "a direct call"
+    );
+}
+
+fn model_name(t: &mut TestDb, model: u32) -> String {
+    t.value(&format!(
+        "SELECT name FROM ai_model WHERE id_ai_model = {model}"
+    ))
+}

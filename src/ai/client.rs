@@ -124,7 +124,7 @@ impl Client {
             Structured::Plain => (JsonMode::Plain, false),
             Structured::Detect => (JsonMode::Schema, true),
         };
-        let own_server = custom_url(spec).is_some();
+        let own_server = spec.is_local_server();
         let mut generation = spec.generation.clone();
         generation.legacy_max_tokens = own_server;
         Ok(Client {

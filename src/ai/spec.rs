@@ -91,6 +91,54 @@ pub struct ModelSpec {
     pub structured: Structured,
     /// What is asked of the model besides the prompt.
     pub generation: Generation,
+    /// `ai_model.local_server`: `api_url` is a server of one's own; `None` = judged
+    /// from the address.
+    pub local_server: Option<bool>,
+}
+
+impl ModelSpec {
+    /// Whether the model is served by a server of one's own (Ollama, vLLM,
+    /// llama.cpp) rather than by the provider or a gateway to it: such servers read
+    /// `max_tokens`, get a default output cap, and have no Batch API. Unless the row
+    /// says, an `api_url` naming localhost, a private or loopback address, or a
+    /// one-word host is one's own; any other address is a gateway.
+    pub fn is_local_server(&self) -> bool {
+        is_local_server(self.api_url.as_deref(), self.local_server)
+    }
+}
+
+/// [`ModelSpec::is_local_server`] from a model row's `api_url` and `local_server`.
+pub fn is_local_server(api_url: Option<&str>, stored: Option<bool>) -> bool {
+    let url = api_url.map(str::trim).filter(|u| !u.is_empty());
+    match (stored, url) {
+        (Some(local), _) => local,
+        (None, Some(url)) => looks_local(url),
+        (None, None) => false,
+    }
+}
+
+/// Whether a URL's host is this machine or the local network.
+fn looks_local(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    let host = host.to_ascii_lowercase();
+    if host == "localhost" || host.ends_with(".localhost") || !host.contains(['.', ':']) {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback()
+                || (ip.segments()[0] & 0xfe00) == 0xfc00
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+        }
+        Err(_) => false,
+    }
 }
 
 /// The request settings that change what a call costs or how it is answered.
@@ -132,4 +180,37 @@ pub struct CallSettings {
     pub timeout: Duration,
     /// Retries and backoff.
     pub retry: RetryPolicy,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_of_ones_own_are_told_from_gateways() {
+        for local in [
+            "http://localhost:11434/v1",
+            "http://127.0.0.1:8080/v1",
+            "http://192.168.1.20:8000/v1",
+            "http://10.0.0.5/v1",
+            "http://gpu-box:8000/v1",
+            "http://[::1]:8080/v1",
+        ] {
+            assert!(is_local_server(Some(local), None), "{local}");
+        }
+        for gateway in [
+            "https://litellm.example.com/v1",
+            "https://api.openai.com/v1",
+            "https://my-resource.openai.azure.com/openai",
+            "https://8.8.8.8/v1",
+        ] {
+            assert!(!is_local_server(Some(gateway), None), "{gateway}");
+        }
+        assert!(!is_local_server(None, None));
+        assert!(!is_local_server(Some("http://127.0.0.1:1/v1"), Some(false)));
+        assert!(is_local_server(
+            Some("https://llm.example.com/v1"),
+            Some(true)
+        ));
+    }
 }

@@ -2,6 +2,7 @@
 //! without writing anything.
 
 use crate::ai::Usage;
+use crate::ai::spec::is_local_server;
 use crate::config::Config;
 use crate::db::task_repository::{PendingWork, Task};
 use crate::db::{Db, model_repository, task_repository};
@@ -100,10 +101,13 @@ pub fn estimate(config: &Config, id_task: Option<u32>) -> Result<Vec<TaskEstimat
             .as_ref()
             .map(|t| expected_usage(&w, t, config.pack_max_items))
             .unwrap_or_default();
+        // Batch prices only where a Batch API is: not the echo model, not a server
+        // of one's own.
         let batch = w.batch != 0
-            && model
-                .as_ref()
-                .is_some_and(|m| !m.provider.eq_ignore_ascii_case("echo"));
+            && model.as_ref().is_some_and(|m| {
+                !m.provider.eq_ignore_ascii_case("echo")
+                    && !is_local_server(m.api_url.as_deref(), m.local_server)
+            });
         let pricing = model.as_ref().and_then(|m| {
             let prices = Pricing::from_columns(m.prices, &m.currency)?;
             let factor = m.batch_price_factor.unwrap_or(DEFAULT_BATCH_PRICE_FACTOR);

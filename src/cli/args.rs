@@ -215,6 +215,7 @@ const FLAGS: &[&str] = &[
     "--old-secret-stdin",
     "--price-input",
     "--max-concurrency",
+    "--local-server",
     "--retry",
     "--fallback",
 ];
@@ -417,6 +418,9 @@ fn parse_changes(args: &mut pico_args::Arguments) -> Result<ModelChanges, String
         daily_budget: price(args, "--daily-budget")?,
         max_chunk_chars: optional_count(args, "--max-chunk-chars")?,
         max_concurrency: optional_count(args, "--max-concurrency")?,
+        local_server: text(args, "--local-server")?
+            .map(|v| local_server(&v))
+            .transpose()?,
         fallback: None,
     })
 }
@@ -444,6 +448,18 @@ fn thinking_budget(value: &str) -> Result<Option<i32>, String> {
             .ok_or_else(|| {
                 format!("--thinking-budget must be -1 (dynamic), 0 (off), a number of tokens, or none; not '{value}'")
             }),
+    }
+}
+
+/// `--local-server yes|no|auto`: the column's 1, 0 or NULL (judged from api_url).
+fn local_server(value: &str) -> Result<Option<u8>, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "yes" | "1" | "true" => Ok(Some(1)),
+        "no" | "0" | "false" => Ok(Some(0)),
+        "auto" | "none" => Ok(None),
+        _ => Err(format!(
+            "--local-server must be yes (a server of your own), no (a gateway to the provider) or auto (judged from api_url), not '{value}'"
+        )),
     }
 }
 

@@ -152,6 +152,11 @@ CHANGES:
                              reached, stays rate limited, or its daily budget is spent
   --max-concurrency N|none   calls in flight to this model per run at most (default:
                              the run's concurrency); other models' tasks go on beside it
+  --local-server yes|no|auto whether api_url is a server of your own (Ollama, vLLM,
+                             llama.cpp: max_tokens, a default output cap, no Batch API)
+                             or a gateway to OpenAI/Gemini (their own rules); auto
+                             (default): localhost, private addresses and one-word hosts
+                             are your own
 ";
 
 const MODEL_LIST: &str = "\

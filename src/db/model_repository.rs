@@ -62,6 +62,8 @@ pub struct ModelRow {
     pub max_concurrency: Option<u32>,
     /// `id_fallback_model`: the model that takes over while this one cannot answer.
     pub id_fallback_model: Option<u32>,
+    /// `local_server`: `api_url` is a server of one's own (`None`: judged from it).
+    pub local_server: Option<bool>,
 }
 
 impl std::fmt::Debug for ModelRow {
@@ -87,7 +89,7 @@ pub fn get(db: &mut Db, id_ai_model: u32, secret: &str) -> Result<Option<ModelRo
          CAST(price_cached_input AS CHAR), CAST(price_output AS CHAR), currency, \
          thinking_budget, reasoning_effort, service_tier, CAST(daily_budget AS CHAR), \
          max_chunk_chars, CAST(batch_price_factor AS CHAR), max_concurrency, \
-         id_fallback_model FROM ai_model WHERE id_ai_model = ?",
+         id_fallback_model, local_server FROM ai_model WHERE id_ai_model = ?",
         (secret, id_ai_model),
     )?;
     let Some(row) = row else {
@@ -130,6 +132,7 @@ pub fn get(db: &mut Db, id_ai_model: u32, secret: &str) -> Result<Option<ModelRo
             .and_then(|f| f.parse().ok()),
         max_concurrency: column(&row, 23, "ai_model.max_concurrency")?,
         id_fallback_model: column(&row, 24, "ai_model.id_fallback_model")?,
+        local_server: column::<Option<i64>>(&row, 25, "ai_model.local_server")?.map(|v| v != 0),
     }))
 }
 
@@ -271,6 +274,8 @@ pub struct ModelChanges {
     pub max_chunk_chars: Option<Option<u32>>,
     /// `max_concurrency`.
     pub max_concurrency: Option<Option<u32>>,
+    /// `local_server` (`None` inside: judged from `api_url`).
+    pub local_server: Option<Option<u8>>,
     /// `id_fallback_model` (`None` inside: no fallback), resolved from a name by the
     /// caller.
     pub fallback: Option<Option<u32>>,
@@ -373,6 +378,7 @@ fn assignments(c: &ModelChanges) -> Vec<(&'static str, mysql::Value)> {
     set("daily_budget = ?", c.daily_budget.map(Into::into));
     set("max_chunk_chars = ?", c.max_chunk_chars.map(Into::into));
     set("max_concurrency = ?", c.max_concurrency.map(Into::into));
+    set("local_server = ?", c.local_server.map(Into::into));
     set("id_fallback_model = ?", c.fallback.map(Into::into));
     out
 }

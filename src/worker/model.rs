@@ -128,6 +128,7 @@ fn spec_of(row: &ModelRow, config: &Config, id_task: u32) -> Result<ModelSpec, S
         StoredKey::None => environment_key(row, provider, config),
     };
     Ok(ModelSpec {
+        local_server: row.local_server,
         name: row.name.clone(),
         provider,
         model_name: row.model_name.clone(),

@@ -41,6 +41,15 @@ impl Engine<'_> {
         if task.batch == batch_mode::DIRECT || self.plan.dry_run || given {
             return Ok(None);
         }
+        if model.spec.is_local_server() {
+            log::warn!(
+                "[Task {}] task.batch is set, but model '{}' is a server of your own, which has no Batch API: its items go out as direct calls (set task.batch = 0, or `ai-worker model update {} --local-server no` if api_url is a gateway that has one)",
+                task.id,
+                model.spec.name,
+                model.spec.name
+            );
+            return Ok(None);
+        }
         if task.batch == batch_mode::BATCH_OR_DIRECT && jobs::had_stuck_job(db, task.id)? {
             log::info!(
                 "[Task {}] A batch job of this task got stuck: its items go out as direct calls (task.batch = 2)",
