@@ -126,7 +126,7 @@ impl Client {
         };
         let own_server = spec.is_local_server();
         let mut generation = spec.generation.clone();
-        generation.legacy_max_tokens = own_server;
+        generation.own_server = own_server;
         Ok(Client {
             provider: spec.provider,
             model_name: spec.model_name.clone(),

@@ -53,11 +53,13 @@ pub fn request_body(
     match mode {
         JsonMode::Schema => body["response_format"] = response_format(&prompt.shape),
         // llama.cpp's and llama-cpp-python's servers constrain the answer to a
-        // `schema` given with json_object; other servers ignore the extra key.
-        JsonMode::Object => {
+        // `schema` given with json_object; OpenAI's type has no such key, so only
+        // servers of one's own get it.
+        JsonMode::Object if settings.own_server => {
             body["response_format"] =
                 json!({"type": "json_object", "schema": prompt.shape.json_schema()})
         }
+        JsonMode::Object => body["response_format"] = json!({"type": "json_object"}),
         JsonMode::Plain => {}
     }
     if let Some(t) = settings.temperature {
@@ -67,7 +69,7 @@ pub fn request_body(
         body["max_completion_tokens"] = json!(m);
         // Servers other than OpenAI's (llama.cpp, vLLM, Ollama, LM Studio) read the
         // older field and ignore the newer one.
-        if settings.legacy_max_tokens {
+        if settings.own_server {
             body["max_tokens"] = json!(m);
         }
     }
@@ -259,15 +261,22 @@ mod tests {
         };
         let body = request_body("llama3.1", &prompt(), &settings, JsonMode::Plain);
         assert!(body.get("service_tier").is_none() && body.get("prompt_cache_key").is_none());
-        let object = request_body("llama3.1", &prompt(), &settings, JsonMode::Object);
+        let own = Generation {
+            own_server: true,
+            ..settings.clone()
+        };
+        let object = request_body("llama3.1", &prompt(), &own, JsonMode::Object);
         assert_eq!(object["response_format"]["type"], "json_object");
         assert_eq!(
             object["response_format"]["schema"]["required"],
             json!(["text_corrected", "change_summary"])
         );
+        // OpenAI's json_object has no schema: a gateway or api.openai.com gets none.
+        let official = request_body("gpt-4.1", &prompt(), &settings, JsonMode::Object);
+        assert_eq!(official["response_format"], json!({"type": "json_object"}));
         let capped = Generation {
             max_output_tokens: Some(300),
-            legacy_max_tokens: true,
+            own_server: true,
             ..Generation::default()
         };
         let limited = request_body("local", &prompt(), &capped, JsonMode::Plain);

@@ -157,8 +157,9 @@ pub struct Generation {
     /// OpenAI `prompt_cache_key`: the same for every item of a task, so that the
     /// provider's prompt cache can serve the fixed part of the prompt.
     pub cache_key: Option<String>,
-    /// Also send the output limit as `max_tokens` (servers other than OpenAI's).
-    pub legacy_max_tokens: bool,
+    /// A server of one's own (see [`ModelSpec::is_local_server`]): the output limit
+    /// goes as `max_tokens` too, and `json_object` carries the schema.
+    pub own_server: bool,
 }
 
 impl std::fmt::Debug for ModelSpec {

@@ -153,7 +153,7 @@ fn spec_of(row: &ModelRow, config: &Config, id_task: u32) -> Result<ModelSpec, S
             service_tier: row.service_tier.clone(),
             // One key per task: its items share the fixed part of the prompt.
             cache_key: Some(format!("ai-worker-task-{id_task}")),
-            legacy_max_tokens: false,
+            own_server: false,
         },
     })
 }
