@@ -12,12 +12,18 @@ use cli::{Cli, Command, render};
 
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
+    // Asked for JSON: errors come as JSON on stdout too, even a usage error found
+    // before the arguments could be read.
+    let json = args.iter().any(|a| a == "--json");
     // A bug must still end with a documented exit code (the hook has logged it).
     let outcome = std::panic::catch_unwind(|| cli::start(args).and_then(run))
         .unwrap_or(Err(AppError::Internal));
     let code = match outcome {
         Ok(code) => code,
         Err(err) => {
+            if json {
+                render::json_error(&err);
+            }
             render::error(&err);
             err.exit_code()
         }
@@ -53,6 +59,11 @@ fn run_configured(cli: &Cli) -> Result<u8, AppError> {
             setup::init_db(&config.db)?;
             render::database_ready(&config.db);
         }
+        Command::Demo if cli.json => {
+            return Err(AppError::Usage(
+                "--json is not available for demo, whose report is for reading; `ai-worker --json` gives a run's summary as JSON".into(),
+            ));
+        }
         Command::Demo => return run_demo(&config),
         Command::Serve { bind } => {
             let bind = bind.as_deref().unwrap_or(&config.serve_bind);
@@ -87,7 +98,7 @@ fn run_configured(cli: &Cli) -> Result<u8, AppError> {
         Command::ModelAdd { .. }
         | Command::ModelUpdate { .. }
         | Command::ModelList
-        | Command::ModelRekey { .. } => run_model_command(&config, &cli.command)?,
+        | Command::ModelRekey { .. } => run_model_command(&config, &cli.command, cli.json)?,
         Command::Help(_) | Command::Version => {}
     }
     Ok(0)
@@ -101,7 +112,7 @@ fn run_demo(config: &Config) -> Result<u8, AppError> {
 }
 
 /// The `model` commands.
-fn run_model_command(config: &Config, command: &Command) -> Result<(), AppError> {
+fn run_model_command(config: &Config, command: &Command, json: bool) -> Result<(), AppError> {
     match command {
         Command::ModelAdd {
             model,
@@ -128,7 +139,7 @@ fn run_model_command(config: &Config, command: &Command) -> Result<(), AppError>
             models::update_with_fallback(config, name, changes, &key, fallback)?;
             render::model_updated(name);
         }
-        Command::ModelList => render::model_list(&models::list(config)?),
+        Command::ModelList => render::model_list(&models::list(config)?, json),
         Command::ModelRekey { old_secret_env } => {
             let old = cli::read_old_secret(old_secret_env.as_deref())?;
             render::rekeyed(&models::rekey(config, &old)?);

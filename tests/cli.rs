@@ -443,3 +443,31 @@ fn small_mistakes_of_a_first_week_get_a_word() {
         output_text(&out)
     );
 }
+
+#[test]
+fn json_asked_for_is_json_even_for_usage_errors_and_model_list() {
+    let mut t = TestDb::new();
+    for args in [
+        &["--json", "--max-item", "abc"][..],
+        &["--json", "--estimate", "--dry-run"][..],
+    ] {
+        let out = t.run_bin(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("JSON on stdout for {args:?}: {}", output_text(&out)));
+        assert_eq!(doc["exit_code"], 2);
+        assert!(
+            doc["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{doc}"
+        );
+    }
+    t.model("echo", "echo", None, None);
+    let out = t.run_bin(&["model", "list", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["models"][0]["provider"], "echo");
+    assert_eq!(doc["models"][0]["has_key"], false);
+    let out = t.run_bin(&["demo", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(output_text(&out).contains("--json is not available for demo"));
+}

@@ -214,6 +214,36 @@ USAGE:
 ";
 
 /// The help text for a command (`model add`), or the program's for anything else.
+/// Every help text: where the flags are documented, and so the one list the
+/// suggestions for a mistyped flag come from.
+const ALL: &[&str] = &[
+    HELP,
+    INIT_DB,
+    DEMO,
+    SERVE,
+    MODEL,
+    MODEL_ADD,
+    MODEL_UPDATE,
+    MODEL_LIST,
+    MODEL_REKEY,
+    REWORK,
+    EXPORT,
+    PAUSE,
+];
+
+/// Every flag some help text documents (`--task`, `--dry-run`, ...).
+pub fn documented_flags() -> Vec<&'static str> {
+    let mut flags: Vec<&'static str> = ALL
+        .iter()
+        .flat_map(|text| text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')))
+        .filter(|word| word.starts_with("--") && word.len() > 2)
+        .map(|word| word.trim_end_matches('-'))
+        .collect();
+    flags.sort_unstable();
+    flags.dedup();
+    flags
+}
+
 pub fn for_topic(topic: &str) -> &'static str {
     match topic {
         "init-db" => INIT_DB,

@@ -77,7 +77,21 @@ pub fn database_ready(db: &DbConfig) {
 }
 
 /// `model list`: one line per model, never a key.
-pub fn model_list(models: &[ModelSummary]) {
+pub fn model_list(models: &[ModelSummary], json: bool) {
+    if json {
+        let rows: Vec<serde_json::Value> = models
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "id": m.id, "name": m.name, "provider": m.provider,
+                    "model_name": m.model_name, "api_url": m.api_url,
+                    "has_key": m.has_key, "is_active": m.is_active,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "models": rows }));
+        return;
+    }
     if models.is_empty() {
         println!(
             "No models yet: add one with `ai-worker model add --name NAME --provider gemini|openai|echo --model MODEL`"
