@@ -81,13 +81,25 @@ fn wrong_password_or_missing_schema_exit_2() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    // A wrong user or password gets that advice only, not the other cases'.
+    let text = output_text(&out);
+    assert!(text.contains("check DB_USER and DB_PASSWORD"), "{text}");
+    assert!(
+        !text.contains("init-db") && !text.contains("socket"),
+        "{text}"
+    );
     let out = t
         .bin_command(&[])
         .env("DB_NAME", "aiw_missing_db_xyz")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(output_text(&out).contains("init-db"));
+    let text = output_text(&out);
+    assert!(
+        text.contains("init-db") && text.contains("DB_NAME"),
+        "{text}"
+    );
+    assert!(!text.contains("DB_PASSWORD"), "{text}");
 }
 
 #[test]

@@ -33,6 +33,8 @@ const SQLSTATE_ACCESS_DENIED: &str = "28000";
 
 /// MySQL error codes the worker reacts to.
 const ER_ACCESS_DENIED: u16 = 1045;
+/// "Access denied" for an account without a password that may use the socket only.
+const ER_ACCESS_DENIED_NO_PASSWORD: u16 = 1698;
 const ER_BAD_DB: u16 = 1049;
 const ER_NO_SUCH_TABLE: u16 = 1146;
 const ER_BAD_FIELD: u16 = 1054;
@@ -131,7 +133,7 @@ impl fmt::Display for DbError {
             ),
             DbError::Refused { host, port, reason } => write!(
                 f,
-                "database at {host}:{port} refused the connection: {reason} (check DB_USER, DB_PASSWORD and DB_NAME; `ai-worker init-db` creates the database)"
+                "database at {host}:{port} refused the connection: {reason}"
             ),
             DbError::TooManyConnections { host, port, reason } => write!(
                 f,
@@ -309,13 +311,19 @@ impl Db {
             let (host, port) = (cfg.host.clone(), cfg.port);
             match &err {
                 mysql::Error::MySqlError(e) if e.state == SQLSTATE_ACCESS_DENIED => {
+                    // Root without a password refused over TCP is the socket-only root
+                    // of Debian and Ubuntu; anyone else has a wrong name or password.
+                    let socket_only = e.code == ER_ACCESS_DENIED_NO_PASSWORD
+                        || (cfg.password.is_empty() && cfg.user == "root");
+                    let advice = if socket_only {
+                        "an account that may log in only through the local socket, as root often is on Linux, cannot be used over TCP: create a user with a password for ai-worker and set DB_USER and DB_PASSWORD"
+                    } else {
+                        "check DB_USER and DB_PASSWORD (and that this user may connect from this machine)"
+                    };
                     DbError::Refused {
                         host,
                         port,
-                        reason: format!(
-                            "{} (an account that may log in only through the local socket, as root often is on Linux, needs a user with a password for TCP)",
-                            e.message
-                        ),
+                        reason: format!("{}; {advice}", e.message),
                     }
                 }
                 mysql::Error::MySqlError(e)
@@ -327,11 +335,19 @@ impl Db {
                         reason: format!("{} (error {})", e.message, e.code),
                     }
                 }
-                mysql::Error::MySqlError(e) if e.code == ER_ACCESS_DENIED || e.code == ER_BAD_DB => {
+                mysql::Error::MySqlError(e) if e.code == ER_BAD_DB => DbError::Refused {
+                    host,
+                    port,
+                    reason: format!(
+                        "{}; check DB_NAME, or create the database with `ai-worker init-db`",
+                        e.message
+                    ),
+                },
+                mysql::Error::MySqlError(e) if e.code == ER_ACCESS_DENIED => {
                     DbError::Refused {
                         host,
                         port,
-                        reason: e.message.clone(),
+                        reason: format!("{}; check DB_USER and DB_PASSWORD", e.message),
                     }
                 }
                 _ => DbError::Unreachable {
