@@ -134,8 +134,10 @@ CHANGES:
   --max-output-tokens N|none output token limit
   --timeout S|none           seconds one call may take (default AI_TIMEOUT_S)
   --rpm N|none               requests per minute, for every worker process together
-  --structured-output schema|plain|auto
-                             how JSON answers are asked for (auto: detected)
+  --structured-output schema|object|plain|auto
+                             how JSON answers are asked for: a JSON schema, JSON mode
+                             (json_object), a plain request for JSON, or auto (found
+                             out and remembered)
   --api-key-env VAR          store the key found in VAR, encrypted
   --key-stdin                store the key read from standard input, encrypted
   --no-key                   remove the stored key (the environment's is used)

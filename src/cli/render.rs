@@ -187,6 +187,11 @@ pub fn demo(report: &DemoReport) {
         "Done: {} processed, {} failed. Inspect the tables in database {DEMO_DB}.",
         report.summary.items_ok, report.summary.items_error
     );
+    // Items left unprocessed have their reason in the run's summary (the model could
+    // not be reached, its key was refused, ...): said here, not only in the log.
+    if report.summary.exit_code() != 0 {
+        println!("{}", report.summary.describe());
+    }
 }
 
 /// One task's estimated cost, as the table shows it.
