@@ -51,6 +51,9 @@ pub struct Config {
     pub item_limit: u32,
     /// Parallel model calls per run.
     pub concurrency: u32,
+    /// How long a task stays on its fallback model before its own model is tried
+    /// again (`FALLBACK_RETRY_S`).
+    pub fallback_retry: Duration,
     /// Short items of a task sent in one request at most, for tasks that do not set
     /// `task.pack_max_items` (`PACK_MAX_ITEMS`, default 20; 1 = never pack).
     pub pack_max_items: u32,
@@ -284,6 +287,13 @@ impl Config {
             concurrency: parse_num(&get, "WORKER_CONCURRENCY", 4, 1, MAX_CONCURRENCY as u64)?
                 as u32,
             pack_max_items: parse_num(&get, "PACK_MAX_ITEMS", 20, 1, 50)? as u32,
+            fallback_retry: Duration::from_secs(parse_num(
+                &get,
+                "FALLBACK_RETRY_S",
+                60,
+                0,
+                86_400,
+            )?),
             lease: Duration::from_secs(parse_num(&get, "WORKER_LEASE_S", 900, 10, 86_400)?),
             progress_every: Duration::from_secs(parse_num(&get, "WORKER_PROGRESS_S", 10, 1, 3600)?),
             ai_timeout: Duration::from_secs(parse_num(&get, "AI_TIMEOUT_S", 120, 1, 3600)?),

@@ -124,3 +124,46 @@ fn model_update_sets_a_fallback_and_refuses_a_cycle() {
     let left: Option<u32> = t.value("SELECT id_fallback_model FROM ai_model WHERE name = 'b'");
     assert_eq!(left, None);
 }
+
+#[test]
+fn the_tasks_own_model_takes_its_items_again_once_it_answers() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut t = TestDb::new();
+    let down = Arc::new(AtomicBool::new(true));
+    let primary_down = Arc::clone(&down);
+    let primary = FakeLlm::start(move |req, _| {
+        if primary_down.load(Ordering::SeqCst) {
+            gemini_error(429, "RESOURCE_EXHAUSTED", "quota")
+        } else {
+            common::fake_llm::gemini_ok(&req.item_text(), "ok", 1, 1, 0)
+        }
+    });
+    // The fallback's first answer brings the primary back; each answer takes a
+    // while, so the run is still going when it looks at its own model again.
+    let recovered = Arc::clone(&down);
+    let fallback = FakeLlm::start(move |req, _| {
+        recovered.store(false, Ordering::SeqCst);
+        common::fake_llm::gemini_ok(&req.item_text(), "ok", 1, 1, 0)
+            .delayed(std::time::Duration::from_millis(300))
+    });
+    let (first, second) = chain(&mut t, &primary.base_url, &fallback);
+    let texts: Vec<String> = (0..20).map(|i| format!("tekst {i}")).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (task, _) = t.task(first, &refs);
+    let mut config = t.config.clone();
+    config.fallback_retry = std::time::Duration::ZERO;
+    let options = RunOptions {
+        concurrency: Some(1),
+        ..RunOptions::default()
+    };
+    let summary = run(&config, &options, &StopSignal::new()).unwrap();
+    assert_eq!(summary.items_ok, 20, "{}", summary.message);
+    let made = made_by(&mut t, task);
+    let by_fallback = made.iter().filter(|m| **m == Some(second)).count();
+    let by_primary = made.iter().filter(|m| **m == Some(first)).count();
+    assert!(by_fallback >= 1 && by_primary >= 1, "{made:?}");
+    // Once back, the primary kept them: the last item is its own.
+    assert_eq!(made.last(), Some(&Some(first)), "{made:?}");
+    t.assert_counters_match_items(task);
+}

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::ai::Shape;
 use crate::config::Config;
@@ -78,6 +79,8 @@ pub struct Lane {
     /// Why the task fell back, said once: "fell back to 'X' because ...".
     fell_back: Mutex<Option<String>>,
     halt: Mutex<Option<Halt>>,
+    /// When the task last moved to a fallback (to try its own model again later).
+    fell_back_at: Mutex<Option<Instant>>,
     /// Items sent in packs, and those a packed answer missed (sent again alone).
     packed: AtomicU32,
     pack_misses: AtomicU32,
@@ -95,6 +98,7 @@ impl Lane {
             active: AtomicUsize::new(0),
             fell_back: Mutex::new(None),
             halt: Mutex::new(None),
+            fell_back_at: Mutex::new(None),
             packed: AtomicU32::new(0),
             pack_misses: AtomicU32::new(0),
         }
@@ -187,6 +191,10 @@ impl Lane {
             .is_ok();
         let next = &self.models[self.active().max(from + 1).min(self.models.len() - 1)];
         if moved {
+            *self
+                .fell_back_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
             let note = format!(
                 "fell back from '{}' to '{}' because: {why}",
                 self.models[from].name, next.name
@@ -198,6 +206,28 @@ impl Lane {
                 .get_or_insert(note);
         }
         Some(&next.name)
+    }
+
+    /// Hands the task's items back to its own model once it has been on a fallback
+    /// for `after`: if the model still cannot take them, the next item falls back
+    /// again. Returns whether it did.
+    pub fn retry_primary(&self, after: Duration) -> bool {
+        let mut since = self
+            .fell_back_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let due = since.is_some_and(|at| at.elapsed() >= after);
+        if !due || self.active() == 0 || self.halted().is_some() {
+            return false;
+        }
+        *since = None;
+        self.active.store(0, Ordering::Release);
+        log::info!(
+            "[Task {}] trying its own model '{}' again",
+            self.task.id,
+            self.models[0].name
+        );
+        true
     }
 
     /// Why the task's items went to a fallback model, if they did.

@@ -448,6 +448,7 @@ impl Engine<'_> {
         let states = tasks::states(db, &ids)?;
         for track in tracks.iter_mut() {
             let id = track.lane.id();
+            track.lane.retry_primary(self.config.fallback_retry);
             match states.iter().find(|s| s.0 == id) {
                 Some(&(_, status, priority)) => {
                     track.priority = priority;
