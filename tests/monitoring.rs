@@ -301,3 +301,60 @@ fn the_status_page_shows_the_tasks_in_a_real_browser() {
     println!("status page screenshot (CI artifact): {}", shot.display());
     stop.raise();
 }
+
+#[test]
+fn the_status_page_shows_no_life_where_there_is_none_and_names_fallback_results() {
+    let mut t = TestDb::new();
+    let own = t.model("echo", "echo", None, None);
+    let other = t.model("echo", "echo", None, None);
+    let (stuck, ids) = t.task(own, &["a", "b", "c", "d"]);
+    // A run that died without a summary, its task IN_PROGRESS with a result made by
+    // the fallback and items stuck PROCESSING.
+    t.conn_exec(&format!(
+        "UPDATE task SET status_id = 1, records_total = 4, records_processed = 2, \
+         started_at = NOW() - INTERVAL 20 MINUTE WHERE id_task = {stuck}"
+    ));
+    t.conn_exec(&format!(
+        "UPDATE task_item SET status_id = 1, id_ai_model = {own} WHERE id_task_item = {}",
+        ids[0]
+    ));
+    t.conn_exec(&format!(
+        "UPDATE task_item SET status_id = 1, id_ai_model = {other} WHERE id_task_item = {}",
+        ids[1]
+    ));
+    t.conn_exec(
+        "INSERT INTO task_run (operation_uuid, `trigger`, started_at, heartbeat_at) \
+         VALUES ('00000000-0000-4000-8000-000000000001', 'cli', NOW() - INTERVAL 20 MINUTE, NOW() - INTERVAL 10 MINUTE)",
+    );
+    // A task stopped before its first item: its counters never filled in.
+    let (unstarted, _) = t.task(own, &["x", "y"]);
+    t.conn_exec(&format!(
+        "UPDATE task SET status_id = 3, records_total = 0 WHERE id_task = {unstarted}"
+    ));
+    let doc = ai_worker::app::status::overview(&t.config).unwrap();
+    let run = &doc["runs"][0];
+    assert_eq!(run["running"], false, "{run}");
+    assert!(
+        run["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no heartbeat"),
+        "{run}"
+    );
+    let task = |id: u32| {
+        doc["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id_task"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let line = task(stuck);
+    assert!(
+        line["eta_seconds"].is_null() && line["items_per_minute"].is_null(),
+        "{line}"
+    );
+    assert_eq!(line["items_by_fallback"], 1, "{line}");
+    assert_eq!(task(unstarted)["records_pending"], 2);
+}

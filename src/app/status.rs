@@ -124,17 +124,29 @@ pub fn metrics(config: &Config) -> Result<String, AppError> {
 /// recent runs, and each model's failures of the last day.
 pub fn overview(config: &Config) -> Result<serde_json::Value, AppError> {
     with_db(config, |db| {
-        let tasks: Vec<serde_json::Value> = overview::recent_tasks(db, 50)?
-            .iter()
-            .map(task_json)
-            .collect();
-        let runs: Vec<serde_json::Value> = overview::recent_runs(db, 20)?
+        let runs = overview::recent_runs(db, 20)?;
+        // A run without a summary that has been silent past the heartbeat's window
+        // died (a second Ctrl+C, kill -9): it runs no more.
+        let alive = |finished: &Option<String>, silent: Option<i64>| {
+            finished.is_none() && silent.is_some_and(|s| s < DEAD_RUN_SECONDS)
+        };
+        let any_running = runs.iter().any(|r| alive(&r.3, r.7));
+        let runs: Vec<serde_json::Value> = runs
             .into_iter()
-            .map(|(uuid, trigger, started, finished, ok, error, message)| {
+            .map(|(uuid, trigger, started, finished, ok, error, message, silent)| {
+                let running = alive(&finished, silent);
+                let message = match (&finished, running) {
+                    (None, false) => Some("ended without a summary (no heartbeat)".to_string()),
+                    _ => message,
+                };
                 serde_json::json!({"operation_uuid": uuid, "trigger": trigger, "started_at": started,
                     "finished_at": finished, "items_ok": ok, "items_error": error, "message": message,
-                    "running": finished.is_none()})
+                    "running": running})
             })
+            .collect();
+        let tasks: Vec<serde_json::Value> = overview::recent_tasks(db, 50)?
+            .iter()
+            .map(|t| task_json(t, any_running))
             .collect();
         let models: Vec<serde_json::Value> = overview::model_failures(db)?
             .into_iter()
@@ -151,11 +163,17 @@ pub fn overview(config: &Config) -> Result<serde_json::Value, AppError> {
     })
 }
 
-fn task_json(t: &overview::TaskLine) -> serde_json::Value {
+/// Seconds without a heartbeat after which a run without a summary counts as dead
+/// (the heartbeat comes every 30 s).
+const DEAD_RUN_SECONDS: i64 = 300;
+
+/// A task's line; speed and ETA only while some run is alive (a task whose run died
+/// has neither).
+fn task_json(t: &overview::TaskLine, any_running: bool) -> serde_json::Value {
     let (total, processed, failed) = t.records;
     let done = processed + failed;
     let rate_per_min = match t.ages.0 {
-        Some(secs) if secs > 0 && done > 0 && t.status_id == 1 => {
+        Some(secs) if secs > 0 && done > 0 && t.status_id == 1 && any_running => {
             Some(done as f64 * 60.0 / secs as f64)
         }
         _ => None,
@@ -169,5 +187,6 @@ fn task_json(t: &overview::TaskLine) -> serde_json::Value {
         "records_pending": total.saturating_sub(done), "tokens_input": t.tokens.0,
         "tokens_output": t.tokens.1, "cost": t.cost.0, "currency": t.cost.1,
         "error_message": t.error_message, "items_per_minute": rate_per_min, "eta_seconds": eta_seconds,
+        "items_by_fallback": t.by_fallback,
     })
 }

@@ -50,17 +50,22 @@ pub struct TaskLine {
     pub error_message: Option<String>,
     /// Seconds since `started_at` (None before the start) and since `updated_at`.
     pub ages: (Option<i64>, Option<i64>),
+    /// Results made by a model other than the task's own (its fallback).
+    pub by_fallback: u64,
 }
 
 /// The most recently changed tasks, newest first.
 pub fn recent_tasks(db: &mut Db, limit: u32) -> Result<Vec<TaskLine>, DbError> {
     let rows: Vec<mysql::Row> = db.query(
         "SELECT t.id_task, t.name, m.name, t.status_id, \
-         IF(t.status_id = 0, (SELECT COUNT(*) FROM task_item i WHERE i.id_task = t.id_task), \
-         t.records_total), t.records_processed, \
+         IF(t.status_id = 0 OR t.records_total = 0, \
+         (SELECT COUNT(*) FROM task_item i WHERE i.id_task = t.id_task), t.records_total), \
+         t.records_processed, \
          t.records_error, t.tokens_input, t.tokens_output, CAST(t.cost AS CHAR), m.currency, \
          t.error_message, TIMESTAMPDIFF(SECOND, t.started_at, NOW()), \
-         TIMESTAMPDIFF(SECOND, t.updated_at, NOW()) \
+         TIMESTAMPDIFF(SECOND, t.updated_at, NOW()), \
+         (SELECT COUNT(*) FROM task_item f WHERE f.id_task = t.id_task AND f.status_id = 1 \
+         AND f.id_ai_model <> t.id_ai_model) \
          FROM task t JOIN ai_model m ON m.id_ai_model = t.id_ai_model \
          ORDER BY t.status_id IN (0, 1) DESC, t.updated_at DESC, t.id_task DESC LIMIT ?",
         (limit,),
@@ -93,6 +98,7 @@ fn task_line(row: &mysql::Row) -> Result<TaskLine, DbError> {
             column(row, 12, "task.started_at")?,
             column(row, 13, "task.updated_at")?,
         ),
+        by_fallback: column(row, 14, "task_item.id_ai_model")?,
     })
 }
 
@@ -108,7 +114,7 @@ pub fn model_failures(db: &mut Db) -> Result<Vec<(String, u64, Option<String>)>,
 }
 
 /// The most recent runs: (operation_uuid, trigger, started, finished, ok, error,
-/// message), newest first.
+/// message, seconds since the run's last sign of life), newest first.
 pub type RunLine = (
     String,
     String,
@@ -117,13 +123,15 @@ pub type RunLine = (
     u64,
     u64,
     Option<String>,
+    Option<i64>,
 );
 
 /// The last `limit` runs.
 pub fn recent_runs(db: &mut Db, limit: u32) -> Result<Vec<RunLine>, DbError> {
     db.query(
         "SELECT operation_uuid, `trigger`, DATE_FORMAT(started_at, '%Y-%m-%d %H:%i:%s'), \
-         DATE_FORMAT(finished_at, '%Y-%m-%d %H:%i:%s'), items_ok, items_error, message \
+         DATE_FORMAT(finished_at, '%Y-%m-%d %H:%i:%s'), items_ok, items_error, message, \
+         TIMESTAMPDIFF(SECOND, COALESCE(heartbeat_at, started_at), NOW()) \
          FROM task_run ORDER BY started_at DESC LIMIT ?",
         (limit,),
     )
