@@ -25,12 +25,14 @@ mod stop;
 mod suggest;
 mod worker;
 
+pub use ai::Usage;
 pub use app::AppError;
 pub use app::setup::DEMO_DB;
 pub use config::{Config, ConfigError, DbConfig, ExportTarget, MAX_CONCURRENCY};
 pub use serve::{MAX_BACKGROUND_RUNS, MAX_RUNS, ServeError, Server};
 pub use stop::StopSignal;
 pub use suggest::closest;
+pub use worker::summary::Costs;
 pub use worker::{
     DryRunItem, RunOptions, RunSummary, Scope, TaskSummary, WorkerError, process_item, run,
 };

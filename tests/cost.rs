@@ -66,10 +66,10 @@ fn every_call_is_counted_retries_and_failures_included_and_priced() {
     assert_eq!(calls, 4);
     let (good_in, good_out) = (200, 25);
     let (bad_in, bad_out) = (3 * 100, 3 * 13);
-    assert_eq!(summary.tokens_input, good_in + bad_in);
-    assert_eq!(summary.tokens_output, good_out + bad_out);
-    assert_eq!(summary.costs.tokens_cached, 80);
-    assert_eq!(summary.costs.tokens_thinking, 5 + 3 * 3);
+    assert_eq!(summary.costs.tokens.input, good_in + bad_in);
+    assert_eq!(summary.costs.tokens.output, good_out + bad_out);
+    assert_eq!(summary.costs.tokens.cached, 80);
+    assert_eq!(summary.costs.tokens.thinking, 5 + 3 * 3);
     let row: (u64, u64, u64, u64, String) = t.conn_first(&format!(
         "SELECT tokens_input, tokens_output, tokens_cached, tokens_thinking, CAST(cost AS CHAR) \
          FROM task_item WHERE id_task_item = {}",

@@ -169,11 +169,8 @@ fn a_worker_whose_lease_was_taken_over_cannot_overwrite() {
         .unwrap();
     items::reap_expired(&mut db, task, 5).unwrap();
     items::claim_pending(&mut db, task, 1, "new-token", 60, "op-new").unwrap();
-    let spent = Spent {
-        tokens_input: 7,
-        tokens_output: 3,
-        ..Spent::default()
-    };
+    let mut spent = Spent::default();
+    (spent.tokens.input, spent.tokens.output) = (7, 3);
     let end = |db: &mut Db, token: &str, action: EndAction<'_>| {
         let end = ClaimEnd {
             id_task_item: ids[0],

@@ -31,7 +31,10 @@ fn happy_path_sets_statuses_counters_tokens_timestamps_and_run_row() {
         (summary.items_ok, summary.items_error, summary.exit_code()),
         (3, 0, 0)
     );
-    assert_eq!((summary.tokens_input, summary.tokens_output), (300, 75));
+    assert_eq!(
+        (summary.costs.tokens.input, summary.costs.tokens.output),
+        (300, 75)
+    );
     assert_eq!(t.task_row(task), (2, 3, 3, 0, 300, 75));
     t.assert_counters_match_items(task);
     assert_eq!(t.item_statuses(task), vec![1, 1, 1]);

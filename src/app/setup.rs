@@ -77,8 +77,7 @@ pub fn demo(config: &Config, stop: &StopSignal) -> Result<DemoReport, AppError> 
         let run = worker::run(&config, &options, stop)?;
         summary.items_ok += run.items_ok;
         summary.items_error += run.items_error;
-        summary.tokens_input += run.tokens_input;
-        summary.tokens_output += run.tokens_output;
+        summary.costs.merge(&run.costs);
         summary.tasks.extend(run.tasks);
         summary.operation_uuid = run.operation_uuid;
     }

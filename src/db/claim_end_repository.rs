@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use super::item::Spent;
 use super::status::item::{ERROR, PENDING, PROCESSED, PROCESSING};
 use super::{Db, DbError};
+use crate::ai::Usage;
 
 /// How a claim is to end.
 #[derive(Clone, Debug, PartialEq)]
@@ -97,10 +98,10 @@ macro_rules! item_spend {
 fn item_spend_params(spent: &Spent) -> Vec<mysql::Value> {
     let clamp = |n: u64| n.min(u64::from(u32::MAX));
     vec![
-        clamp(spent.tokens_input).into(),
-        clamp(spent.tokens_output).into(),
-        clamp(spent.tokens_cached).into(),
-        clamp(spent.tokens_thinking).into(),
+        clamp(spent.tokens.input).into(),
+        clamp(spent.tokens.output).into(),
+        clamp(spent.tokens.cached).into(),
+        clamp(spent.tokens.thinking).into(),
         spent.cost.into(),
         spent.cost.into(),
     ]
@@ -166,10 +167,12 @@ fn add_spent(delta: &mut TaskDelta, spent: &Spent) {
     // sums equal the rows'.
     let clamp = |n: u64| n.min(u64::from(u32::MAX));
     let sum = &mut delta.spent;
-    sum.tokens_input += clamp(spent.tokens_input);
-    sum.tokens_output += clamp(spent.tokens_output);
-    sum.tokens_cached += clamp(spent.tokens_cached);
-    sum.tokens_thinking += clamp(spent.tokens_thinking);
+    sum.tokens.add(Usage {
+        input: clamp(spent.tokens.input),
+        output: clamp(spent.tokens.output),
+        cached: clamp(spent.tokens.cached),
+        thinking: clamp(spent.tokens.thinking),
+    });
     if let Some(cost) = spent.cost {
         *sum.cost.get_or_insert(0.0) += cost;
         delta.cost_known = true;
@@ -278,10 +281,10 @@ fn run_end(
             params.extend::<[mysql::Value; 9]>([
                 processed.into(),
                 error.into(),
-                s.tokens_input.into(),
-                s.tokens_output.into(),
-                s.tokens_cached.into(),
-                s.tokens_thinking.into(),
+                s.tokens.input.into(),
+                s.tokens.output.into(),
+                s.tokens.cached.into(),
+                s.tokens.thinking.into(),
                 cost.into(),
                 cost.into(),
                 s.reserved.into(),
@@ -383,10 +386,10 @@ fn add_to_task(db: &mut Db, id_task: u32, delta: &TaskDelta) -> Result<(), DbErr
         (
             delta.processed,
             delta.error,
-            s.tokens_input,
-            s.tokens_output,
-            s.tokens_cached,
-            s.tokens_thinking,
+            s.tokens.input,
+            s.tokens.output,
+            s.tokens.cached,
+            s.tokens.thinking,
             cost,
             cost,
             s.reserved,

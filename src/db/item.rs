@@ -1,6 +1,8 @@
 //! An item as the engine sees it, what the model made of it, and what its calls cost:
 //! the values that move between the repositories and the engine.
 
+use crate::ai::Usage;
+
 /// An item claimed (or, in a dry run, read) for processing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Item {
@@ -47,14 +49,8 @@ pub struct ItemResult {
 /// before them: added to the item and the task whenever the claim ends.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Spent {
-    /// Input tokens billed (cached ones included).
-    pub tokens_input: u64,
-    /// Output tokens billed (thinking included).
-    pub tokens_output: u64,
-    /// Input tokens served from the provider's cache.
-    pub tokens_cached: u64,
-    /// Thinking/reasoning tokens.
-    pub tokens_thinking: u64,
+    /// Tokens billed (the one token type: input with cached, output with thinking).
+    pub tokens: Usage,
     /// The cost in the model's currency; `None` when the model has no prices.
     pub cost: Option<f64>,
     /// What the call reserved of `task.max_cost`, given back now.
@@ -64,10 +60,7 @@ pub struct Spent {
 impl Spent {
     /// Adds what another call cost (reservations are not added: each claim has one).
     pub fn add(&mut self, other: &Spent) {
-        self.tokens_input += other.tokens_input;
-        self.tokens_output += other.tokens_output;
-        self.tokens_cached += other.tokens_cached;
-        self.tokens_thinking += other.tokens_thinking;
+        self.tokens.add(other.tokens);
         if let Some(cost) = other.cost {
             *self.cost.get_or_insert(0.0) += cost;
         }

@@ -284,10 +284,10 @@ fn count_metrics(lane: &Lane, done: &Done, spent: &Spent, seconds: f64) {
         Done::DryRun(_) | Done::DbFailed(_) => return,
     };
     crate::metrics::item(status, &lane.model().name, seconds);
-    crate::metrics::tokens("input", spent.tokens_input);
-    crate::metrics::tokens("cached", spent.tokens_cached);
-    crate::metrics::tokens("output", spent.tokens_output);
-    crate::metrics::tokens("thinking", spent.tokens_thinking);
+    crate::metrics::tokens("input", spent.tokens.input);
+    crate::metrics::tokens("cached", spent.tokens.cached);
+    crate::metrics::tokens("output", spent.tokens.output);
+    crate::metrics::tokens("thinking", spent.tokens.thinking);
     if let (Some(cost), Some(pricing)) = (spent.cost, &lane.model().pricing) {
         crate::metrics::cost(&pricing.currency, cost);
     }
@@ -299,7 +299,10 @@ mod tests {
 
     fn spent() -> Spent {
         Spent {
-            tokens_input: 7,
+            tokens: crate::ai::Usage {
+                input: 7,
+                ..Default::default()
+            },
             ..Spent::default()
         }
     }
@@ -316,7 +319,7 @@ mod tests {
         };
         let (end, halt) = decide(Outcome::Processed(Ok(result)), spent());
         assert_eq!(halt, None);
-        assert!(matches!(&end, ItemEnd::Saved(r) if r.spent.tokens_input == 7));
+        assert!(matches!(&end, ItemEnd::Saved(r) if r.spent.tokens.input == 7));
     }
 
     #[test]
@@ -352,7 +355,7 @@ mod tests {
         );
         assert_eq!(halt, None);
         assert!(
-            matches!(end, ItemEnd::Failed { ref message, spent } if message.contains("400") && spent.tokens_input == 7)
+            matches!(end, ItemEnd::Failed { ref message, spent } if message.contains("400") && spent.tokens.input == 7)
         );
     }
 }

@@ -422,8 +422,8 @@ fn dry_run(ctx: &Context<'_>, lane: &Lane, item: &Item) -> Ran {
         let _run = ctx.permits.acquire();
         pipeline.process(item, hooks)
     };
-    report.tokens_input = processed.spent.tokens_input;
-    report.tokens_output = processed.spent.tokens_output;
+    report.tokens_input = processed.spent.tokens.input;
+    report.tokens_output = processed.spent.tokens.output;
     match processed.outcome {
         Ok(result) => {
             report.text_corrected = Some(result.text_corrected);

@@ -183,8 +183,8 @@ fn close_run_row(config: &Config, db: &mut Db, summary: &RunSummary) -> Result<(
     let totals = run_repository::RunTotals {
         items_ok: summary.items_ok,
         items_error: summary.items_error,
-        tokens_input: summary.costs.tokens_input,
-        tokens_output: summary.costs.tokens_output,
+        tokens_input: summary.costs.tokens.input,
+        tokens_output: summary.costs.tokens.output,
         cost: summary.costs.cost,
     };
     let finish = |db: &mut Db| {

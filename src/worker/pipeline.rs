@@ -162,10 +162,7 @@ impl Pipeline<'_> {
             );
         }
         let spent = Spent {
-            tokens_input: usage.input,
-            tokens_output: usage.output,
-            tokens_cached: usage.cached,
-            tokens_thinking: usage.thinking,
+            tokens: usage,
             cost: self.pricing.map(|p| p.cost(&usage)),
             reserved: 0.0,
         };
@@ -314,13 +311,7 @@ fn of_part(err: AiError, part: usize, of: usize) -> AiError {
 }
 
 fn add_spent(total: &mut Spent, part: &Spent) {
-    total.tokens_input += part.tokens_input;
-    total.tokens_output += part.tokens_output;
-    total.tokens_cached += part.tokens_cached;
-    total.tokens_thinking += part.tokens_thinking;
-    if let Some(cost) = part.cost {
-        *total.cost.get_or_insert(0.0) += cost;
-    }
+    total.add(part);
 }
 
 /// One item through the pipeline: the outcome, and what its calls cost either way.

@@ -64,13 +64,15 @@ impl InFlight {
             return Ok(Turn::Send);
         }
         let key = (scope, sha.clone());
-        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(found) = recent.0.get(&key) {
-            return Ok(Turn::Reused(reused(found.clone())));
-        }
-        drop(recent);
+        // Both looked at under the leaders' lock, which a leader also holds while it
+        // moves its result to `recent`: a copy sees it in one place or the other.
         let waiting = {
             let mut leaders = self.leaders.lock().unwrap_or_else(PoisonError::into_inner);
+            let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(found) = recent.0.get(&key) {
+                return Ok(Turn::Reused(reused(found.clone())));
+            }
+            drop(recent);
             match leaders.get(&key) {
                 Some(slot) => Some(Arc::clone(slot)),
                 None => {
@@ -138,12 +140,11 @@ impl Lead<'_> {
 
     fn finish(&mut self, result: Option<Reusable>) {
         let Some(key) = self.key.take() else { return };
-        let slot = self
+        let mut leaders = self
             .in_flight
             .leaders
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&key);
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(found) = &result {
             let mut recent = self
                 .in_flight
@@ -159,6 +160,8 @@ impl Lead<'_> {
             recent.1 += size;
             recent.0.insert(key.clone(), found.clone());
         }
+        let slot = leaders.remove(&key);
+        drop(leaders);
         if let Some(slot) = slot {
             *slot.done.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
             slot.ready.notify_all();

@@ -2,19 +2,14 @@
 
 use serde_json::{Value, json};
 
+use crate::ai::Usage;
 use crate::db::item::Spent;
 
 /// Tokens and cost added up over items, a task or a run.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Costs {
-    /// Input tokens billed (cached ones included).
-    pub tokens_input: u64,
-    /// Output tokens billed (thinking included).
-    pub tokens_output: u64,
-    /// Input tokens served from the provider's cache.
-    pub tokens_cached: u64,
-    /// Thinking/reasoning tokens.
-    pub tokens_thinking: u64,
+    /// Tokens billed (input with cached, output with thinking).
+    pub tokens: Usage,
     /// The cost, if every model involved has prices.
     pub cost: Option<f64>,
     /// The currency of `cost` ("mixed" when models of different currencies ran).
@@ -24,10 +19,7 @@ pub struct Costs {
 impl Costs {
     /// Adds one claim's spending.
     pub fn add(&mut self, spent: &Spent) {
-        self.tokens_input += spent.tokens_input;
-        self.tokens_output += spent.tokens_output;
-        self.tokens_cached += spent.tokens_cached;
-        self.tokens_thinking += spent.tokens_thinking;
+        self.tokens.add(spent.tokens);
         if let Some(cost) = spent.cost {
             *self.cost.get_or_insert(0.0) += cost;
         }
@@ -35,10 +27,7 @@ impl Costs {
 
     /// Adds a task's or a run's totals.
     pub fn merge(&mut self, other: &Costs) {
-        self.tokens_input += other.tokens_input;
-        self.tokens_output += other.tokens_output;
-        self.tokens_cached += other.tokens_cached;
-        self.tokens_thinking += other.tokens_thinking;
+        self.tokens.add(other.tokens);
         if let Some(cost) = other.cost {
             *self.cost.get_or_insert(0.0) += cost;
         }
@@ -60,10 +49,10 @@ impl Costs {
 
     fn to_json(&self) -> Value {
         json!({
-            "tokens_input": self.tokens_input,
-            "tokens_output": self.tokens_output,
-            "tokens_cached": self.tokens_cached,
-            "tokens_thinking": self.tokens_thinking,
+            "tokens_input": self.tokens.input,
+            "tokens_output": self.tokens.output,
+            "tokens_cached": self.tokens.cached,
+            "tokens_thinking": self.tokens.thinking,
             "cost": self.cost,
             "currency": self.currency,
         })
@@ -133,11 +122,8 @@ pub struct RunSummary {
     pub items_error: u64,
     /// Items handed back to PENDING (stop requested, task stopped).
     pub items_released: u64,
-    /// Prompt tokens spent (cached ones included).
-    pub tokens_input: u64,
-    /// Output tokens spent (thinking included).
-    pub tokens_output: u64,
-    /// Everything the run's calls cost.
+    /// Everything the run's calls cost: tokens (input with cached, output with
+    /// thinking) and money.
     pub costs: Costs,
     /// Tasks touched, in order.
     pub tasks: Vec<TaskSummary>,
@@ -187,16 +173,16 @@ impl RunSummary {
             format!(
                 "Dry run finished: would process {}, {failing} would fail, tokens {} in / {} out; nothing was saved",
                 self.dry_run_items.len() - failing,
-                self.tokens_input(),
-                self.tokens_output()
+                self.dry_run_tokens().0,
+                self.dry_run_tokens().1
             )
         } else {
             format!(
                 "Run finished: {} processed, {} failed, tokens {} in / {} out, cost {}",
                 self.items_ok,
                 self.items_error,
-                self.tokens_input,
-                self.tokens_output,
+                self.costs.tokens.input,
+                self.costs.tokens.output,
                 self.costs.cost_text()
             )
         };
@@ -249,12 +235,12 @@ impl RunSummary {
         message
     }
 
-    fn tokens_input(&self) -> u64 {
-        self.dry_run_items.iter().map(|i| i.tokens_input).sum()
-    }
-
-    fn tokens_output(&self) -> u64 {
-        self.dry_run_items.iter().map(|i| i.tokens_output).sum()
+    /// Input and output tokens of a dry run's calls.
+    fn dry_run_tokens(&self) -> (u64, u64) {
+        let items = self.dry_run_items.iter();
+        items.fold((0, 0), |(i, o), item| {
+            (i + item.tokens_input, o + item.tokens_output)
+        })
     }
 
     /// Adds one task's figures to the run totals.
@@ -262,8 +248,6 @@ impl RunSummary {
         self.items_ok += task.items_ok;
         self.items_error += task.items_error;
         self.costs.merge(&task.costs);
-        self.tokens_input = self.costs.tokens_input;
-        self.tokens_output = self.costs.tokens_output;
         self.tasks.push(task);
     }
 

@@ -443,10 +443,10 @@ fn count_metrics(model: &str, end: &JobEnd, costs: &crate::worker::summary::Cost
             crate::metrics::item(status, model, seconds);
         }
     }
-    crate::metrics::tokens("input", costs.tokens_input);
-    crate::metrics::tokens("cached", costs.tokens_cached);
-    crate::metrics::tokens("output", costs.tokens_output);
-    crate::metrics::tokens("thinking", costs.tokens_thinking);
+    crate::metrics::tokens("input", costs.tokens.input);
+    crate::metrics::tokens("cached", costs.tokens.cached);
+    crate::metrics::tokens("output", costs.tokens.output);
+    crate::metrics::tokens("thinking", costs.tokens.thinking);
     if let (Some(cost), Some(currency)) = (costs.cost, &costs.currency) {
         crate::metrics::cost(currency, cost);
     }
