@@ -27,6 +27,10 @@ pub(super) fn phone_ok(raw: &str, d: &str, groups: &[usize]) -> bool {
     }
     match d.len() {
         9 => polish(d, groups),
+        // 48 600 100 200: the country code written without its "+"
+        11 if d.starts_with("48") => {
+            polish(&d[2..], &groups[1..]) && groups.first() == Some(&2) || groups == [11]
+        }
         10 if d.starts_with('0') => groups.len() >= 2 && matches!(groups[0], 3 | 4),
         10 => groups == [3, 3, 4] && !d.starts_with('1'),
         11 if d.starts_with('0') => {
@@ -92,6 +96,7 @@ mod tests {
             "601 234 567",
             "+48 601-234-567",
             "(22) 123 45 67",
+            "48 600 100 200",
         ] {
             let text = format!("Tel. {number}, proszę dzwonić.");
             assert_eq!(phones(&text), [number], "{number}");

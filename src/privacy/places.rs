@@ -68,8 +68,9 @@ fn is_capitalised_word(w: &str) -> bool {
 // ---------------------------------------------------------------- street addresses
 
 const STREET_CUES: &[&str] = &[
-    "ul.", "ulica", "ulicy", "ulicę", "ulicą", "al.", "aleja", "alei", "aleję", "aleje", "alejach",
-    "os.", "osiedle", "osiedla", "osiedlu", "pl.", "plac", "placu", "placem",
+    "ul.", "ul", "ulica", "ulicy", "ulicę", "ulicą", "al.", "al", "aleja", "alei", "aleję",
+    "aleje", "alejach", "os.", "os", "osiedle", "osiedla", "osiedlu", "pl.", "plac", "placu",
+    "placem",
 ];
 
 /// Abbreviations inside street names ("ul. gen. Józefa Bema", "al. św. Marcina").
