@@ -112,6 +112,7 @@ fn run_binary(task: u64, max: u64, concurrency: u32) -> f64 {
         .env("DB_NAME", DB)
         .env("GEMINI_API_KEY", "bench")
         .env("AI_ENV_KEY_HOSTS", "127.0.0.1")
+        .env("PACK_MAX_ITEMS", "1")
         .output()
         .unwrap();
     let secs = started.elapsed().as_secs_f64();
@@ -165,6 +166,7 @@ fn processes(latency: Duration) {
                     .env("DB_NAME", DB)
                     .env("GEMINI_API_KEY", "bench")
                     .env("AI_ENV_KEY_HOSTS", "127.0.0.1")
+                    .env("PACK_MAX_ITEMS", "1")
                     .stdout(Stdio::piped())
                     .spawn()
                     .unwrap()

@@ -78,6 +78,7 @@ fn worker(db_name: &str, task: u32) -> Child {
         .env("DB_NAME", db_name)
         .env("GEMINI_API_KEY", "chaos")
         .env("AI_ENV_KEY_HOSTS", "127.0.0.1")
+        .env("PACK_MAX_ITEMS", "1")
         .env("WORKER_LEASE_S", "10")
         .env("AI_MAX_ATTEMPTS", "100")
         .stdout(Stdio::null())

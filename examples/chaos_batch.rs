@@ -44,8 +44,8 @@ fn setup(items: u64, url: &str) -> (mysql::Conn, u32) {
     assert!(status.success(), "init-db");
     let mut conn = mysql::Conn::new(root.db_name(Some(DB))).unwrap();
     conn.exec_drop(
-        "INSERT INTO ai_model (name, provider, model_name, api_url, price_input, price_output) \
-         VALUES ('chaos', 'openai', 'gpt-5-mini', ?, 1, 4)",
+        "INSERT INTO ai_model (name, provider, model_name, api_url, price_input, price_output, local_server) \
+         VALUES ('chaos', 'openai', 'gpt-5-mini', ?, 1, 4, 0)",
         (url,),
     )
     .unwrap();

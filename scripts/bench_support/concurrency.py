@@ -92,7 +92,7 @@ def one_run(latency, concurrency, seconds, pool):
     before = int(sql("SHOW STATUS LIKE 'Threads_connected'").split()[1])
     stats = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
     fake = start_fake(latency, stats)
-    env = dict(os.environ, DB_NAME=DB, GEMINI_API_KEY="bench", AI_ENV_KEY_HOSTS="127.0.0.1",
+    env = dict(os.environ, DB_NAME=DB, GEMINI_API_KEY="bench", AI_ENV_KEY_HOSTS="127.0.0.1", PACK_MAX_ITEMS="1",
                DB_POOL_SIZE=str(pool),
                RUST_LOG="warn")
     timing = tempfile.NamedTemporaryFile(delete=False).name
