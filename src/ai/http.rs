@@ -29,6 +29,8 @@ pub struct Reply {
     pub location: Option<String>,
     /// `X-Goog-Upload-URL`: where a Gemini resumable upload goes on.
     pub upload_url: Option<String>,
+    /// `X-Goog-Upload-Status`: `final` once a Gemini upload is complete.
+    pub upload_status: Option<String>,
 }
 
 /// Checks an API address (`ai_model.api_url`, or the endpoint built from it) before
@@ -191,6 +193,7 @@ fn read_reply(
     };
     let location = header("location");
     let upload_url = header("x-goog-upload-url");
+    let upload_status = header("x-goog-upload-status");
     let bytes = response
         .body_mut()
         .with_config()
@@ -209,6 +212,7 @@ fn read_reply(
         body,
         location,
         upload_url,
+        upload_status,
     })
 }
 
@@ -496,6 +500,7 @@ mod tests {
             body: body.into(),
             location: None,
             upload_url: None,
+            upload_status: None,
         }
     }
 

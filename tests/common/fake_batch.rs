@@ -127,14 +127,30 @@ fn handle(state: &mut State, req: &Request) -> Reply {
         }
         ("POST", "/v1/batches") => create(state, req, false),
         ("POST", p) if p.ends_with(":batchGenerateContent") => create(state, req, true),
-        ("POST", "/upload/v1beta/files") => Reply::new(200, "{}").header(
-            "X-Goog-Upload-URL",
-            &format!("http://{host}/upload-session/{}", state.files.len() + 1),
-        ),
+        ("POST", "/upload/v1beta/files") => {
+            // What google-genai sends to start an upload: the file's type and size.
+            let meta = req.json();
+            let declared = meta
+                .pointer("/file/sizeBytes")
+                .and_then(Value::as_str)
+                .is_some()
+                && meta.pointer("/file/mimeType") == Some(&json!("application/jsonl"));
+            if !declared {
+                return Reply::new(
+                    400,
+                    "{\"error\":{\"message\":\"file metadata without mimeType/sizeBytes\"}}",
+                );
+            }
+            Reply::new(200, "{}").header(
+                "X-Goog-Upload-URL",
+                &format!("http://{host}/upload-session/{}", state.files.len() + 1),
+            )
+        }
         ("POST", p) if p.starts_with("/upload-session/") => {
             let name = format!("files/in-{}", state.files.len() + 1);
             state.files.insert(name.clone(), req.body.clone());
             Reply::new(200, json!({"file": {"name": name}}).to_string())
+                .header("X-Goog-Upload-Status", "final")
         }
         ("GET", "/v1/batches") => {
             let data: Vec<Value> = state
@@ -168,9 +184,9 @@ fn handle(state: &mut State, req: &Request) -> Reply {
                 None => Reply::new(404, "{\"error\":{\"message\":\"no such file\"}}"),
             }
         }
-        ("GET", p) if p.starts_with("/download/v1beta/") => {
+        ("GET", p) if p.starts_with("/v1beta/files/") && p.ends_with(":download") => {
             let name = p
-                .trim_start_matches("/download/v1beta/")
+                .trim_start_matches("/v1beta/")
                 .trim_end_matches(":download");
             Reply::new(200, state.files.get(name).cloned().unwrap_or_default())
         }

@@ -49,8 +49,13 @@ fn root_and_version(base_url: &str) -> (&str, &str) {
 fn upload(b: &Batches, job_key: &str, jsonl: &str) -> Result<String, AiError> {
     let (root, version) = root_and_version(&b.base_url);
     let length = jsonl.len().to_string();
-    let meta =
-        json!({"file": {"displayName": format!("{NAME_PREFIX}{job_key}.jsonl")}}).to_string();
+    // As google-genai's files.upload sends it: the name, type and size up front.
+    let meta = json!({"file": {
+        "displayName": format!("{NAME_PREFIX}{job_key}.jsonl"),
+        "mimeType": "application/jsonl",
+        "sizeBytes": jsonl.len().to_string(),
+    }})
+    .to_string();
     let start = b.call(
         "POST",
         &format!("{root}/upload/{version}/files"),
@@ -83,6 +88,13 @@ fn upload(b: &Batches, job_key: &str, jsonl: &str) -> Result<String, AiError> {
             bytes: jsonl.as_bytes(),
         }),
     )?;
+    // Anything but "final" means the server did not take the whole file.
+    if done.upload_status.as_deref().map(str::trim) != Some("final") {
+        return Err(AiError::transient(format!(
+            "the Gemini Files API did not finish the upload (X-Goog-Upload-Status: {})",
+            done.upload_status.as_deref().unwrap_or("missing")
+        )));
+    }
     let file = super::parse_json(b.label(), &done.body)?;
     id_field(b.label(), &file, "/file/name")
 }
@@ -170,8 +182,8 @@ fn output(op: &Value) -> Output {
 
 /// Downloads a result file: one JSON object per line, with `key`.
 pub fn file_results(b: &Batches, file: &str) -> Result<Vec<LineResult>, AiError> {
-    let (root, version) = root_and_version(&b.base_url);
-    let url = format!("{root}/download/{version}/{file}:download?alt=media");
+    // The path google-genai's files.download uses: the API version, then the file.
+    let url = format!("{}/{file}:download?alt=media", b.base_url);
     let reply = b.call("GET", &url, &[], None)?;
     Ok(jsonl(b.label(), &reply.body).iter().map(line).collect())
 }

@@ -207,6 +207,7 @@ fn line(value: &Value, limit: &OutputLimit) -> Option<LineResult> {
             body,
             location: None,
             upload_url: None,
+            upload_status: None,
         };
         return Some(LineResult {
             key,
