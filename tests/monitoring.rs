@@ -356,5 +356,9 @@ fn the_status_page_shows_no_life_where_there_is_none_and_names_fallback_results(
         "{line}"
     );
     assert_eq!(line["items_by_fallback"], 1, "{line}");
+    let other_name: String = t.value(&format!(
+        "SELECT name FROM ai_model WHERE id_ai_model = {other}"
+    ));
+    assert_eq!(line["fallback_models"], other_name.as_str(), "{line}");
     assert_eq!(task(unstarted)["records_pending"], 2);
 }

@@ -187,6 +187,6 @@ fn task_json(t: &overview::TaskLine, any_running: bool) -> serde_json::Value {
         "records_pending": total.saturating_sub(done), "tokens_input": t.tokens.0,
         "tokens_output": t.tokens.1, "cost": t.cost.0, "currency": t.cost.1,
         "error_message": t.error_message, "items_per_minute": rate_per_min, "eta_seconds": eta_seconds,
-        "items_by_fallback": t.by_fallback,
+        "items_by_fallback": t.by_fallback.0, "fallback_models": t.by_fallback.1,
     })
 }

@@ -50,8 +50,9 @@ pub struct TaskLine {
     pub error_message: Option<String>,
     /// Seconds since `started_at` (None before the start) and since `updated_at`.
     pub ages: (Option<i64>, Option<i64>),
-    /// Results made by a model other than the task's own (its fallback).
-    pub by_fallback: u64,
+    /// Results made by a model other than the task's own (its fallback), and the
+    /// names of those models.
+    pub by_fallback: (u64, Option<String>),
 }
 
 /// The most recently changed tasks, newest first.
@@ -65,7 +66,10 @@ pub fn recent_tasks(db: &mut Db, limit: u32) -> Result<Vec<TaskLine>, DbError> {
          t.error_message, TIMESTAMPDIFF(SECOND, t.started_at, NOW()), \
          TIMESTAMPDIFF(SECOND, t.updated_at, NOW()), \
          (SELECT COUNT(*) FROM task_item f WHERE f.id_task = t.id_task AND f.status_id = 1 \
-         AND f.id_ai_model <> t.id_ai_model) \
+         AND f.id_ai_model <> t.id_ai_model), \
+         (SELECT GROUP_CONCAT(DISTINCT fm.name ORDER BY fm.name SEPARATOR ', ') \
+         FROM task_item f JOIN ai_model fm ON fm.id_ai_model = f.id_ai_model \
+         WHERE f.id_task = t.id_task AND f.status_id = 1 AND f.id_ai_model <> t.id_ai_model) \
          FROM task t JOIN ai_model m ON m.id_ai_model = t.id_ai_model \
          ORDER BY t.status_id IN (0, 1) DESC, t.updated_at DESC, t.id_task DESC LIMIT ?",
         (limit,),
@@ -98,7 +102,10 @@ fn task_line(row: &mysql::Row) -> Result<TaskLine, DbError> {
             column(row, 12, "task.started_at")?,
             column(row, 13, "task.updated_at")?,
         ),
-        by_fallback: column(row, 14, "task_item.id_ai_model")?,
+        by_fallback: (
+            column(row, 14, "task_item.id_ai_model")?,
+            column(row, 15, "ai_model.name")?,
+        ),
     })
 }
 
