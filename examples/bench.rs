@@ -143,56 +143,6 @@ fn main() {
     }
 }
 
-/// A Gemini fake that bills like the providers, about a token per 4 characters: the
-/// prompt as sent in, the answer as written out. It corrects "bład" and writes a
-/// summary when the schema asks for one; packed requests get an items array.
-fn billing_llm() -> FakeLlm {
-    FakeLlm::start(|req, _| {
-        let body = req.json();
-        let prompt_chars = body["systemInstruction"].to_string().chars().count()
-            + body["contents"].to_string().chars().count()
-            + body["generationConfig"]["responseSchema"]
-                .to_string()
-                .chars()
-                .count();
-        let schema = body["generationConfig"]["responseSchema"].to_string();
-        let summary = schema
-            .contains("change_summary")
-            .then_some("Poprawiono błąd ortograficzny w słowie: bład → błąd.");
-        let fix = |text: &str| {
-            let mut entry = serde_json::json!({"text_corrected": text.replace("bład", "błąd")});
-            if let Some(summary) = summary {
-                entry["change_summary"] = summary.into();
-            }
-            entry
-        };
-        let packed = req.packed_texts();
-        let answer = if packed.is_empty() {
-            fix(&req.item_text())
-        } else {
-            let items: Vec<serde_json::Value> = packed
-                .iter()
-                .map(|(id, text)| {
-                    let mut entry = fix(text);
-                    entry["id"] = id.clone().into();
-                    entry
-                })
-                .collect();
-            serde_json::json!({ "items": items })
-        }
-        .to_string();
-        let (tokens_in, tokens_out) = (prompt_chars as u64 / 4, answer.chars().count() as u64 / 4);
-        fake_llm::Reply::new(
-            200,
-            serde_json::json!({
-                "candidates": [{"content": {"role": "model", "parts": [{"text": answer}]}, "finishReason": "STOP"}],
-                "usageMetadata": {"promptTokenCount": tokens_in, "candidatesTokenCount": tokens_out}
-            })
-            .to_string(),
-        )
-    })
-}
-
 /// One cost case: `texts` as one task (with `task_sets` applied) run to the end;
 /// returns (requests, input tokens, output tokens) the fake billed.
 fn cost_case(llm: &FakeLlm, texts: &[String], task_sets: &str, pack: u32) -> (usize, u64, u64) {
@@ -260,7 +210,7 @@ fn cost_table() {
     let catalogue: Vec<String> = (0..70)
         .map(|i| format!("Opis produktu numer {} ma jeden bład w zdaniu.", i % 7))
         .collect();
-    let llm = billing_llm();
+    let llm = FakeLlm::gemini_billing();
     println!("| case | items | requests | input tokens/item | output tokens/item |");
     println!("|---|---|---|---|---|");
     let row = |name: &str, items: usize, (requests, tin, tout): (usize, u64, u64)| {

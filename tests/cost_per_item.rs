@@ -153,54 +153,6 @@ fn with_change_summary_diff_the_model_writes_the_text_only_and_the_worker_the_su
     assert_eq!(summary, "2 zmiany: bład → błąd, wogóle → w ogóle.");
 }
 
-/// A Gemini fake that bills like the providers do, about a token per 4 characters:
-/// the request's prompt in, the answer out (packed requests answered entry by entry).
-fn billing() -> FakeLlm {
-    FakeLlm::start(|req, _| {
-        let body = req.json();
-        let prompt_chars = body["systemInstruction"].to_string().chars().count()
-            + body["contents"].to_string().chars().count()
-            + body["generationConfig"]["responseSchema"]
-                .to_string()
-                .chars()
-                .count();
-        let asks_summary = body["generationConfig"]["responseSchema"]
-            .to_string()
-            .contains("change_summary");
-        let fix = |text: &str| {
-            let mut entry = serde_json::json!({"text_corrected": text.replace("bład", "błąd")});
-            if asks_summary {
-                entry["change_summary"] =
-                    "Poprawiono jeden błąd ortograficzny w słowie bład na błąd.".into();
-            }
-            entry
-        };
-        let packed = req.packed_texts();
-        let answer = if packed.is_empty() {
-            fix(&req.item_text())
-        } else {
-            let items: Vec<serde_json::Value> = packed
-                .iter()
-                .map(|(id, text)| {
-                    let mut entry = fix(text);
-                    entry["id"] = id.clone().into();
-                    entry
-                })
-                .collect();
-            serde_json::json!({ "items": items })
-        }
-        .to_string();
-        common::fake_llm::Reply::new(
-            200,
-            serde_json::json!({
-                "candidates": [{"content": {"role": "model", "parts": [{"text": answer}]}, "finishReason": "STOP"}],
-                "usageMetadata": {"promptTokenCount": prompt_chars / 4, "candidatesTokenCount": answer.chars().count() / 4}
-            })
-            .to_string(),
-        )
-    })
-}
-
 fn estimated(t: &TestDb, task: u32) -> (f64, f64) {
     let out = t.run_bin(&["--estimate", "--json", "--task", &task.to_string()]);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -223,7 +175,7 @@ fn the_estimate_knows_copies_and_the_workers_summary_within_a_quarter() {
         (0, "diff", 20),
     ] {
         let mut t = TestDb::new();
-        let llm = billing();
+        let llm = FakeLlm::gemini_billing();
         let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
         let (task, _) = t.task(model, &refs);
         t.conn_exec(&format!(
@@ -433,4 +385,38 @@ fn analysis_tasks_with_a_schema_pack_on_openai_compatible_servers_too() {
         ]
     );
     t.assert_counters_match_items(task);
+}
+
+#[test]
+fn nonsense_in_the_new_task_columns_is_read_safely() {
+    let mut t = TestDb::new();
+    let llm = packing(None);
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let mut tasks = Vec::new();
+    for (n, sets) in [
+        "pack_max_items = -3, change_summary = 'nonsense', reuse_results = 7",
+        "pack_max_items = 100000, change_summary = '', reuse_results = -1",
+    ]
+    .iter()
+    .enumerate()
+    {
+        // Texts of their own: no copy of one task's text in the other.
+        let texts: Vec<String> = titles(4).iter().map(|t| format!("{t} ({n})")).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let (task, _) = t.task(model, &refs);
+        t.conn_exec(&format!("UPDATE task SET {sets} WHERE id_task = {task}"));
+        tasks.push(task);
+    }
+    run_all(&t);
+    for task in tasks {
+        assert_eq!(t.item_statuses(task), vec![1; 4], "task {task}");
+        t.assert_counters_match_items(task);
+    }
+    // A negative size packs nothing; an absurd one is held to 50 (4 titles: one pack).
+    let sizes: Vec<usize> = llm
+        .requests()
+        .iter()
+        .map(|r| r.packed_texts().len())
+        .collect();
+    assert!(sizes.contains(&0) && sizes.contains(&4), "{sizes:?}");
 }

@@ -148,6 +148,54 @@ pub struct FakeLlm {
 }
 
 impl FakeLlm {
+    /// A Gemini fake that bills like the providers do, about a token per 4 characters:
+    /// the request's prompt in, the answer out (packed requests answered entry by entry).
+    pub fn gemini_billing() -> FakeLlm {
+        FakeLlm::start(|req, _| {
+            let body = req.json();
+            let prompt_chars = body["systemInstruction"].to_string().chars().count()
+                + body["contents"].to_string().chars().count()
+                + body["generationConfig"]["responseSchema"]
+                    .to_string()
+                    .chars()
+                    .count();
+            let asks_summary = body["generationConfig"]["responseSchema"]
+                .to_string()
+                .contains("change_summary");
+            let fix = |text: &str| {
+                let mut entry = serde_json::json!({"text_corrected": text.replace("bład", "błąd")});
+                if asks_summary {
+                    entry["change_summary"] =
+                        "Poprawiono jeden błąd ortograficzny w słowie bład na błąd.".into();
+                }
+                entry
+            };
+            let packed = req.packed_texts();
+            let answer = if packed.is_empty() {
+                fix(&req.item_text())
+            } else {
+                let items: Vec<serde_json::Value> = packed
+                    .iter()
+                    .map(|(id, text)| {
+                        let mut entry = fix(text);
+                        entry["id"] = id.clone().into();
+                        entry
+                    })
+                    .collect();
+                serde_json::json!({ "items": items })
+            }
+            .to_string();
+            Reply::new(
+                200,
+                serde_json::json!({
+                    "candidates": [{"content": {"role": "model", "parts": [{"text": answer}]}, "finishReason": "STOP"}],
+                    "usageMetadata": {"promptTokenCount": prompt_chars / 4, "candidatesTokenCount": answer.chars().count() / 4}
+                })
+                .to_string(),
+            )
+        })
+    }
+
     /// Starts a server whose `handler` gets each request and its 0-based call number.
     pub fn start(handler: impl Fn(&Request, usize) -> Reply + Send + Sync + 'static) -> FakeLlm {
         FakeLlm::start_on(TcpListener::bind("127.0.0.1:0").unwrap(), handler)
