@@ -420,3 +420,26 @@ fn nonsense_in_the_new_task_columns_is_read_safely() {
         .collect();
     assert!(sizes.contains(&0) && sizes.contains(&4), "{sizes:?}");
 }
+
+#[test]
+fn copies_spread_over_packs_in_flight_together_never_wait_on_each_other() {
+    let mut t = TestDb::new();
+    let llm = packing(None);
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    // Five texts in a shuffled order, so that packs hold copies of each other's texts.
+    let texts: Vec<String> = (0..120)
+        .map(|i| format!("Opis {} ma bład.", (i * 7 + i / 5) % 5))
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (task, _) = t.task(model, &refs);
+    t.conn_exec(&format!(
+        "UPDATE task SET pack_max_items = 3 WHERE id_task = {task}"
+    ));
+    let options = RunOptions {
+        concurrency: Some(8),
+        ..RunOptions::default()
+    };
+    let summary = run(&t.config, &options, &StopSignal::new()).unwrap();
+    assert_eq!(summary.items_ok, 100, "{}", summary.message);
+    t.assert_counters_match_items(task);
+}

@@ -123,9 +123,10 @@ fn execute(ctx: &Context<'_>, lane: &Lane, claim: Claim) -> Ran {
     // The model that takes this item: the task's, or the fallback it moved on to.
     let at = lane.active();
     let budget = lane.budget_at(at, ctx.plan.dry_run);
-    let cleared = match clear(ctx, lane, at, budget.as_ref(), claim) {
+    let cleared = match clear(ctx, lane, at, budget.as_ref(), claim, true) {
         Clearance::Send(cleared) => cleared,
         Clearance::Ended(ran) => return ran,
+        Clearance::Busy(claim) => return execute(ctx, lane, claim),
     };
     let pipeline = lane.pipeline_at(at, ctx.config, ctx.stop);
     let processed = process(ctx, lane.permits_at(at), &pipeline, cleared.claim.item());
@@ -139,10 +140,14 @@ fn execute_pack(ctx: &Context<'_>, lane: &Lane, claims: Vec<Claim>) -> Vec<Ran> 
     let budget = lane.budget_at(at, ctx.plan.dry_run);
     let mut ended = Vec::new();
     let mut cleared = Vec::new();
+    // Copies of texts in flight elsewhere wait until this pack has published the
+    // results it leads: waiting now could wait on a thread waiting on this one.
+    let mut later = Vec::new();
     for claim in claims {
-        match clear(ctx, lane, at, budget.as_ref(), claim) {
+        match clear(ctx, lane, at, budget.as_ref(), claim, false) {
             Clearance::Send(ready) => cleared.push(ready),
             Clearance::Ended(ran) => ended.push(ran),
+            Clearance::Busy(claim) => later.push(claim),
         }
     }
     let pipeline = lane.pipeline_at(at, ctx.config, ctx.stop);
@@ -176,6 +181,7 @@ fn execute_pack(ctx: &Context<'_>, lane: &Lane, claims: Vec<Claim>) -> Vec<Ran> 
         };
         ended.push(conclude(ctx, lane, at, budget.as_ref(), ready, processed));
     }
+    ended.extend(later.into_iter().map(|claim| execute(ctx, lane, claim)));
     ended
 }
 
@@ -203,6 +209,8 @@ enum Clearance<'c> {
     Send(Cleared<'c>),
     /// Ended without a call (stopping, reused, over budget, the database failed).
     Ended(Ran),
+    /// A copy of its text is in flight, and the caller may not wait now.
+    Busy(Claim),
 }
 
 /// What is checked before an item is sent: the run or task stopping, a result for
@@ -213,13 +221,17 @@ fn clear<'c>(
     at: usize,
     budget: Option<&Budget>,
     claim: Claim,
+    wait: bool,
 ) -> Clearance<'c> {
     if ctx.stop.is_raised() || lane.halted().is_some() {
         let outcome = Outcome::NotSent(NotSent::Stopping);
         return Clearance::Ended(decided(lane, at, claim, outcome, Spent::default()));
     }
     let scope = lane.reuse_scope(at);
-    let lead = match ctx.in_flight.turn(ctx.pool, scope, claim.item(), ctx.stop) {
+    let lead = match ctx
+        .in_flight
+        .turn(ctx.pool, scope, claim.item(), ctx.stop, wait)
+    {
         Ok(Turn::Reused(mut result)) => {
             log::info!(
                 "[TaskItem {}] Same text as item {}: its result reused, no call",
@@ -232,6 +244,7 @@ fn clear<'c>(
         }
         Ok(Turn::Lead(lead)) => Some(lead),
         Ok(Turn::Send) => None,
+        Ok(Turn::Busy) => return Clearance::Busy(claim),
         Err(err) => return Clearance::Ended(Ran::DbFailed(err)),
     };
     let reservation = match budget {

@@ -46,16 +46,22 @@ pub enum Turn<'a> {
     Lead(Lead<'a>),
     /// Send it (no reuse for it, or the copy it waited for got no result).
     Send,
+    /// A copy of its text is in flight and the caller may not wait now.
+    Busy,
 }
 
 impl InFlight {
-    /// The turn of `item` in `scope` (`None`: the task does not reuse).
+    /// The turn of `item` in `scope` (`None`: the task does not reuse). With `wait`
+    /// false, a copy in flight gives [`Turn::Busy`] instead of a wait: a caller that
+    /// leads other texts must not wait while it leads (two such callers would wait
+    /// on each other).
     pub fn turn(
         &self,
         pool: &Pool,
         scope: Option<ReuseScope>,
         item: &Item,
         stop: &StopSignal,
+        wait: bool,
     ) -> Result<Turn<'_>, DbError> {
         let (Some(scope), Some(sha)) = (scope, &item.text_sha) else {
             return Ok(Turn::Send);
@@ -74,6 +80,7 @@ impl InFlight {
             }
             drop(recent);
             match leaders.get(&key) {
+                Some(_) if !wait => return Ok(Turn::Busy),
                 Some(slot) => Some(Arc::clone(slot)),
                 None => {
                     leaders.insert(key.clone(), Arc::default());
