@@ -16,6 +16,7 @@ mod ai;
 pub mod app;
 mod config;
 mod db;
+mod diff;
 pub mod logging;
 mod metrics;
 mod privacy;

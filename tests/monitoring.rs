@@ -9,21 +9,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use ai_worker::{Server, StopSignal};
+use common::browser::{available, chromium, rendered, screenshot};
 use common::fake_llm::{FakeLlm, gemini_error, gemini_ok};
 use common::{TestDb, http, output_text};
-
-/// Whether a tool the test needs is here; in CI (CI=true) it must be.
-fn available(what: &str, check: &mut Command) -> bool {
-    let ok = check.output().is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").is_err(),
-            "{what} is missing in CI: .ci/run installs it"
-        );
-        eprintln!("skipped: {what} is not installed here");
-    }
-    ok
-}
 
 fn prometheus_parser() -> bool {
     available(
@@ -183,28 +171,6 @@ fn a_cron_run_leaves_a_metrics_file_that_keeps_the_last_success() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-fn chromium() -> bool {
-    available("chromium", Command::new("chromium").arg("--version"))
-}
-
-/// The page's DOM after its scripts ran, as headless Chromium renders it.
-fn rendered(url: &str) -> String {
-    let profile = std::env::temp_dir().join(format!("aiw-chromium-{}", std::process::id()));
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--virtual-time-budget=5000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(["--dump-dom", url])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", output_text(&out));
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
 #[test]
 fn the_status_page_shows_the_tasks_in_a_real_browser() {
     if !chromium() {
@@ -264,6 +230,10 @@ fn the_status_page_shows_the_tasks_in_a_real_browser() {
         page.contains("INVALID_ARGUMENT: nie da się"),
         "the model's last error: {page}"
     );
+    assert!(
+        page.contains(&format!("href=\"task/{done}/view\"")),
+        "each task links to its page of texts: {page}"
+    );
 
     // A run finishes; the page shows it on its next refresh.
     assert_eq!(
@@ -283,22 +253,7 @@ fn the_status_page_shows_the_tasks_in_a_real_browser() {
         "{page}"
     );
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
-    let profile = std::env::temp_dir().join(format!("aiw-chromium-shot-{}", std::process::id()));
-    let status = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--virtual-time-budget=5000",
-            "--window-size=900,1100",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(&url)
-        .output()
-        .unwrap();
-    assert!(status.status.success());
-    println!("status page screenshot (CI artifact): {}", shot.display());
+    screenshot(&url, &shot, (900, 1100));
     stop.raise();
 }
 

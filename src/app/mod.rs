@@ -5,6 +5,7 @@ pub mod batch;
 pub mod control;
 mod error;
 pub mod estimate;
+pub mod items;
 pub mod models;
 pub mod review;
 pub mod setup;

@@ -5,6 +5,7 @@ pub mod batch_repository;
 pub mod claim_end_repository;
 pub mod columns;
 pub mod item;
+pub mod item_view_repository;
 pub mod model_repository;
 pub mod overview_repository;
 pub mod pace_repository;

@@ -7,6 +7,8 @@ use super::{Db, DbError};
 
 /// `review_status` values (written by the panel).
 pub mod review {
+    /// Nobody has looked at the result yet.
+    pub const UNREVIEWED: u8 = 0;
     /// A person accepted the result.
     pub const ACCEPTED: u8 = 1;
     /// A person rejected the result.

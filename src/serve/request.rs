@@ -19,6 +19,8 @@ pub struct Request {
     pub method: String,
     /// The path, without the query string.
     pub path: String,
+    /// The query string, without its `?` (empty without one).
+    pub query: String,
     /// `Authorization` header, if any.
     pub authorization: Option<String>,
     /// The body (empty without one).
@@ -81,6 +83,8 @@ pub enum Head {
         method: String,
         /// Path without query.
         path: String,
+        /// The query string without its `?`.
+        query: String,
         /// Authorization header.
         authorization: Option<String>,
         /// Declared body length (None if absent).
@@ -111,13 +115,9 @@ pub fn parse_head(buf: &[u8]) -> Result<Head, RequestError> {
         return Err(RequestError::HeadTooLarge);
     }
     let method = req.method.unwrap_or_default().to_string();
-    let path = req
-        .path
-        .unwrap_or_default()
-        .split('?')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let target = req.path.unwrap_or_default();
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (path, query) = (path.to_string(), query.to_string());
     let mut authorization = None;
     let mut content_length = None;
     for h in req.headers.iter() {
@@ -136,6 +136,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Head, RequestError> {
     Ok(Head::Complete {
         method,
         path,
+        query,
         authorization,
         content_length,
         len,
@@ -153,16 +154,17 @@ pub fn read_request(
 ) -> Result<Request, RequestError> {
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
-    let (method, path, authorization, content_length, head_len) = loop {
+    let (method, (path, query), authorization, content_length, head_len) = loop {
         if let Head::Complete {
             method,
             path,
+            query,
             authorization,
             content_length,
             len,
         } = parse_head(&buf)?
         {
-            break (method, path, authorization, content_length, len);
+            break (method, (path, query), authorization, content_length, len);
         }
         let n = read_some(stream, &mut chunk, head_deadline.min(deadline), set_timeout)?;
         buf.extend_from_slice(&chunk[..n]);
@@ -173,6 +175,7 @@ pub fn read_request(
         return Ok(Request {
             method,
             path,
+            query,
             authorization,
             body: Vec::new(),
         });
@@ -192,6 +195,7 @@ pub fn read_request(
     Ok(Request {
         method,
         path,
+        query,
         authorization,
         body,
     })
@@ -240,6 +244,7 @@ mod tests {
             (r.method.as_str(), r.path.as_str(), r.body.as_slice()),
             ("POST", "/task/run", &b"{}"[..])
         );
+        assert_eq!(r.query, "x=1");
         assert_eq!(r.authorization.as_deref(), Some("Bearer t"));
     }
 

@@ -40,6 +40,7 @@ pub(super) fn route(shared: &Arc<Shared>, request: &Request) -> (u16, Value) {
                 format!("task id must be a positive whole number, not '{id}'"),
             ),
         },
+        ("GET", ["task", id, "items"]) => task_items(&shared.config, id, &request.query),
         ("GET", ["run", uuid]) => run_status(&shared.config, uuid),
         ("POST", ["task", id, action @ ("pause" | "resume" | "cancel")]) => {
             task_control(&shared.config, id, action)
@@ -49,6 +50,7 @@ pub(super) fn route(shared: &Arc<Shared>, request: &Request) -> (u16, Value) {
             ["health"]
             | ["task", "run" | "rework" | "export"]
             | ["task", _]
+            | ["task", _, "items" | "view"]
             | ["run", _]
             | ["task", _, "pause" | "resume" | "cancel"],
         ) => error(
@@ -76,20 +78,75 @@ fn task_control(config: &Config, id: &str, action: &str) -> (u16, Value) {
     }
 }
 
-/// The status page, compiled into the binary.
-const STATUS_PAGE: &str = include_str!("status.html");
-
-/// Whether the request asks for something that is not JSON: the status page or the
-/// metrics.
-pub(super) fn is_page(request: &Request) -> bool {
-    request.method == "GET" && matches!(request.path.as_str(), "/" | "/metrics")
+/// `GET /task/{id}/items?status=&review=&page=&per_page=`: one page of a task's
+/// items with their texts. Without `SERVE_TOKEN` (anyone on the machine may ask)
+/// personal data in the texts is masked.
+fn task_items(config: &Config, id: &str, query: &str) -> (u16, Value) {
+    let Ok(id) = id.parse::<u32>() else {
+        return error(
+            400,
+            format!("task id must be a positive whole number, not '{id}'"),
+        );
+    };
+    let pairs = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")));
+    let query = match app::items::ItemsQuery::from_pairs(pairs) {
+        Ok(query) => query,
+        Err(m) => return error(400, m),
+    };
+    let mask = config.serve_token.is_none();
+    match app::items::task_items(config, id, query, mask) {
+        Ok(body) => (200, body),
+        Err(e) => app_error(&e),
+    }
 }
 
-/// `GET /` (the page itself holds no data, so it needs no token; it asks for one)
-/// and `GET /metrics` (Prometheus text, token required like everything else).
+/// The status page, compiled into the binary.
+const STATUS_PAGE: &str = include_str!("status.html");
+/// The task page (a task's texts before and after), compiled into the binary.
+const TASK_PAGE: &str = include_str!("task.html");
+/// The script both pages share (the token, reading JSON), put in at their marker.
+const SESSION_SCRIPT: &str = include_str!("session.js");
+
+/// A page with the shared script in place: one self-contained file, nothing loaded
+/// from elsewhere.
+fn with_session_script(page: &str) -> String {
+    page.replacen("// @shared-script\n", SESSION_SCRIPT, 1)
+}
+
+/// Whether the request asks for something that is not JSON: the status page, a task
+/// page or the metrics.
+pub(super) fn is_page(request: &Request) -> bool {
+    request.method == "GET"
+        && (matches!(request.path.as_str(), "/" | "/metrics") || task_page_id(request).is_some())
+}
+
+/// The id of `/task/{id}/view`.
+fn task_page_id(request: &Request) -> Option<&str> {
+    let rest = request.path.strip_prefix("/task/")?;
+    let id = rest.strip_suffix("/view")?;
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then_some(id)
+}
+
+/// `GET /` and `GET /task/{id}/view` (the pages hold no data, so they need no token;
+/// they ask for one) and `GET /metrics` (Prometheus text, token required like
+/// everything else).
 pub(super) fn page(shared: &Arc<Shared>, request: &Request) -> (u16, &'static str, String) {
     if request.path == "/" {
-        return (200, "text/html; charset=utf-8", STATUS_PAGE.to_string());
+        return (
+            200,
+            "text/html; charset=utf-8",
+            with_session_script(STATUS_PAGE),
+        );
+    }
+    if task_page_id(request).is_some() {
+        return (
+            200,
+            "text/html; charset=utf-8",
+            with_session_script(TASK_PAGE),
+        );
     }
     if !authorized(&shared.config, request) {
         return (
@@ -327,4 +384,18 @@ fn review_fields(body: &[u8], allowed: &[&str]) -> Result<(Option<u32>, bool), S
         Some(_) => return Err("field 'dry_run' must be true or false".into()),
     };
     Ok((task, dry_run))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_page_carries_the_shared_script_once() {
+        for page in [STATUS_PAGE, TASK_PAGE] {
+            let served = with_session_script(page);
+            assert!(!served.contains("@shared-script"));
+            assert_eq!(served.matches("async function readJson(path)").count(), 1);
+        }
+    }
 }

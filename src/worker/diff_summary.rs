@@ -7,8 +7,7 @@
 const LISTED: usize = 8;
 /// Characters of one side of a change shown at most.
 const SIDE_CHARS: usize = 40;
-/// Edits the diff looks for at most before it only counts words.
-const MAX_EDITS: usize = 1_000;
+use crate::diff::word_changes;
 
 /// A short summary of what changed from `original` to `corrected`.
 pub fn summarize(original: &str, corrected: &str, instruction: &str) -> String {
@@ -86,109 +85,6 @@ fn is_polish(instruction: &str) -> bool {
         || ["popraw", "przetłumacz", "tekst", "zmian", "bez "]
             .iter()
             .any(|w| lower.contains(w))
-}
-
-/// The changed runs of words, as (removed, inserted) pairs in order; `None` when the
-/// texts differ in more than [`MAX_EDITS`] words.
-fn word_changes<'a>(old: &[&'a str], new: &[&'a str]) -> Option<Vec<(Vec<&'a str>, Vec<&'a str>)>> {
-    let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
-    let (old, new) = (&old[prefix..], &new[prefix..]);
-    let suffix = old
-        .iter()
-        .rev()
-        .zip(new.iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
-    let (old, new) = (&old[..old.len() - suffix], &new[..new.len() - suffix]);
-    let script = edit_script(old, new)?;
-    let mut changes = Vec::new();
-    let mut current: Option<(Vec<&str>, Vec<&str>)> = None;
-    for step in script {
-        match step {
-            Step::Keep => {
-                if let Some(change) = current.take() {
-                    changes.push(change);
-                }
-            }
-            Step::Remove(w) => current.get_or_insert_with(Default::default).0.push(w),
-            Step::Insert(w) => current.get_or_insert_with(Default::default).1.push(w),
-        }
-    }
-    changes.extend(current);
-    Some(changes)
-}
-
-enum Step<'a> {
-    Keep,
-    Remove(&'a str),
-    Insert(&'a str),
-}
-
-/// Myers' shortest edit script between two word lists, in O((N + M) D) time; `None`
-/// beyond [`MAX_EDITS`] edits.
-fn edit_script<'a>(old: &[&'a str], new: &[&'a str]) -> Option<Vec<Step<'a>>> {
-    let (n, m) = (old.len() as isize, new.len() as isize);
-    let max = (n + m) as usize;
-    let offset = max as isize + 1;
-    let mut v = vec![0isize; 2 * max + 3];
-    let mut trace: Vec<Vec<isize>> = Vec::new();
-    for d in 0..=max.min(MAX_EDITS) as isize {
-        // Only the diagonals this step can reach are kept for the way back.
-        let window = (offset - d - 1) as usize..=(offset + d + 1) as usize;
-        trace.push(v[window].to_vec());
-        for k in (-d..=d).step_by(2) {
-            let i = (k + offset) as usize;
-            let mut x = if k == -d || (k != d && v[i - 1] < v[i + 1]) {
-                v[i + 1]
-            } else {
-                v[i - 1] + 1
-            };
-            let mut y = x - k;
-            while x < n && y < m && old[x as usize] == new[y as usize] {
-                x += 1;
-                y += 1;
-            }
-            v[i] = x;
-            if x >= n && y >= m {
-                return Some(backtrack(old, new, &trace));
-            }
-        }
-    }
-    None
-}
-
-/// The steps of the path [`edit_script`] found, from its saved frontiers.
-fn backtrack<'a>(old: &[&'a str], new: &[&'a str], trace: &[Vec<isize>]) -> Vec<Step<'a>> {
-    let (mut x, mut y) = (old.len() as isize, new.len() as isize);
-    let mut steps = Vec::new();
-    for (d, v) in trace.iter().enumerate().rev() {
-        let d = d as isize;
-        let at = |k: isize| v[(k + d + 1) as usize];
-        let k = x - y;
-        let prev_k = if k == -d || (k != d && at(k - 1) < at(k + 1)) {
-            k + 1
-        } else {
-            k - 1
-        };
-        let prev_x = at(prev_k);
-        let prev_y = prev_x - prev_k;
-        while x > prev_x && y > prev_y {
-            steps.push(Step::Keep);
-            x -= 1;
-            y -= 1;
-        }
-        if d > 0 {
-            if x == prev_x {
-                steps.push(Step::Insert(new[(y - 1) as usize]));
-            } else {
-                steps.push(Step::Remove(old[(x - 1) as usize]));
-            }
-        }
-        x = prev_x;
-        y = prev_y;
-    }
-    steps.reverse();
-    steps
 }
 
 #[cfg(test)]

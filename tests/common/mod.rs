@@ -2,6 +2,7 @@
 //! real Gemini and OpenAI wire formats on 127.0.0.1, and a runner for the binary.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod fake_batch;
 pub mod fake_llm;
 pub mod proxy;
