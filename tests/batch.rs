@@ -724,3 +724,72 @@ fn an_analysis_task_goes_through_batch_jobs_too() {
         assert_eq!(t.item_statuses(task), vec![1, 1], "{provider}");
     }
 }
+
+#[test]
+fn short_texts_share_a_batch_line_and_what_a_pack_misses_goes_alone_next() {
+    for provider in ["gemini", "openai"] {
+        let mut t = TestDb::new();
+        let fake = FakeBatch::start();
+        let mut texts: Vec<String> = (0..10).map(|i| format!("Krótki opis numer {i}.")).collect();
+        texts[5] = "SKIP-IN-PACK: ten opis pakiet pomija.".into();
+        texts.push("BAD-REQUEST: tego nie da się wysłać.".into());
+        texts.push("Długi opis produktu, który idzie osobno. ".repeat(20));
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let (task, items) = batch_task(&mut t, &fake, provider, &refs, 1);
+        t.conn_exec(&format!(
+            "UPDATE task SET pack_max_items = 4 WHERE id_task = {task}"
+        ));
+        assert!(run(&t, &[], &[]).status.success());
+        // 11 short texts in lines of 4, 4 and 3; the long one alone.
+        assert_eq!(fake.bodies().len(), 4, "{provider}");
+        assert!(fake.texts_sent().values().all(|&n| n == 1));
+        assert_eq!(fake.texts_sent().len(), 12);
+
+        fake.set(Knobs {
+            finish: true,
+            ..Knobs::default()
+        });
+        // The first job is collected: the answer to the second line left a text out,
+        // the third line was refused as a whole (for one of its texts); those four
+        // go out again, one per line.
+        let out = run(&t, &[], &[]);
+        assert!(out.status.success(), "{}", output_text(&out));
+        assert_eq!(fake.creates(), 2);
+        assert_eq!(fake.bodies().len(), 4 + 4, "{provider}");
+        let sent = fake.texts_sent();
+        for again in [&texts[5], &texts[8], &texts[9], &texts[10]] {
+            assert_eq!(sent[again.as_str()], 2, "{provider}: {again}");
+        }
+        let out = run(&t, &[], &[]);
+        assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+        let mut statuses = vec![1; 12];
+        statuses[10] = 3;
+        assert_eq!(t.item_statuses(task), statuses, "{provider}");
+        let packed: (Option<String>, Option<String>) = t.conn_first(&format!(
+            "SELECT text_corrected, change_summary FROM task_item WHERE id_task_item = {}",
+            items[1]
+        ));
+        assert_eq!(
+            packed,
+            (Some(texts[1].clone()), Some("batch".into())),
+            "{provider}"
+        );
+        let refused: Option<String> = t.value(&format!(
+            "SELECT error_message FROM task_item WHERE id_task_item = {}",
+            items[10]
+        ));
+        assert!(refused.unwrap().contains("invalid"), "{provider}");
+        // Every answered line billed 100 in and 20 out: three in the first job (two
+        // packs, the long text; the refused line billed nothing), three in the second.
+        let sums: (u64, u64) = t.conn_first(&format!(
+            "SELECT CAST(SUM(tokens_input) AS UNSIGNED), CAST(SUM(tokens_output) AS UNSIGNED) \
+             FROM task_item WHERE id_task = {task}"
+        ));
+        assert_eq!(
+            sums,
+            (600, 120),
+            "{provider}: the items' shares add up to the bill"
+        );
+        t.assert_counters_match_items(task);
+    }
+}

@@ -52,13 +52,7 @@ fn expected_usage(w: &PendingWork, task: &Task, default_pack: u32) -> Usage {
     };
     let text_chars = w.text_chars * sent / items;
     let short = w.short_items * sent / items;
-    let pack = if w.batch != 0 {
-        1
-    } else {
-        task.pack_max_items
-            .unwrap_or(i64::from(default_pack))
-            .clamp(1, 50) as u64
-    };
+    let pack = crate::worker::pack_limit(task.pack_max_items, None, default_pack) as u64;
     let requests = (sent - short) + short.div_ceil(pack);
     // Input: the fixed prompt once per request, every text once; output: every
     // text's own answer.

@@ -10,10 +10,7 @@ use crate::config::Config;
 use crate::db::reuse_repository::ReuseScope;
 use crate::db::status::task as task_status;
 use crate::db::task_repository::Task;
-use crate::db::task_repository::batch_mode::DIRECT;
 
-/// Most texts in one request, whatever a task asks for.
-const MAX_PACK_ITEMS: i64 = 50;
 /// Items a task's packed answers may miss before it stops packing (if they are at
 /// least half of what was packed).
 const PACK_MISSES_TOLERATED: u32 = 10;
@@ -138,17 +135,16 @@ impl Lane {
     }
 
     /// Short items sent together in one request at most: `task.pack_max_items`, else
-    /// `default` (`PACK_MAX_ITEMS`); 1 for batch tasks, and once packed answers have
+    /// `default` (`PACK_MAX_ITEMS`); 1 once packed answers have
     /// kept missing items (a server whose JSON mode cannot carry the array), for the
     /// rest of the run.
     pub fn pack_size(&self, default: u32) -> usize {
         let misses = self.pack_misses.load(Ordering::Relaxed);
         let packed = self.packed.load(Ordering::Relaxed);
-        if self.task.batch != DIRECT || (misses >= PACK_MISSES_TOLERATED && misses * 2 >= packed) {
+        if misses >= PACK_MISSES_TOLERATED && misses * 2 >= packed {
             return 1;
         }
-        let size = self.task.pack_max_items.unwrap_or(i64::from(default));
-        size.clamp(1, MAX_PACK_ITEMS) as usize
+        super::packing::pack_limit(self.task.pack_max_items, None, default)
     }
 
     /// `n` items are going out in one request.

@@ -46,7 +46,7 @@ use crate::db::{Db, DbError, run_repository};
 use crate::stop::StopSignal;
 pub use claim::Ended;
 pub use model::DEFAULT_BATCH_PRICE_FACTOR;
-pub use packing::PACK_ITEM_CHARS;
+pub use packing::{PACK_ITEM_CHARS, pack_limit};
 pub use plan::{Plan, RunOptions, Scope};
 pub use summary::{DryRunItem, RunSummary, TaskSummary};
 

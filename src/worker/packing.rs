@@ -4,9 +4,12 @@
 
 use super::claim::Claim;
 use super::executor::Work;
+use crate::db::item::Item;
 
 /// Texts longer than this go out alone (their answers are what costs, not the frame).
 pub const PACK_ITEM_CHARS: usize = 500;
+/// Most texts in one request, whatever a task asks for.
+pub const MAX_PACK_ITEMS: i64 = 50;
 /// Characters of the texts of one request at most: the answers stay well inside any
 /// model's output limit.
 pub const PACK_CHARS: usize = 4_000;
@@ -48,7 +51,12 @@ pub fn into_jobs(taken: Vec<Work>, size: usize, reuse: bool) -> Vec<Work> {
 
 /// The text's length if the item may share a request.
 fn packable(claim: &Claim) -> Option<usize> {
-    let item = claim.item();
+    packable_item(claim.item())
+}
+
+/// The text's length if the item may share a request: a short readable text of its
+/// own, not sent again after review.
+pub fn packable_item(item: &Item) -> Option<usize> {
     let len = item.text_original.chars().count();
     let ok = item.unreadable.is_none()
         && item.rejected.is_none()
@@ -56,6 +64,15 @@ fn packable(claim: &Claim) -> Option<usize> {
         && !item.text_original.trim().is_empty()
         && len <= PACK_ITEM_CHARS;
     ok.then_some(len)
+}
+
+/// Texts one request carries at most for a task: `task.pack_max_items`, else
+/// `default` (`PACK_MAX_ITEMS`), never more than the model takes
+/// (`ai_model.pack_max_items`) nor [`MAX_PACK_ITEMS`].
+pub fn pack_limit(task_limit: Option<i64>, model_limit: Option<i64>, default: u32) -> usize {
+    let size = task_limit.unwrap_or(i64::from(default));
+    let size = model_limit.map_or(size, |model| size.min(model));
+    size.clamp(1, MAX_PACK_ITEMS) as usize
 }
 
 fn flush(jobs: &mut Vec<Work>, group: &mut Vec<Claim>) {

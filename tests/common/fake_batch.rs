@@ -78,7 +78,9 @@ impl FakeBatch {
         let mut counts = HashMap::new();
         for job in &self.state.lock().unwrap().jobs {
             for (_, body) in &job.requests {
-                *counts.entry(text_of(body)).or_insert(0) += 1;
+                for text in texts_of(body) {
+                    *counts.entry(text).or_insert(0) += 1;
+                }
             }
         }
         counts
@@ -95,15 +97,29 @@ impl FakeBatch {
     }
 }
 
-fn text_of(body: &Value) -> String {
-    let user = body
-        .pointer("/contents/0/parts/0/text")
+fn user_of(body: &Value) -> &str {
+    body.pointer("/contents/0/parts/0/text")
         .or_else(|| body.pointer("/messages/1/content"))
         .and_then(Value::as_str)
-        .unwrap_or_default();
-    ai_worker::internals::extract_text(user)
+        .unwrap_or_default()
+}
+
+fn text_of(body: &Value) -> String {
+    ai_worker::internals::extract_text(user_of(body))
         .unwrap_or_default()
         .to_string()
+}
+
+/// The texts of a line: several for a packed one.
+fn texts_of(body: &Value) -> Vec<String> {
+    let packed = ai_worker::internals::extract_texts(user_of(body));
+    if packed.is_empty() {
+        return vec![text_of(body)];
+    }
+    packed
+        .into_iter()
+        .map(|(_, text)| text.to_string())
+        .collect()
 }
 
 fn handle(state: &mut State, req: &Request) -> Reply {
@@ -327,15 +343,30 @@ fn jsonl(text: &str) -> Vec<Value> {
         .collect()
 }
 
-/// One line's answer: the text echoed, "FAIL-LINE" failing, "BAD-REQUEST" refused.
+/// The answer to a packed line: each text echoed under its id, except a text with
+/// "SKIP-IN-PACK", which the answer leaves out.
+fn packed_content(packed: &[(String, &str)]) -> String {
+    let items: Vec<Value> = packed
+        .iter()
+        .filter(|(_, text)| !text.contains("SKIP-IN-PACK"))
+        .map(|(id, text)| json!({"id": id, "text_corrected": text, "change_summary": "batch"}))
+        .collect();
+    json!({ "items": items }).to_string()
+}
+
+/// One line's answer: the text echoed, "FAIL-LINE" failing, "BAD-REQUEST" refused
+/// (in a packed line: any of its texts).
 fn answer(gemini: bool, key: &str, body: &Value) -> Value {
-    let text = text_of(body);
+    let packed = ai_worker::internals::extract_texts(user_of(body));
+    let text = texts_of(body).join("\n");
     // An analysis asks for an `answer` field instead of a correction.
     let asks_answer = body
         .pointer("/generationConfig/responseSchema/properties/answer")
         .is_some()
         || body.pointer("/response_format/json_schema/name") == Some(&json!("answer"));
-    let content = if asks_answer {
+    let content = if !packed.is_empty() {
+        packed_content(&packed)
+    } else if asks_answer {
         json!({"answer": format!("Streszczenie: {text}")}).to_string()
     } else {
         json!({"text_corrected": text, "change_summary": "batch"}).to_string()

@@ -16,7 +16,7 @@ use super::super::model::{self, TaskModel};
 use super::super::pipeline::{Pipeline, Processed};
 use super::super::summary::TaskSummary;
 use super::super::{Engine, Scope, WorkerError};
-use super::{batch_api, close_job, close_unanswered, failpoint, parse_line_key};
+use super::{LineKey, batch_api, close_job, close_unanswered, failpoint, parse_line_key};
 
 impl Engine<'_> {
     /// Collects the open jobs of the run's scope (all, or the task's), one at a time;
@@ -312,11 +312,13 @@ impl Engine<'_> {
         report: &mut TaskSummary,
     ) -> Result<JobEnd, DbError> {
         let mut by_item: HashMap<u32, HashMap<usize, LineResult>> = HashMap::new();
+        let mut packs: Vec<(Vec<u32>, LineResult)> = Vec::new();
         for line in lines {
             match parse_line_key(&line.key) {
-                Some((item, part)) => {
+                Some(LineKey::Part(item, part)) => {
                     by_item.entry(item).or_default().entry(part).or_insert(line);
                 }
+                Some(LineKey::Pack(ids)) => packs.push((ids, line)),
                 None => log::warn!(
                     "[Task {}] Batch job {}: a result line with an unknown key was ignored",
                     job.id_task,
@@ -324,11 +326,16 @@ impl Engine<'_> {
                 ),
             }
         }
+        let job_items = jobs::items_in_job(db, job)?;
+        let mut packed = pack_results(pipeline, &job_items, packs);
         let mut end = JobEnd::default();
-        for job_item in jobs::items_in_job(db, job)? {
+        for job_item in job_items {
             let mut lines = by_item.remove(&job_item.item.id).unwrap_or_default();
             let claim = Claim::in_job(job_item.item, &job.job_key);
-            let (processed, missing) = item_result(pipeline, claim.item(), &mut lines);
+            let (processed, missing) = match packed.remove(&claim.item().id) {
+                Some(processed) => (processed, false),
+                None => item_result(pipeline, claim.item(), &mut lines),
+            };
             let mut spent = processed.spent;
             spent.reserved = job_item.reserved;
             if let Some(cost) = spent.cost {
@@ -404,6 +411,36 @@ impl Engine<'_> {
         }
         Ok(())
     }
+}
+
+/// The results of the items that went out several to a line, by item id (an item a
+/// line names that is no longer in the job is left out; the line's tokens are then
+/// shared among the others).
+fn pack_results(
+    pipeline: &Pipeline<'_>,
+    job_items: &[jobs::JobItem],
+    packs: Vec<(Vec<u32>, LineResult)>,
+) -> HashMap<u32, Processed> {
+    let mut results = HashMap::new();
+    for (ids, line) in packs {
+        let members: Vec<(usize, &crate::db::item::Item)> = ids
+            .iter()
+            .enumerate()
+            .filter_map(|(k, id)| {
+                let in_job = job_items.iter().find(|j| j.item.id == *id)?;
+                Some((k + 1, &in_job.item))
+            })
+            .filter(|(_, item)| !results.contains_key(&item.id))
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let outcomes = pipeline.check_pack_line(&members, line.usage, line.outcome);
+        for ((_, item), processed) in members.iter().zip(outcomes) {
+            results.insert(item.id, processed);
+        }
+    }
+    results
 }
 
 /// An item's result from its lines: each part checked like a direct call's answer,

@@ -24,12 +24,63 @@ fn line_key(id_task_item: u32, part: usize, parts: usize) -> String {
     format!("{id_task_item}-{part}-{parts}")
 }
 
-/// The item and part (1-based) a line's key names.
-fn parse_line_key(key: &str) -> Option<(u32, usize)> {
+/// Longest line key: gateways in front of the Batch APIs cap `custom_id` at 64.
+const MAX_KEY_LEN: usize = 64;
+
+/// The key of a line that carries several items (ids ascending):
+/// `p{first}-{bitmap}`, the bitmap in hex with bit `i` for item `first + i`, so any
+/// ids fit that lie close together. `None` when they do not fit [`MAX_KEY_LEN`].
+fn pack_key(ids: &[u32]) -> Option<String> {
+    let (&first, _) = ids.split_first()?;
+    let mut bits: Vec<u8> = Vec::new();
+    for &id in ids {
+        let offset = id.checked_sub(first)? as usize;
+        let (nibble, bit) = (offset / 4, offset % 4);
+        if nibble >= MAX_KEY_LEN {
+            return None;
+        }
+        if bits.len() <= nibble {
+            bits.resize(nibble + 1, 0);
+        }
+        bits[nibble] |= 1 << bit;
+    }
+    let hex: String = bits
+        .iter()
+        .map(|b| char::from_digit(u32::from(*b), 16).unwrap_or('0'))
+        .collect();
+    let key = format!("p{first}-{hex}");
+    (key.len() <= MAX_KEY_LEN).then_some(key)
+}
+
+/// What a line's key names.
+#[derive(Debug, PartialEq, Eq)]
+enum LineKey {
+    /// One part (from 1) of one item.
+    Part(u32, usize),
+    /// Several items, in their order in the line.
+    Pack(Vec<u32>),
+}
+
+/// What a line's key names; `None` for a key the worker never writes.
+fn parse_line_key(key: &str) -> Option<LineKey> {
+    if let Some(pack) = key.strip_prefix('p') {
+        let (first, hex) = pack.split_once('-')?;
+        let first: u32 = first.parse().ok()?;
+        let mut ids = Vec::new();
+        for (nibble, c) in hex.chars().enumerate() {
+            let bits = c.to_digit(16)?;
+            for bit in 0..4 {
+                if bits & (1 << bit) != 0 {
+                    ids.push(first.checked_add(u32::try_from(nibble * 4 + bit).ok()?)?);
+                }
+            }
+        }
+        return (!ids.is_empty()).then_some(LineKey::Pack(ids));
+    }
     let mut fields = key.split('-');
     let item = fields.next()?.parse().ok()?;
     let part = fields.next()?.parse().ok()?;
-    Some((item, part))
+    Some(LineKey::Part(item, part))
 }
 
 /// Puts every item still in a job back to PENDING, the claim not counted as an
@@ -111,9 +162,40 @@ mod tests {
 
     #[test]
     fn line_keys_round_trip_and_junk_is_refused() {
-        assert_eq!(parse_line_key(&line_key(42, 2, 3)), Some((42, 2)));
-        for junk in ["", "x-1-1", "42", "42-", "-1-1", "4294967296-1-1"] {
+        assert_eq!(
+            parse_line_key(&line_key(42, 2, 3)),
+            Some(LineKey::Part(42, 2))
+        );
+        for junk in [
+            "",
+            "x-1-1",
+            "42",
+            "42-",
+            "-1-1",
+            "4294967296-1-1",
+            "p",
+            "p1-",
+            "p1-g",
+            "px-1",
+        ] {
             assert_eq!(parse_line_key(junk), None, "{junk}");
         }
+    }
+
+    #[test]
+    fn a_pack_key_names_every_item_and_stays_short() {
+        let ids = [4_000_000_000, 4_000_000_001, 4_000_000_007, 4_000_000_150];
+        let key = pack_key(&ids).unwrap();
+        assert!(
+            key.len() <= MAX_KEY_LEN && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            "{key}"
+        );
+        assert_eq!(parse_line_key(&key), Some(LineKey::Pack(ids.to_vec())));
+        let twenty: Vec<u32> = (100..120).collect();
+        assert_eq!(pack_key(&twenty).as_deref(), Some("p100-fffff"));
+        assert_eq!(pack_key(&[1, 1_000]), None, "too far apart");
+        assert_eq!(pack_key(&[5, 4]), None, "not ascending");
+        assert_eq!(pack_key(&[]), None);
+        assert_eq!(parse_line_key("p4294967295-3"), None, "past the largest id");
     }
 }

@@ -11,10 +11,11 @@ use crate::db::{Db, DbError};
 use super::super::budget::Budget;
 use super::super::claim::Claim;
 use super::super::model::TaskModel;
+use super::super::packing;
 use super::super::pipeline::{Hooks, Pipeline};
 use super::super::summary::TaskSummary;
 use super::super::{Engine, WorkerError};
-use super::{batch_api, close_unanswered, failpoint, line_key};
+use super::{batch_api, close_unanswered, failpoint, line_key, pack_key};
 
 /// How one job's submission went.
 enum Submitted {
@@ -82,6 +83,7 @@ impl Engine<'_> {
     ) -> Result<(), WorkerError> {
         let budget = self.budget_of(task, model, model.batch_pricing.as_ref());
         let (mut sent, mut job_count) = (0, 0);
+        let pack_size = packing::pack_limit(task.pack_max_items, None, self.config.pack_max_items);
         while self.item_limit_left > 0 && !self.stop.is_raised() {
             let limit = self
                 .item_limit_left
@@ -93,6 +95,7 @@ impl Engine<'_> {
                 pipeline,
                 budget: budget.as_ref(),
                 limit,
+                pack_size,
             };
             match self.submit_job(db, &send, &mut report)? {
                 Submitted::Nothing => break,
@@ -241,6 +244,15 @@ impl Engine<'_> {
                     }
                 }
             }
+            // An item sent for the first time may share a line with other short texts;
+            // one that failed before goes alone.
+            if send.pack_size > 1
+                && claim.item().attempts <= 1
+                && let Some(len) = packing::packable_item(claim.item())
+            {
+                prepared.pack(send, claim.item().clone(), len);
+                continue;
+            }
             for (n, part) in parts.iter().enumerate() {
                 if let Some(prompt) = send.pipeline.prompt_for(claim.item(), &part.text) {
                     let key = line_key(claim.item().id, n + 1, parts.len());
@@ -248,6 +260,7 @@ impl Engine<'_> {
                 }
             }
         }
+        prepared.flush_pack(send.pipeline);
         Ok(prepared)
     }
 
@@ -287,6 +300,8 @@ struct JobToSend<'a, 'p> {
     pipeline: &'a Pipeline<'p>,
     budget: Option<&'a Budget<'a>>,
     limit: u32,
+    /// Short texts one line carries at most (1: none share).
+    pack_size: usize,
 }
 
 /// A job's requests, what it reserved of the daily budget, and whether the budget
@@ -296,4 +311,47 @@ struct PreparedJob {
     requests: Vec<BatchRequest>,
     daily: Option<(f64, String)>,
     over_budget: Option<String>,
+    /// Short texts waiting to go out together in one line, and their characters.
+    pack: (Vec<Item>, usize),
+}
+
+impl PreparedJob {
+    /// Adds a short text to the line being filled; a full line goes out first.
+    fn pack(&mut self, send: &JobToSend<'_, '_>, item: Item, len: usize) {
+        let (group, chars) = &self.pack;
+        let mut ids: Vec<u32> = group.iter().map(|i| i.id).collect();
+        ids.push(item.id);
+        ids.sort_unstable();
+        let full = group.len() >= send.pack_size
+            || chars + len > packing::PACK_CHARS
+            || pack_key(&ids).is_none();
+        if full {
+            self.flush_pack(send.pipeline);
+        }
+        self.pack.0.push(item);
+        self.pack.1 += len;
+    }
+
+    /// The texts waiting to go together as one line (one text: a line of its own).
+    fn flush_pack(&mut self, pipeline: &Pipeline<'_>) {
+        let (mut group, _) = std::mem::take(&mut self.pack);
+        group.sort_by_key(|item| item.id);
+        let ids: Vec<u32> = group.iter().map(|item| item.id).collect();
+        match pack_key(&ids) {
+            Some(key) if group.len() > 1 => {
+                let items: Vec<&Item> = group.iter().collect();
+                let prompt = pipeline.pack_prompt(&items);
+                self.requests.push(BatchRequest { key, prompt });
+            }
+            // One text (or ids that cannot share a key): a line each.
+            _ => {
+                for item in &group {
+                    if let Some(prompt) = pipeline.prompt_for(item, &item.text_original) {
+                        let key = line_key(item.id, 1, 1);
+                        self.requests.push(BatchRequest { key, prompt });
+                    }
+                }
+            }
+        }
+    }
 }

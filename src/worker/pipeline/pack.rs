@@ -9,7 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use serde_json::Value;
 
 use super::{Answer, Pipeline, Prepared, Processed};
-use crate::ai::prompt_builder::{self, Shape};
+use crate::ai::prompt_builder::{self, Prompt, Shape};
 use crate::ai::{AiError, Completion, Usage, entry_completion};
 use crate::db::item::Item;
 use crate::worker::kind::Kind;
@@ -19,26 +19,79 @@ impl Pipeline<'_> {
     /// answer leaves out or gets wrong comes back as a bad answer (the executor sends
     /// it again alone); its share of the call's cost is still its own.
     pub fn process_pack(&self, items: &[&Item]) -> Vec<Processed> {
-        let prepared: Vec<Prepared> = items
-            .iter()
-            .map(|item| self.prepare(&item.text_original, None))
-            .collect();
-        // Personal data in the instruction becomes [PII]: no item's placeholders.
-        let instruction = self.redactor.redact("").mask_other(self.instruction);
-        let texts: Vec<&str> = prepared.iter().map(|p| p.redacted.text()).collect();
-        let analysis = self.kind == Kind::Analyze;
-        let prompt = prompt_builder::build_pack(&instruction, &texts, self.shape.clone(), analysis);
+        let prepared = self.prepare_pack(items);
+        let prompt = self.pack_prompt_of(&prepared);
         let mut usage = Usage::default();
+        let places: Vec<usize> = (1..=items.len()).collect();
         let call = AssertUnwindSafe(|| {
             self.client
                 .send(&prompt, self.stop, &mut || true, &mut usage, |completion| {
-                    self.read_pack(completion, items, &prepared)
+                    self.read_pack(completion, items, &places, &prepared)
                 })
         });
         let answers = catch_unwind(call).unwrap_or_else(|panic| {
             let message = crate::logging::panic_message(panic.as_ref());
             Err(AiError::Item(format!("internal error: {message}")))
         });
+        self.shared_out(items, usage, answers)
+    }
+
+    /// Batch mode: the prompt of one line that carries several short texts, as a
+    /// direct call would send them.
+    pub fn pack_prompt(&self, items: &[&Item]) -> Prompt {
+        self.pack_prompt_of(&self.prepare_pack(items))
+    }
+
+    /// Batch mode: a line that carried several texts. `members` are the items still
+    /// waiting for it, each with its place in the line (from 1); each is checked as a
+    /// direct pack's texts are, and the line's tokens are shared among them by size.
+    /// A line refused as a whole is not held against its texts: each goes alone in
+    /// the next job.
+    pub fn check_pack_line(
+        &self,
+        members: &[(usize, &Item)],
+        usage: Usage,
+        answer: Result<String, AiError>,
+    ) -> Vec<Processed> {
+        let items: Vec<&Item> = members.iter().map(|(_, item)| *item).collect();
+        let places: Vec<usize> = members.iter().map(|(place, _)| *place).collect();
+        let prepared = self.prepare_pack(&items);
+        let shape = Shape::Pack(Box::new(self.shape.clone()));
+        let answers = match answer.and_then(|raw| crate::ai::parse_answer(&raw, &shape)) {
+            Ok(completion) => self
+                .read_pack(completion, &items, &places, &prepared)
+                .map_err(AiError::BadAnswer),
+            Err(AiError::Item(why)) => Err(AiError::transient(format!(
+                "the line that carried this text with others was refused ({why}); it goes alone in the next job"
+            ))),
+            Err(e) => Err(e),
+        };
+        self.shared_out(&items, usage, answers)
+    }
+
+    /// Each text redacted on its own, as it would be sent alone.
+    fn prepare_pack(&self, items: &[&Item]) -> Vec<Prepared> {
+        items
+            .iter()
+            .map(|item| self.prepare(&item.text_original, None))
+            .collect()
+    }
+
+    fn pack_prompt_of(&self, prepared: &[Prepared]) -> Prompt {
+        // Personal data in the instruction becomes [PII]: no item's placeholders.
+        let instruction = self.redactor.redact("").mask_other(self.instruction);
+        let texts: Vec<&str> = prepared.iter().map(|p| p.redacted.text()).collect();
+        let analysis = self.kind == Kind::Analyze;
+        prompt_builder::build_pack(&instruction, &texts, self.shape.clone(), analysis)
+    }
+
+    /// One outcome per item, each with its share of the call's tokens.
+    fn shared_out(
+        &self,
+        items: &[&Item],
+        usage: Usage,
+        answers: Result<Vec<Result<Answer, String>>, AiError>,
+    ) -> Vec<Processed> {
         let weights: Vec<u64> = items
             .iter()
             .map(|item| item.text_original.chars().count() as u64 + 1)
@@ -57,12 +110,14 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Each item's answer from a packed answer, checked like a single answer. `Err`
-    /// (the request is sent again) only when no entry matches any text sent.
+    /// Each item's answer from a packed answer (the item at `places[k]` in the
+    /// request), checked like a single answer. `Err` (the request is sent again) only
+    /// when no entry matches any text sent.
     fn read_pack(
         &self,
         completion: Completion,
         items: &[&Item],
+        places: &[usize],
         prepared: &[Prepared],
     ) -> Result<Vec<Result<Answer, String>>, String> {
         let entries = completion.result.unwrap_or(Value::Null);
@@ -76,24 +131,22 @@ impl Pipeline<'_> {
         };
         let answers: Vec<Result<Answer, String>> = items
             .iter()
+            .zip(places)
             .zip(prepared)
-            .enumerate()
-            .map(|(k, (item, prepared))| {
+            .map(|((item, place), prepared)| {
                 let text = &item.text_original;
-                let entry = by_id(k + 1).ok_or("the packed answer had no entry for it")?;
+                let entry = by_id(*place).ok_or("the packed answer had no entry for it")?;
                 let completion = entry_completion(entry, &self.shape)
                     .ok_or("its entry in the packed answer lacked the fields asked for")?;
                 self.accept(&prepared.redacted, completion, text)
                     .and_then(|answer| self.guard(text, answer))
             })
             .collect();
-        let matched = (1..=items.len()).any(|id| by_id(id).is_some());
-        if matched {
+        if places.iter().any(|place| by_id(*place).is_some()) {
             Ok(answers)
         } else {
             Err(format!(
-                "the answer held no entry for any id 1 to {} (expected {})",
-                items.len(),
+                "the answer held no entry for any of the ids sent (expected {})",
                 Shape::Pack(Box::new(self.shape.clone())).name()
             ))
         }
