@@ -296,3 +296,7 @@ ALTER TABLE task ADD COLUMN pack_max_items INT NULL;
 -- yes, 0 no (a gateway to OpenAI or Gemini, such as a LiteLLM proxy), NULL = from the
 -- address (localhost, a private IP or a one-word host name is one's own).
 ALTER TABLE ai_model ADD COLUMN local_server TINYINT NULL;
+-- ai_model.pack_max_items: short texts one request to this model carries at most (NULL =
+-- the task's pack_max_items or PACK_MAX_ITEMS; 1 = one text per request). The worker
+-- sets 1 when the model's packed answers keep missing texts, so later runs do not try.
+ALTER TABLE ai_model ADD COLUMN pack_max_items INT NULL;

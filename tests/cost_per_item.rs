@@ -294,6 +294,76 @@ fn an_item_the_packed_answer_misses_is_sent_alone_and_its_neighbours_are_saved()
 }
 
 #[test]
+fn a_model_whose_packed_answers_keep_missing_texts_gets_one_per_request_in_later_runs() {
+    let mut t = TestDb::new();
+    // Each packed answer holds only its first text.
+    let llm = FakeLlm::start(|req, _| {
+        let texts = req.packed_texts();
+        let answer = match texts.first() {
+            None => serde_json::json!({"text_corrected": req.item_text(), "change_summary": "ok"}),
+            Some((id, text)) => {
+                serde_json::json!({"items": [{"id": id, "text_corrected": text, "change_summary": "ok"}]})
+            }
+        };
+        common::fake_llm::Reply::new(
+            200,
+            serde_json::json!({
+                "candidates": [{"content": {"role": "model", "parts": [{"text": answer.to_string()}]}, "finishReason": "STOP"}],
+                "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 5}
+            })
+            .to_string(),
+        )
+    });
+    let model = t.model("gemini", "m", Some(&llm.base_url), Some("k"));
+    let texts = titles(30);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (first, _) = t.task(model, &refs);
+    t.conn_exec(&format!(
+        "UPDATE task SET pack_max_items = 5 WHERE id_task = {first}"
+    ));
+    run_all(&t);
+    assert_eq!(
+        t.item_statuses(first),
+        vec![1; 30],
+        "every text saved, the missed ones alone"
+    );
+    let remembered: Option<i64> = t.value(&format!(
+        "SELECT pack_max_items FROM ai_model WHERE id_ai_model = {model}"
+    ));
+    assert_eq!(remembered, Some(1));
+
+    // A later run sends one text per request from its first call.
+    let before = llm.requests().len();
+    let others: Vec<String> = (0..6).map(|i| format!("Inny tytuł {i}")).collect();
+    let others: Vec<&str> = others.iter().map(String::as_str).collect();
+    let (second, _) = t.task(model, &others);
+    t.conn_exec(&format!(
+        "UPDATE task SET pack_max_items = 5 WHERE id_task = {second}"
+    ));
+    run_all(&t);
+    let later = &llm.requests()[before..];
+    assert_eq!(later.len(), 6);
+    assert!(later.iter().all(|r| r.packed_texts().is_empty()));
+
+    // An operator's own setting is never overwritten; `none` lets the model try again.
+    let name: String = t.value(&format!(
+        "SELECT name FROM ai_model WHERE id_ai_model = {model}"
+    ));
+    let out = t.run_bin(&["model", "update", &name, "--pack-max-items", "none", "-q"]);
+    assert!(out.status.success(), "{}", common::output_text(&out));
+    let cleared: Option<i64> = t.value(&format!(
+        "SELECT pack_max_items FROM ai_model WHERE id_ai_model = {model}"
+    ));
+    assert_eq!(cleared, None);
+    let out = t.run_bin(&["model", "update", &name, "--pack-max-items", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::output_text(&out)
+            .contains("--pack-max-items must be a whole number greater than 0")
+    );
+}
+
+#[test]
 fn long_texts_and_tasks_that_opt_out_are_not_packed() {
     let mut t = TestDb::new();
     let llm = packing(None);

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::db::task_repository::{PendingWork, Task};
 use crate::db::{Db, model_repository, task_repository};
 use crate::worker::cost::{Pricing, SUMMARY_TOKENS, estimate_many};
-use crate::worker::{DEFAULT_BATCH_PRICE_FACTOR, PACK_ITEM_CHARS};
+use crate::worker::{DEFAULT_BATCH_PRICE_FACTOR, PACK_ITEM_CHARS, pack_limit};
 
 use super::AppError;
 
@@ -43,7 +43,7 @@ const ANALYSIS_OUTPUT_TOKENS: u64 = 100;
 /// their share of the items), short texts sharing the fixed prompt of a request
 /// (when it packs), an analysis answering briefly, no summary written by the model
 /// for `change_summary = 'diff'`.
-fn expected_usage(w: &PendingWork, task: &Task, default_pack: u32) -> Usage {
+fn expected_usage(w: &PendingWork, task: &Task, pack: usize) -> Usage {
     let items = w.items.max(1);
     let sent = if task.reuse_results {
         w.distinct_items.clamp(1, items)
@@ -52,7 +52,7 @@ fn expected_usage(w: &PendingWork, task: &Task, default_pack: u32) -> Usage {
     };
     let text_chars = w.text_chars * sent / items;
     let short = w.short_items * sent / items;
-    let pack = crate::worker::pack_limit(task.pack_max_items, None, default_pack) as u64;
+    let pack = pack as u64;
     let requests = (sent - short) + short.div_ceil(pack);
     // Input: the fixed prompt once per request, every text once; output: every
     // text's own answer.
@@ -93,7 +93,11 @@ pub fn estimate(config: &Config, id_task: Option<u32>) -> Result<Vec<TaskEstimat
         let task = task_repository::get(&mut db, w.id_task)?;
         let usage = task
             .as_ref()
-            .map(|t| expected_usage(&w, t, config.pack_max_items))
+            .map(|t| {
+                let model_pack = model.as_ref().and_then(|m| m.pack_max_items);
+                let pack = pack_limit(t.pack_max_items, model_pack, config.pack_max_items);
+                expected_usage(&w, t, pack)
+            })
             .unwrap_or_default();
         // Batch prices only where a Batch API is: not the echo model, not a server
         // of one's own.

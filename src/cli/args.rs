@@ -385,6 +385,7 @@ fn parse_changes(args: &mut pico_args::Arguments) -> Result<ModelChanges, String
         daily_budget: price(args, "--daily-budget")?,
         max_chunk_chars: optional_count(args, "--max-chunk-chars")?,
         max_concurrency: optional_count(args, "--max-concurrency")?,
+        pack_max_items: optional_count(args, "--pack-max-items")?,
         local_server: text(args, "--local-server")?
             .map(|v| local_server(&v))
             .transpose()?,

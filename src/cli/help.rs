@@ -154,6 +154,9 @@ CHANGES:
                              reached, stays rate limited, or its daily budget is spent
   --max-concurrency N|none   calls in flight to this model per run at most (default:
                              the run's concurrency); other models' tasks go on beside it
+  --pack-max-items N|none    short texts one request to this model carries at most
+                             (none: the task's, PACK_MAX_ITEMS); the worker sets 1 by
+                             itself when the model's packed answers keep missing texts
   --local-server yes|no|auto whether api_url is a server of your own (Ollama, vLLM,
                              llama.cpp: max_tokens, a default output cap, no Batch API)
                              or a gateway to OpenAI/Gemini (their own rules); auto

@@ -64,6 +64,8 @@ pub struct ModelRow {
     pub id_fallback_model: Option<u32>,
     /// `local_server`: `api_url` is a server of one's own (`None`: judged from it).
     pub local_server: Option<bool>,
+    /// `pack_max_items`: texts one request carries at most (`None`: the task's).
+    pub pack_max_items: Option<i64>,
 }
 
 impl std::fmt::Debug for ModelRow {
@@ -89,7 +91,7 @@ pub fn get(db: &mut Db, id_ai_model: u32, secret: &str) -> Result<Option<ModelRo
          CAST(price_cached_input AS CHAR), CAST(price_output AS CHAR), currency, \
          thinking_budget, reasoning_effort, service_tier, CAST(daily_budget AS CHAR), \
          max_chunk_chars, CAST(batch_price_factor AS CHAR), max_concurrency, \
-         id_fallback_model, local_server FROM ai_model WHERE id_ai_model = ?",
+         id_fallback_model, local_server, pack_max_items FROM ai_model WHERE id_ai_model = ?",
         (secret, id_ai_model),
     )?;
     let Some(row) = row else {
@@ -133,6 +135,7 @@ pub fn get(db: &mut Db, id_ai_model: u32, secret: &str) -> Result<Option<ModelRo
         max_concurrency: column(&row, 23, "ai_model.max_concurrency")?,
         id_fallback_model: column(&row, 24, "ai_model.id_fallback_model")?,
         local_server: column::<Option<i64>>(&row, 25, "ai_model.local_server")?.map(|v| v != 0),
+        pack_max_items: column(&row, 26, "ai_model.pack_max_items")?,
     }))
 }
 
@@ -276,6 +279,8 @@ pub struct ModelChanges {
     pub max_concurrency: Option<Option<u32>>,
     /// `local_server` (`None` inside: judged from `api_url`).
     pub local_server: Option<Option<u8>>,
+    /// `pack_max_items` (`None` inside: the task's).
+    pub pack_max_items: Option<Option<u32>>,
     /// `id_fallback_model` (`None` inside: no fallback), resolved from a name by the
     /// caller.
     pub fallback: Option<Option<u32>>,
@@ -346,6 +351,17 @@ pub fn set_structured_output(db: &mut Db, id_ai_model: u32, value: u8) -> Result
     Ok(())
 }
 
+/// Remembers that the model cannot answer several texts in one request: later runs
+/// send it one text per request (an operator's own setting is never overwritten).
+/// Returns whether the row changed.
+pub fn refuse_packs(db: &mut Db, id_ai_model: u32) -> Result<bool, DbError> {
+    let changed = db.execute(
+        "UPDATE ai_model SET pack_max_items = 1 WHERE id_ai_model = ? AND pack_max_items IS NULL",
+        (id_ai_model,),
+    )?;
+    Ok(changed > 0)
+}
+
 /// The `column = ?` assignments and their values for what `changes` sets.
 fn assignments(c: &ModelChanges) -> Vec<(&'static str, mysql::Value)> {
     let mut out: Vec<(&'static str, mysql::Value)> = Vec::new();
@@ -379,6 +395,7 @@ fn assignments(c: &ModelChanges) -> Vec<(&'static str, mysql::Value)> {
     set("max_chunk_chars = ?", c.max_chunk_chars.map(Into::into));
     set("max_concurrency = ?", c.max_concurrency.map(Into::into));
     set("local_server = ?", c.local_server.map(Into::into));
+    set("pack_max_items = ?", c.pack_max_items.map(Into::into));
     set("id_fallback_model = ?", c.fallback.map(Into::into));
     out
 }

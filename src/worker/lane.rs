@@ -1,7 +1,7 @@
 //! A task as a run works on it: its row, its model, and whether it may go on. Shared
 //! by the producer (which claims for it) and the executors (which run its items).
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -81,6 +81,8 @@ pub struct Lane {
     /// Items sent in packs, and those a packed answer missed (sent again alone).
     packed: AtomicU32,
     pack_misses: AtomicU32,
+    /// Whether the model has been told to get one text per request from now on.
+    pack_refusal_taken: AtomicBool,
 }
 
 impl Lane {
@@ -98,6 +100,7 @@ impl Lane {
             fell_back_at: Mutex::new(None),
             packed: AtomicU32::new(0),
             pack_misses: AtomicU32::new(0),
+            pack_refusal_taken: AtomicBool::new(false),
         }
     }
 
@@ -135,16 +138,28 @@ impl Lane {
     }
 
     /// Short items sent together in one request at most: `task.pack_max_items`, else
-    /// `default` (`PACK_MAX_ITEMS`); 1 once packed answers have
-    /// kept missing items (a server whose JSON mode cannot carry the array), for the
-    /// rest of the run.
+    /// `default` (`PACK_MAX_ITEMS`), within the model's own limit; 1 once packed
+    /// answers have kept missing items (a server whose JSON mode cannot carry the
+    /// array).
     pub fn pack_size(&self, default: u32) -> usize {
-        let misses = self.pack_misses.load(Ordering::Relaxed);
-        let packed = self.packed.load(Ordering::Relaxed);
-        if misses >= PACK_MISSES_TOLERATED && misses * 2 >= packed {
+        if self.gave_up_packing() {
             return 1;
         }
-        super::packing::pack_limit(self.task.pack_max_items, None, default)
+        let model = self.model().pack_max_items;
+        super::packing::pack_limit(self.task.pack_max_items, model, default)
+    }
+
+    fn gave_up_packing(&self) -> bool {
+        let misses = self.pack_misses.load(Ordering::Relaxed);
+        misses >= PACK_MISSES_TOLERATED && misses * 2 >= self.packed.load(Ordering::Relaxed)
+    }
+
+    /// Once, after packing was given up: the model whose packed answers kept missing
+    /// texts, to be remembered so that later runs send it one text per request.
+    pub fn take_pack_refusal(&self) -> Option<&TaskModel> {
+        let first =
+            self.gave_up_packing() && !self.pack_refusal_taken.swap(true, Ordering::Relaxed);
+        first.then(|| self.model())
     }
 
     /// `n` items are going out in one request.
@@ -158,7 +173,7 @@ impl Lane {
         let misses = self.pack_misses.fetch_add(1, Ordering::Relaxed) + 1;
         if misses == PACK_MISSES_TOLERATED && misses * 2 >= self.packed.load(Ordering::Relaxed) {
             log::warn!(
-                "[Task {}] packed answers keep missing texts: its items go out one per request for the rest of this run (set task.pack_max_items = 1 if the model cannot answer several texts at once)",
+                "[Task {}] packed answers keep missing texts: its items go out one per request",
                 self.id()
             );
         }

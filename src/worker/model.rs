@@ -36,6 +36,9 @@ pub struct TaskModel {
     pub max_concurrency: Option<usize>,
     /// `ai_model.id_fallback_model`: the model that takes over while this one cannot.
     pub fallback: Option<u32>,
+    /// `ai_model.pack_max_items`: texts one request carries at most (`None`: the
+    /// task's).
+    pub pack_max_items: Option<i64>,
 }
 
 /// The share of the prices a batch job is billed at when `ai_model.batch_price_factor`
@@ -91,6 +94,7 @@ pub fn model_for(
                 .map_or(DEFAULT_CHUNK_CHARS, |n| (n as usize).max(100)),
             max_concurrency: row.max_concurrency.filter(|&n| n > 0).map(|n| n as usize),
             fallback: row.id_fallback_model.filter(|&id| id != row.id),
+            pack_max_items: row.pack_max_items,
         }))
 }
 

@@ -11,6 +11,7 @@ use std::thread::Scope;
 use std::time::{Duration, Instant};
 
 use crate::db::columns;
+use crate::db::model_repository;
 use crate::db::status::task as task_status;
 use crate::db::task_item_repository as items;
 use crate::db::task_repository::{self as tasks, ItemCounts};
@@ -545,6 +546,21 @@ impl Engine<'_> {
     }
 }
 
+/// A model whose packed answers kept missing texts gets one text per request in later
+/// runs too (`ai_model.pack_max_items = 1`, never over an operator's own setting).
+fn remember_pack_refusal(db: &mut Db, lane: &Lane) -> Result<(), DbError> {
+    if let Some(model) = lane.take_pack_refusal()
+        && model_repository::refuse_packs(db, model.id)?
+    {
+        log::warn!(
+            "model '{}' could not answer several texts in one request: later runs send it one text per request (ai_model.pack_max_items = 1; `ai-worker model update {} --pack-max-items none` lets it try again)",
+            model.name,
+            model.name
+        );
+    }
+    Ok(())
+}
+
 /// The free room of each model with a cap of its own (`ai_model.max_concurrency`).
 fn model_room(tracks: &[Track]) -> HashMap<u32, usize> {
     let mut room: HashMap<u32, usize> = HashMap::new();
@@ -648,6 +664,7 @@ impl Engine<'_> {
             for model in lane.models() {
                 super::model::remember_json_mode(db, model)?;
             }
+            remember_pack_refusal(db, &lane)?;
         }
         report.items_ok = tally.ok;
         report.items_error = tally.error;

@@ -83,7 +83,11 @@ impl Engine<'_> {
     ) -> Result<(), WorkerError> {
         let budget = self.budget_of(task, model, model.batch_pricing.as_ref());
         let (mut sent, mut job_count) = (0, 0);
-        let pack_size = packing::pack_limit(task.pack_max_items, None, self.config.pack_max_items);
+        let pack_size = packing::pack_limit(
+            task.pack_max_items,
+            model.pack_max_items,
+            self.config.pack_max_items,
+        );
         while self.item_limit_left > 0 && !self.stop.is_raised() {
             let limit = self
                 .item_limit_left
