@@ -206,4 +206,66 @@ fn a_cut_off_answer_that_loops_is_named_as_a_loop() {
     assert_eq!(status, 3);
     let error = error.unwrap_or_default();
     assert!(error.contains("in a loop repeating"), "{error}");
+    assert!(
+        error.contains("gave up after"),
+        "a loop is asked again first: {error}"
+    );
+}
+
+/// A first answer that loops until the limit cuts it off, then a good one.
+fn loops_once(req: &common::fake_llm::Request, n: usize, gemini: bool) -> Reply {
+    let looping = format!("{{\"text_corrected\": \"Tak {}", "więc ".repeat(40));
+    let (content, cut) = if n == 0 {
+        (looping, true)
+    } else {
+        (answer(&req.item_text()), false)
+    };
+    let body = if gemini {
+        json!({"candidates": [{"content": {"parts": [{"text": content}]},
+               "finishReason": if cut { "MAX_TOKENS" } else { "STOP" }}],
+               "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 50}})
+    } else {
+        json!({"choices": [{"message": {"content": content}, "finish_reason": if cut { "length" } else { "stop" }}],
+               "usage": {"prompt_tokens": 10, "completion_tokens": 50}})
+    };
+    Reply::new(200, body.to_string())
+}
+
+#[test]
+fn a_loop_is_asked_again_with_a_repetition_penalty_on_a_server_of_ones_own() {
+    let mut t = TestDb::new();
+    let own = FakeLlm::start(|req, n| loops_once(req, n, false));
+    let model = t.model("openai", "local", Some(&own.openai_url()), None);
+    let (_, ids) = t.task(model, &[TEXT]);
+    run(&t.config, &RunOptions::default(), &StopSignal::new()).unwrap();
+    assert_eq!(outcome(&mut t, ids[0]), (1, Some(TEXT.to_string()), None));
+    let requests = own.requests();
+    assert_eq!(requests.len(), 2);
+    let (first, again) = (requests[0].json(), requests[1].json());
+    assert!(
+        first.get("frequency_penalty").is_none(),
+        "a faithful copy repeats words: {first}"
+    );
+    assert_eq!(again["frequency_penalty"], 0.5, "{again}");
+    assert_eq!(
+        (first["temperature"].clone(), again["temperature"].clone()),
+        (json!(0.2), json!(0.4))
+    );
+
+    // Gemini is asked again too, without a penalty (not every Gemini model takes one).
+    let gemini = FakeLlm::start(|req, n| loops_once(req, n, true));
+    let model = t.model(
+        "gemini",
+        "gemini-2.5-flash",
+        Some(&gemini.base_url),
+        Some("k"),
+    );
+    let (_, ids) = t.task(model, &[TEXT]);
+    run(&t.config, &RunOptions::default(), &StopSignal::new()).unwrap();
+    assert_eq!(outcome(&mut t, ids[0]).0, 1);
+    let requests = gemini.requests();
+    assert_eq!(requests.len(), 2);
+    let config = &requests[1].json()["generationConfig"];
+    assert_eq!(config["temperature"], 0.4, "{config}");
+    assert!(config.get("frequencyPenalty").is_none(), "{config}");
 }

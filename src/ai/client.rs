@@ -15,6 +15,10 @@ use crate::stop::StopSignal;
 /// The temperature proofreading and translation go out with when the model row sets
 /// none (and the model takes one).
 const CORRECTION_TEMPERATURE: f64 = 0.2;
+/// The `frequency_penalty` a server of one's own gets on a retry after its answer ran
+/// into a loop: enough to break "więc więc więc…", mild enough for a text's own
+/// repeated words (OpenAI's scale, -2 to 2, which llama.cpp, vLLM and Ollama share).
+const LOOP_FREQUENCY_PENALTY: f64 = 0.5;
 
 /// Summary the echo provider saves, so nobody mistakes it for a correction.
 pub const ECHO_SUMMARY: &str = "echo provider: no model was called";
@@ -183,7 +187,7 @@ impl Client {
             };
             log::info!("[{label}] Sent prompt: {} chars", asked.chars());
             let answer = self
-                .call_once(&asked, spent, repair.is_some())
+                .call_once(&asked, spent, repair.as_deref())
                 .and_then(|completion| {
                     let leaked = repair.as_deref().and_then(|why| {
                         prompt.repeated_note(why, &completion.text_corrected)
@@ -221,9 +225,9 @@ impl Client {
         &self,
         prompt: &Prompt,
         spent: &mut Usage,
-        retrying: bool,
+        repair: Option<&str>,
     ) -> Result<Completion, AiError> {
-        let settings = self.settings_for(prompt, retrying);
+        let settings = self.settings_for(prompt, repair);
         match self.provider {
             Provider::Echo => Ok(echo(prompt)),
             Provider::Gemini => {
@@ -242,10 +246,15 @@ impl Client {
     }
 
     /// The request settings for one call: a default output cap for servers of your own,
-    /// and on a retry after a bad answer a temperature step (not for OpenAI's reasoning
-    /// models, which refuse any but the default).
-    fn settings_for(&self, prompt: &Prompt, retrying: bool) -> Generation {
+    /// and on a retry after a bad answer (`repair` says why) a temperature step (not
+    /// for OpenAI's reasoning models, which refuse any but the default); after a loop,
+    /// a server of one's own also gets a frequency penalty.
+    fn settings_for(&self, prompt: &Prompt, repair: Option<&str>) -> Generation {
+        let retrying = repair.is_some();
         let mut settings = self.generation.clone();
+        if self.own_server && repair.is_some_and(super::runaway::is_loop) {
+            settings.frequency_penalty = Some(LOOP_FREQUENCY_PENALTY);
+        }
         if self.own_server && settings.max_output_tokens.is_none() {
             settings.max_output_tokens = Some(default_output_cap(prompt));
         }

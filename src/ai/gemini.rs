@@ -167,10 +167,23 @@ fn check_finish(candidate: &Value, text: &str) -> Result<(), AiError> {
         .unwrap_or("STOP");
     match finish {
         "STOP" => Ok(()),
-        "MAX_TOKENS" => Err(AiError::Item(format!(
-            "Gemini stopped at the output token limit (finishReason MAX_TOKENS){}: raise ai_model.max_output_tokens (thinking counts towards it)",
-            super::loop_note(text)
-        ))),
+        "MAX_TOKENS" => {
+            let looping = super::loop_note(text);
+            let advice = if looping.is_empty() {
+                ": raise ai_model.max_output_tokens (thinking counts towards it)"
+            } else {
+                ""
+            };
+            let message = format!(
+                "Gemini stopped at the output token limit (finishReason MAX_TOKENS){looping}{advice}"
+            );
+            // A loop is a bad draw, asked again; a text too long for the limit is not.
+            Err(if looping.is_empty() {
+                AiError::Item(message)
+            } else {
+                AiError::BadAnswer(message)
+            })
+        }
         other => Err(AiError::Item(format!(
             "Gemini refused to answer (finishReason {other})"
         ))),

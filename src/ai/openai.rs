@@ -65,6 +65,9 @@ pub fn request_body(
     if let Some(t) = settings.temperature {
         body["temperature"] = json!(t);
     }
+    if let Some(penalty) = settings.frequency_penalty {
+        body["frequency_penalty"] = json!(penalty);
+    }
     if let Some(m) = settings.max_output_tokens {
         body["max_completion_tokens"] = json!(m);
         // Servers other than OpenAI's (llama.cpp, vLLM, Ollama, LM Studio) read the
@@ -181,10 +184,20 @@ pub fn parse_response(body: &str, limit: &OutputLimit) -> Result<String, AiError
         Some("length") => {
             let content = choice.pointer("/message/content").and_then(Value::as_str);
             let looping = super::loop_note(content.unwrap_or_default());
-            return Err(AiError::Item(format!(
-                "the answer was cut off (finish_reason length){looping} {}",
-                limit.explain()
-            )));
+            // A loop needs no larger limit: the advice would mislead.
+            let advice = if looping.is_empty() {
+                format!(" {}", limit.explain())
+            } else {
+                String::new()
+            };
+            let message = format!("the answer was cut off (finish_reason length){looping}{advice}");
+            // A loop is a bad draw, asked again (with a repetition penalty where the
+            // server is one's own); a text too long for the limit is not.
+            return Err(if looping.is_empty() {
+                AiError::Item(message)
+            } else {
+                AiError::BadAnswer(message)
+            });
         }
         Some("content_filter") => {
             return Err(AiError::Item(

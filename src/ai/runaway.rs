@@ -4,13 +4,20 @@
 
 /// How many times a piece must repeat at the end of an answer to count as a loop.
 const REPEATS: usize = 6;
+/// The words every loop's message carries.
+const LOOP_MARK: &str = " in a loop repeating ";
+
+/// Whether an error message names a loop (the retry then discourages repeats).
+pub fn is_loop(message: &str) -> bool {
+    message.contains(LOOP_MARK)
+}
 
 /// " in a loop repeating \"…\"" when the end of a cut-off answer is one short piece
 /// said over and over, else an empty string (for the cut-off message).
 pub fn loop_note(answer: &str) -> String {
     match repeated_tail(answer) {
         Some(unit) => format!(
-            " in a loop repeating {:?} (the model kept saying the same thing: a larger limit will not help; a lower temperature or the server's repetition penalty does)",
+            "{LOOP_MARK}{:?} (the model kept saying the same thing: a larger limit will not help; a lower temperature or the server's repetition penalty does)",
             super::preview_of(unit, 40)
         ),
         None => String::new(),

@@ -154,6 +154,10 @@ pub struct Generation {
     pub reasoning_effort: Option<String>,
     /// OpenAI `service_tier` (`flex`: half price, slower).
     pub service_tier: Option<String>,
+    /// OpenAI `frequency_penalty`: sent only on a retry after a loop, to a server of
+    /// one's own (a penalty from the first call would also punish the repeats a
+    /// faithful copy of the text needs).
+    pub frequency_penalty: Option<f64>,
     /// OpenAI `prompt_cache_key`: the same for every item of a task, so that the
     /// provider's prompt cache can serve the fixed part of the prompt.
     pub cache_key: Option<String>,

@@ -158,6 +158,7 @@ fn spec_of(row: &ModelRow, config: &Config, id_task: u32) -> Result<ModelSpec, S
             // One key per task: its items share the fixed part of the prompt.
             cache_key: Some(format!("ai-worker-task-{id_task}")),
             own_server: false,
+            frequency_penalty: None,
         },
     })
 }
