@@ -1,13 +1,15 @@
-"""The figures of one server's run (scripts/real-llm-check), as Markdown for
-BENCHMARKS.md: items OK and failed by cause, calls per item, tokens recorded against
-the server's own usage, items/s, and whether the second task probed the JSON mode."""
+"""One run of one server (scripts/real-llm-check), as a JSON line: items OK and failed
+by cause, clean corrections (equal to the label), unrelated texts saved, calls,
+tokens recorded against the server's own usage, items/s, and the probe task's JSON
+modes. summary.py turns three runs into the Markdown of BENCHMARKS.md."""
 import collections
-import re
 import json
+import re
 import subprocess
 import sys
 
-kind, usage_file, started, ended, db = sys.argv[1:6]
+kind, usage_file, started, ended, db, labels_file = sys.argv[1:7]
+labels = json.load(open(labels_file))
 
 
 def query(sql):
@@ -16,34 +18,49 @@ def query(sql):
     return [line.split("\t") for line in out.splitlines()]
 
 
-lines = [json.loads(l) for l in open(usage_file)]
-first = [l for l in lines if l["task"] == "ai-worker-task-1"]
-second = [l for l in lines if l["task"] == "ai-worker-task-2"]
-items = query("SELECT status_id, COALESCE(error_message, '') FROM task_item WHERE id_task = 1")
-ok = sum(1 for s, _ in items if s == "1")
 def cause(message):
     """The kind of failure: the first clause, numbers and placeholders blanked."""
     first = re.split(r"[:(\[]", message)[0].strip()
     return re.sub(r"\d+(\.\d+)?", "N", first)[:70]
 
 
-causes = collections.Counter(cause(m) for s, m in items if s == "3")
-tin, tout = query("SELECT tokens_input, tokens_output FROM task WHERE id_task = 1")[0]
-server_in = sum(l["prompt_tokens"] for l in first)
-server_out = sum(l["completion_tokens"] for l in first)
-secs = float(ended) - float(started)
-formats = collections.Counter(l["format"] for l in first)
-print(f"### {kind}")
-print()
-print("| items | OK | failed | calls | calls per item | tokens recorded (in/out) | "
-      "tokens the server reported (in/out) | items/s |")
-print("|---|---|---|---|---|---|---|---|")
-print(f"| {len(items)} | {ok} | {len(items) - ok} | {len(first)} | {len(first) / max(len(items), 1):.2f} | "
-      f"{tin} / {tout} | {server_in} / {server_out} | {len(items) / secs:.2f} |")
-print()
-print("Failures by cause: " + (", ".join(f"{n} x {c}" for c, n in causes.items()) or "none"))
-print("Requests by JSON mode: " + ", ".join(f"{n} x {f}" for f, n in formats.items()))
-print("Second task (4 items): " + ", ".join(
-    f"{n} x {f}" for f, n in collections.Counter(l["format"] for l in second).items())
-      + " (no json_schema probe expected when the first task stepped down)")
-print()
+def words(text):
+    return [w for w in re.findall(r"\w+", text.lower()) if len(w) >= 4]
+
+
+def unrelated(original, result):
+    """Shares less than half of the original's longer words (a reviewer would not
+    call it this text corrected)."""
+    mine = words(original)
+    theirs = set(words(result))
+    return bool(mine) and sum(w in theirs for w in mine) < len(mine) / 2
+
+
+def normal(text):
+    return " ".join(text.split())
+
+
+lines = [json.loads(l) for l in open(usage_file)]
+checked = [l for l in lines if l["task"] in ("ai-worker-task-1", "ai-worker-task-2")]
+probe = [l for l in lines if l["task"] == "ai-worker-task-3"]
+items = query("SELECT status_id, COALESCE(error_message, ''), text_original, "
+              "COALESCE(REPLACE(text_corrected, '\\n', ' '), '') "
+              "FROM task_item WHERE id_task IN (1, 2)")
+saved = [(orig, result) for s, _, orig, result in items if s == "1"]
+tokens = query("SELECT CAST(SUM(tokens_input) AS UNSIGNED), CAST(SUM(tokens_output) AS UNSIGNED) "
+               "FROM task WHERE id_task IN (1, 2)")[0]
+print(json.dumps({
+    "server": kind,
+    "items": len(items),
+    "ok": len(saved),
+    "clean": sum(normal(result) == normal(labels.get(orig, "")) for orig, result in saved),
+    "unrelated_saved": sum(unrelated(orig, result) for orig, result in saved),
+    "failed_by_cause": collections.Counter(cause(m) for s, m, _, _ in items if s == "3"),
+    "calls": len(checked),
+    "tokens_recorded": [int(tokens[0]), int(tokens[1])],
+    "tokens_server": [sum(l["prompt_tokens"] for l in checked),
+                      sum(l["completion_tokens"] for l in checked)],
+    "items_per_s": len(items) / (float(ended) - float(started)),
+    "json_modes": collections.Counter(l["format"] for l in checked),
+    "probe_json_modes": collections.Counter(l["format"] for l in probe),
+}, ensure_ascii=False))

@@ -47,6 +47,7 @@ OPTIONS:
 EXIT CODES:
   0 every handled item succeeded (or nothing to do)   1 an item or a task failed
   2 bad usage or configuration                        3 database unreachable
+  4 stopped early by Ctrl+C or SIGTERM (what was done is saved, the rest waits)
   130 stopped at once by a second Ctrl+C
 ";
 
