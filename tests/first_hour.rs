@@ -9,6 +9,9 @@ use std::process::Command;
 use common::fake_llm::{FakeLlm, gemini_error};
 use common::{TestDb, output_text};
 
+/// The demo always uses one database (ai_worker_demo): its tests here take turns.
+static DEMO: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn every_command_has_its_help() {
     let t = TestDb::new();
@@ -275,6 +278,9 @@ fn database_errors_are_sentences_without_driver_debug_text() {
 
 #[test]
 fn a_second_demo_replaces_the_first_and_keeps_its_log_quiet() {
+    let _demo = DEMO
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let t = TestDb::new();
     let first = t.bin_command(&["demo"]).output().unwrap();
     let second = t.bin_command(&["demo"]).output().unwrap();
@@ -287,5 +293,50 @@ fn a_second_demo_replaces_the_first_and_keeps_its_log_quiet() {
     assert!(
         !String::from_utf8_lossy(&second.stderr).contains(" INFO "),
         "quiet"
+    );
+}
+
+#[test]
+fn a_demo_whose_gemini_cannot_be_reached_says_why_on_stdout() {
+    let _demo = DEMO
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let t = TestDb::new();
+    common::drop_demo_database();
+    // The demo's Gemini model, as an earlier demo left it, pointed at a closed port
+    // (the test never talks to Google).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let init = t
+        .bin_command(&["init-db", "-q"])
+        .env("DB_NAME", ai_worker::DEMO_DB)
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", output_text(&init));
+    let mut conn = common::connect(&common::server_config());
+    mysql::prelude::Queryable::query_drop(
+        &mut conn,
+        format!(
+            "INSERT INTO `{}`.ai_model (name, provider, model_name, api_url) \
+             VALUES ('demo-gemini', 'gemini', 'gemini-2.5-flash', 'http://127.0.0.1:{port}/v1beta')",
+            ai_worker::DEMO_DB
+        ),
+    )
+    .unwrap();
+    let out = t
+        .bin_command(&["demo"])
+        .env("GEMINI_API_KEY", "test-key")
+        .env("AI_ENV_KEY_HOSTS", "127.0.0.1")
+        .output()
+        .unwrap();
+    common::drop_demo_database();
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("after:   (not processed)"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("127.0.0.1:{port} refused the connection"))
+            && stdout.contains("the items stay pending and the next run tries again"),
+        "the reason is on stdout, not only in the log: {stdout}"
     );
 }

@@ -410,20 +410,33 @@ fn every_command_ai_worker_has_is_in_the_readme() {
         // "model add --name ...", "pause|resume|cancel --task ID", "init-db   create ..."
         let words: Vec<&str> = rest
             .split_whitespace()
-            .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '-' || c == '|'))
+            .take_while(|w| {
+                w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '-' || c == '|')
+            })
             .take(2)
             .filter(|w| !w.starts_with('-'))
             .collect();
         let (first, second) = (words.first().copied(), words.get(1).copied());
-        for name in first.unwrap_or_default().split('|').filter(|n| !n.is_empty()) {
+        for name in first
+            .unwrap_or_default()
+            .split('|')
+            .filter(|n| !n.is_empty())
+        {
             match (name, second) {
                 ("model", Some(sub)) => commands.push(format!("ai-worker model {sub}")),
                 (name, _) => commands.push(format!("ai-worker {name}")),
             }
         }
     }
-    assert!(commands.len() >= 12, "the check reads the real help: {commands:?}");
+    assert!(
+        commands.len() >= 12,
+        "the check reads the real help: {commands:?}"
+    );
     let readme = repo_file("README.txt");
-    let missing: Vec<&String> = commands.iter().filter(|c| !readme.contains(c.as_str())).collect();
+    let missing: Vec<&String> = commands
+        .iter()
+        .filter(|c| !readme.contains(c.as_str()))
+        .collect();
     assert!(missing.is_empty(), "README.txt never shows {missing:?}");
 }
