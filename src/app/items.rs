@@ -157,7 +157,24 @@ pub fn task_items(
         })
         .map(|(_, _, n)| n)
         .sum();
-    let items: Vec<Value> = items.iter().map(|i| item_json(i, kind, mask)).collect();
+    let mut items = items;
+    let first_place = u64::from(query.page - 1) * u64::from(query.per_page) + 1;
+    let shortened = fit_page(&mut items, PAGE_TEXT_CHARS);
+    let items: Vec<Value> = items
+        .iter()
+        .enumerate()
+        .map(|(k, view)| {
+            let mut item = item_json(view, kind, mask);
+            if shortened.contains(&view.id) {
+                item["shortened"] = json!(true);
+                item["diff_note"] = json!(format!(
+                    "shortened to its first {PREVIEW_CHARS} characters: this page holds more text than it shows at once; open it alone (per_page=1, page {})",
+                    first_place + k as u64
+                ));
+            }
+            item
+        })
+        .collect();
     Ok(json!({
         "id_task": id_task,
         "name": progress.name,
@@ -175,6 +192,39 @@ pub fn task_items(
                    "review": tally(&counts, &REVIEW_STATUSES, |c| c.1)},
         "items": items,
     }))
+}
+
+/// Bytes of text one page carries at most (a page of 200 items of 1 MB each
+/// would otherwise be gigabytes); items past it are shortened to a preview.
+const PAGE_TEXT_CHARS: usize = 16_000_000;
+/// Characters of each text of a shortened item.
+const PREVIEW_CHARS: usize = 2_000;
+
+/// Shortens the texts of the items past `budget` bytes (in page order, the
+/// first item always whole) to a preview; returns their ids.
+fn fit_page(items: &mut [ItemView], budget: usize) -> Vec<u32> {
+    let mut used = 0;
+    let mut shortened = Vec::new();
+    for (k, view) in items.iter_mut().enumerate() {
+        let size = view.text_original.len()
+            + view.result.0.as_ref().map_or(0, String::len)
+            + view.result.1.as_ref().map_or(0, String::len);
+        used += size;
+        if k == 0 || used <= budget || size <= 2 * PREVIEW_CHARS {
+            continue;
+        }
+        let cut = |text: &mut String| {
+            if let Some((at, _)) = text.char_indices().nth(PREVIEW_CHARS) {
+                text.truncate(at);
+                text.push('…');
+            }
+        };
+        cut(&mut view.text_original);
+        view.result.0.as_mut().map(cut);
+        view.result.1.as_mut().map(cut);
+        shortened.push(view.id);
+    }
+    shortened
 }
 
 fn name_of(id: u8, names: &[(&'static str, u8)]) -> &'static str {
@@ -280,5 +330,44 @@ impl Texts {
             summary: other(summary),
             error: other(error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(id: u32, chars: usize) -> ItemView {
+        ItemView {
+            id,
+            statuses: (1, 0, 0),
+            text_original: "ą".repeat(chars),
+            result: (Some("ę".repeat(chars)), None),
+            change_summary: None,
+            tokens: (0, 0),
+            cost: None,
+            errors: (None, None),
+            reused_from: None,
+            model: None,
+            processed_at: None,
+        }
+    }
+
+    #[test]
+    fn a_page_past_its_budget_shortens_the_items_beyond_it() {
+        let mut items = vec![
+            view(1, 30_000),
+            view(2, 10),
+            view(3, 30_000),
+            view(4, 30_000),
+        ];
+        assert_eq!(fit_page(&mut items, 300_000), vec![4]);
+        assert_eq!(items[3].text_original.chars().count(), PREVIEW_CHARS + 1);
+        assert!(items[3].result.0.as_ref().unwrap().ends_with('…'));
+        assert_eq!(items[2].text_original.chars().count(), 30_000);
+        // The first item is whole whatever its size.
+        let mut huge = vec![view(7, 200_000)];
+        assert!(fit_page(&mut huge, 1_000).is_empty());
+        assert_eq!(huge[0].text_original.chars().count(), 200_000);
     }
 }
