@@ -66,6 +66,45 @@ fn an_unrelated_answer_or_one_with_the_instruction_appended_is_refused() {
 }
 
 #[test]
+fn a_correction_that_drops_a_negation_or_tacks_on_a_word_of_the_instruction_is_refused() {
+    let mut t = TestDb::new();
+    let llm = local(|req, _| {
+        let text = req.item_text();
+        if text.starts_with("The comittee") {
+            answer("The committee has received your application yet.")
+        } else {
+            answer("Na pewno przyjdziemy na spotkanie, chyba że będzie padać. Nie znaczenia.")
+        }
+    });
+    let model = t.model("openai", "local", Some(&llm.openai_url()), None);
+    let (task, ids) = t.task(
+        model,
+        &[
+            "The comittee have not recieved you're application yet.",
+            "Napewno przyjdziemy na spotkanie, chyba że bedzie padać.",
+        ],
+    );
+    t.conn_exec(&format!(
+        "UPDATE task SET description = 'Popraw błędy ortograficzne bez zmiany znaczenia.' WHERE id_task = {task}"
+    ));
+    run(&t.config, &RunOptions::default(), &StopSignal::new()).unwrap();
+    let (status, text, error) = outcome(&mut t, ids[0]);
+    assert_eq!((status, text), (3, None));
+    assert!(
+        error
+            .unwrap()
+            .contains("drops the text's negation (\"not\")")
+    );
+    let (status, text, error) = outcome(&mut t, ids[1]);
+    assert_eq!((status, text), (3, None));
+    let error = error.unwrap();
+    assert!(
+        error.contains("contains the task's instruction (\"znaczenia\")"),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_real_correction_with_many_fixes_and_a_raw_newline_in_its_json_is_saved() {
     let mut t = TestDb::new();
     let llm = local(|_, _| {

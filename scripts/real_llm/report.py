@@ -28,12 +28,27 @@ def words(text):
     return [w for w in re.findall(r"\w+", text.lower()) if len(w) >= 4]
 
 
+def near(a, b):
+    """Within a small edit (a quarter of the word's letters, at least one)."""
+    limit = max(len(a) // 4, 1)
+    if abs(len(a) - len(b)) > limit:
+        return False
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a):
+        current = [i + 1]
+        for j, cb in enumerate(b):
+            current.append(min(previous[j] + (ca != cb), previous[j + 1] + 1, current[j] + 1))
+        previous = current
+    return previous[-1] <= limit
+
+
 def unrelated(original, result):
-    """Shares less than half of the original's longer words (a reviewer would not
-    call it this text corrected)."""
+    """Keeps less than half of the original's longer words, as written or within a
+    small edit: a reviewer would not call it this text corrected."""
     mine = words(original)
-    theirs = set(words(result))
-    return bool(mine) and sum(w in theirs for w in mine) < len(mine) / 2
+    theirs = words(result)
+    kept = sum(any(w == t or near(w, t) for t in theirs) for w in mine)
+    return bool(mine) and kept < len(mine) / 2
 
 
 def normal(text):

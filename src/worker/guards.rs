@@ -66,7 +66,39 @@ pub const GUARDS: &[Guard] = &[
         name: "sameness",
         check: same_text,
     },
+    Guard {
+        name: "negation",
+        check: negation_kept,
+    },
 ];
+
+/// Words that negate what follows, in Polish and English ("n't" forms count too).
+const NEGATIONS: &[&str] = &[
+    "nie", "nigdy", "nikt", "nic", "żaden", "żadna", "żadne", "ani", "not", "no", "never", "none",
+    "nobody", "nothing", "cannot", "neither", "nor", "nowhere",
+];
+
+/// The first negation of a text, if any.
+fn first_negation(text: &str) -> Option<String> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’'))
+        .map(str::to_lowercase)
+        .find(|w| NEGATIONS.contains(&w.as_str()) || w.ends_with("n't") || w.ends_with("n’t"))
+}
+
+/// A correction keeps the text's negation: "have not recieved" corrected to "has
+/// received" says the opposite. (Removing one of two, as in fixing "don't have no",
+/// is allowed; proofreading only.)
+fn negation_kept(bounds: &Bounds, sent: &str, received: &str) -> Result<(), String> {
+    if bounds.min_same_words.is_none() {
+        return Ok(());
+    }
+    match (first_negation(sent), first_negation(received)) {
+        (Some(word), None) => Err(format!(
+            "the answer drops the text's negation (\"{word}\"): that reverses its meaning"
+        )),
+        _ => Ok(()),
+    }
+}
 
 /// Runs the guards a task has not switched off.
 pub fn check_all(
@@ -82,7 +114,7 @@ pub fn check_all(
 }
 
 /// The words of a text that carry it: 4 letters or more, lower-cased.
-fn content_words(text: &str) -> Vec<String> {
+pub(super) fn content_words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| w.chars().count() >= 4)
         .map(str::to_lowercase)
@@ -90,7 +122,7 @@ fn content_words(text: &str) -> Vec<String> {
 }
 
 /// Whether two words are within `max` edits of each other.
-fn near(a: &str, b: &str, max: usize) -> bool {
+pub(super) fn near(a: &str, b: &str, max: usize) -> bool {
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
     if a.len().abs_diff(b.len()) > max {
         return false;
@@ -274,6 +306,27 @@ mod tests {
     use super::*;
 
     const TEXT: &str = "Wczoraj wieczorem zamówiłem nowy ekspres do kawy w sklepie internetowym, ale kurier przywiózł go dopiero po tygodniu i opakowanie było uszkodzone.";
+
+    #[test]
+    fn a_correction_keeps_the_texts_negation() {
+        let b = &PROOFREAD;
+        assert!(
+            negation_kept(
+                b,
+                "The comittee have not recieved it.",
+                "The committee has received it."
+            )
+            .is_err()
+        );
+        assert!(negation_kept(b, "Nie przyjdę jutro.", "Przyjdę jutro.").is_err());
+        assert!(negation_kept(b, "I dont know.", "I don't know.").is_ok());
+        assert!(negation_kept(b, "I don't have no money.", "I don't have any money.").is_ok());
+        assert!(negation_kept(b, "It can not be.", "It cannot be.").is_ok());
+        assert!(negation_kept(b, "Wszystko gra.", "Wszystko gra.").is_ok());
+        assert!(negation_kept(&TRANSLATE, "Nie wiem.", "I don't know.").is_ok());
+        let err = negation_kept(b, "We did not go.", "We did go.").unwrap_err();
+        assert!(err.contains("\"not\""), "{err}");
+    }
 
     #[test]
     fn a_correction_with_many_fixes_is_the_same_text() {

@@ -10,7 +10,7 @@ use crate::db::item::{Item, ItemResult, Spent};
 use super::chunks::{self, Part};
 use super::cost::Pricing;
 use super::diff_summary;
-use super::guards::check_all;
+use super::guards::{self, check_all};
 use super::kind::Kind;
 use super::output_schema;
 use crate::privacy::{Redacted, Redactor};
@@ -279,9 +279,13 @@ impl Pipeline<'_> {
                 // Compared as sent (masked): the answer still has the placeholders, and
                 // the sentence quoted back to the model must carry no personal data.
                 let instruction = redacted.mask_other(self.instruction);
-                if let Some(sentence) =
-                    echoed_instruction(&instruction, redacted.text(), &completion.text_corrected)
-                {
+                let proofreading = self.kind == Kind::Proofread;
+                if let Some(sentence) = echoed_instruction(
+                    &instruction,
+                    redacted.text(),
+                    &completion.text_corrected,
+                    proofreading,
+                ) {
                     return Err(format!(
                         "the answer contains the task's instruction (\"{}\"), which is not part of the text",
                         crate::ai::preview_of(sentence, 60)
@@ -395,12 +399,33 @@ fn accept(
 
 /// A sentence of the instruction (15 characters or more) that the answer has and the
 /// text has not: a model that appended "Zachowaj język tekstu." to its correction.
-fn echoed_instruction<'i>(instruction: &'i str, text: &str, answer: &str) -> Option<&'i str> {
-    instruction
+/// For `proofreading` (the answer in the text's language), also a word of the
+/// instruction (6 letters or more) the answer has and the text has nothing near:
+/// "... chyba że będzie padać. Nie znaczenia."
+fn echoed_instruction<'i>(
+    instruction: &'i str,
+    text: &str,
+    answer: &str,
+    proofreading: bool,
+) -> Option<&'i str> {
+    let sentence = instruction
         .split(['.', '!', '?', '\n'])
         .map(str::trim)
         .filter(|sentence| sentence.chars().count() >= 15)
-        .find(|sentence| answer.contains(sentence) && !text.contains(sentence))
+        .find(|sentence| answer.contains(sentence) && !text.contains(sentence));
+    if sentence.is_some() || !proofreading {
+        return sentence;
+    }
+    let text_words = guards::content_words(text);
+    let answer_words = guards::content_words(answer);
+    instruction
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| word.chars().count() >= 6)
+        .find(|word| {
+            let word = word.to_lowercase();
+            let max = (word.chars().count() / 4).max(1);
+            answer_words.contains(&word) && !text_words.iter().any(|t| guards::near(&word, t, max))
+        })
 }
 
 /// An analysis answer: not empty, placeholders it uses put back (none is required).
@@ -490,6 +515,29 @@ mod tests {
             change_summary: summary.into(),
             result: None,
         }
+    }
+
+    #[test]
+    fn words_of_the_instruction_tacked_onto_a_correction_are_caught() {
+        let instruction =
+            "Popraw błędy ortograficzne i stylistyczne w poniższym tekście bez zmiany znaczenia.";
+        let text = "Napewno przyjdziemy na spotkanie, chyba że bedzie padać.";
+        let fixed = "Na pewno przyjdziemy na spotkanie, chyba że będzie padać.";
+        let tacked = format!("{fixed} Nie znaczenia.");
+        assert_eq!(
+            echoed_instruction(instruction, text, &tacked, true),
+            Some("znaczenia")
+        );
+        assert_eq!(echoed_instruction(instruction, text, fixed, true), None);
+        assert_eq!(
+            echoed_instruction(instruction, text, &tacked, false),
+            None,
+            "a translation may"
+        );
+        // A word the text has, or nearly has, is the text's own.
+        let own = "To nie ma znaczenie dla błędów ortograficzne.";
+        let own_fixed = "To nie ma znaczenia dla błędów ortograficznych.";
+        assert_eq!(echoed_instruction(instruction, own, own_fixed, true), None);
     }
 
     #[test]
