@@ -69,7 +69,10 @@ print(json.dumps({
     "items": len(items),
     "ok": len(saved),
     "clean": sum(normal(result) == normal(labels.get(orig, "")) for orig, result in saved),
+    "unchanged": sum(normal(result) == normal(orig) for orig, result in saved),
     "unrelated_saved": sum(unrelated(orig, result) for orig, result in saved),
+    "saved_not_clean": [[orig, result] for orig, result in saved
+                        if normal(result) != normal(labels.get(orig, ""))],
     "failed_by_cause": collections.Counter(cause(m) for s, m, _, _ in items if s == "3"),
     "calls": len(checked),
     "tokens_recorded": [int(tokens[0]), int(tokens[1])],

@@ -17,7 +17,8 @@ for server, its in by_server.items():
     print()
     print(f"Median OK: {median_ok:g} of {items}; median clean corrections (equal to the "
           f"label): {median_clean:g} of {items}, {median_clean / max(median_ok, 1):.0%} of "
-          f"the OK answers; unrelated texts saved: "
+          f"the OK answers; OK answers that are the text unchanged: "
+          f"{sum(r['unchanged'] for r in its)} in all runs; unrelated texts saved: "
           f"{sum(r['unrelated_saved'] for r in its)} in all runs.")
     print()
     print("| run | OK | clean | failed | calls | tokens recorded (in/out) | "
@@ -36,6 +37,13 @@ for server, its in by_server.items():
     for r in its:
         modes.update(r["json_modes"])
         probe.update(r["probe_json_modes"])
+    examples = [pair for r in its for pair in r["saved_not_clean"]][:6]
+    if examples:
+        print("Saved but not clean (first few):")
+        print()
+        for orig, result in examples:
+            print(f"- {orig} → {result}")
+        print()
     print("Requests by JSON mode: " + ", ".join(f"{n} x {m}" for m, n in modes.items())
           + "; the probe task after each run: "
           + (", ".join(f"{n} x {m}" for m, n in probe.items()) or "none"))

@@ -157,24 +157,8 @@ pub fn task_items(
         })
         .map(|(_, _, n)| n)
         .sum();
-    let mut items = items;
     let first_place = u64::from(query.page - 1) * u64::from(query.per_page) + 1;
-    let shortened = fit_page(&mut items, PAGE_TEXT_CHARS);
-    let items: Vec<Value> = items
-        .iter()
-        .enumerate()
-        .map(|(k, view)| {
-            let mut item = item_json(view, kind, mask);
-            if shortened.contains(&view.id) {
-                item["shortened"] = json!(true);
-                item["diff_note"] = json!(format!(
-                    "shortened to its first {PREVIEW_CHARS} characters: this page holds more text than it shows at once; open it alone (per_page=1, page {})",
-                    first_place + k as u64
-                ));
-            }
-            item
-        })
-        .collect();
+    let items = page_json(items, kind, mask, first_place);
     Ok(json!({
         "id_task": id_task,
         "name": progress.name,
@@ -225,6 +209,27 @@ fn fit_page(items: &mut [ItemView], budget: usize) -> Vec<u32> {
         shortened.push(view.id);
     }
     shortened
+}
+
+/// The page's items as JSON, those past the page's budget shortened (each says
+/// where it can be seen whole: its place in the list is its page at per_page=1).
+fn page_json(mut items: Vec<ItemView>, kind: &str, mask: bool, first_place: u64) -> Vec<Value> {
+    let shortened = fit_page(&mut items, PAGE_TEXT_CHARS);
+    items
+        .iter()
+        .enumerate()
+        .map(|(k, view)| {
+            let mut item = item_json(view, kind, mask);
+            if shortened.contains(&view.id) {
+                item["shortened"] = json!(true);
+                item["diff_note"] = json!(format!(
+                    "shortened to its first {PREVIEW_CHARS} characters: this page holds more text than it shows at once; open it alone (per_page=1, page {})",
+                    first_place + k as u64
+                ));
+            }
+            item
+        })
+        .collect()
 }
 
 fn name_of(id: u8, names: &[(&'static str, u8)]) -> &'static str {

@@ -34,6 +34,12 @@ pub const TRANSLATE: Bounds = Bounds {
 /// and less): 0.5 sits between with room on both sides.
 pub const SAME_WORDS: f64 = 0.5;
 
+/// The share of a correction's words (of 4 letters or more) that may be its own, not
+/// the text's as written or within a small edit. Corrections with many fixes bring
+/// 0.2 and less (a split word, "they're" for "their"); answers of a 135M model that
+/// kept the text's words and added sentences of their own brought 0.55-0.62.
+pub const MAX_NEW_WORDS: f64 = 0.4;
+
 /// Texts with fewer words than this (of 4 letters or more) are not held to sameness.
 const SAME_FROM_WORDS: usize = 5;
 
@@ -152,10 +158,10 @@ fn same_text(bounds: &Bounds, sent: &str, received: &str) -> Result<(), String> 
         return Ok(());
     };
     let words = content_words(sent);
-    if words.len() < SAME_FROM_WORDS {
-        return Ok(());
-    }
     let answer = content_words(received);
+    if words.len() < SAME_FROM_WORDS {
+        return added_words(&words, &answer);
+    }
     let exact: std::collections::HashSet<&str> = answer.iter().map(String::as_str).collect();
     let kept = words
         .iter()
@@ -173,6 +179,35 @@ fn same_text(bounds: &Bounds, sent: &str, received: &str) -> Result<(), String> 
             words.len(),
             share * 100.0,
             least * 100.0
+        ));
+    }
+    added_words(&words, &answer)
+}
+
+/// A correction brings few words of its own: most of its words are the text's, as
+/// written or within a small edit. One that keeps the text's words but wraps them in
+/// sentences of its own ("... The committee will wait for your confirmation.") is not.
+fn added_words(words: &[String], answer: &[String]) -> Result<(), String> {
+    if answer.len() < SAME_FROM_WORDS {
+        return Ok(());
+    }
+    let text: std::collections::HashSet<&str> = words.iter().map(String::as_str).collect();
+    let added = answer
+        .iter()
+        .filter(|a| {
+            !text.contains(a.as_str())
+                && !words
+                    .iter()
+                    .any(|w| near(w, a, (w.chars().count() / 4).max(1)))
+        })
+        .count();
+    let share = added as f64 / answer.len() as f64;
+    if share > MAX_NEW_WORDS {
+        return Err(format!(
+            "{added} of the answer's {} words are not the text's ({:.0} %, at most {:.0} % expected): it is not a correction of this text",
+            answer.len(),
+            share * 100.0,
+            MAX_NEW_WORDS * 100.0
         ));
     }
     Ok(())
@@ -306,6 +341,50 @@ mod tests {
     use super::*;
 
     const TEXT: &str = "Wczoraj wieczorem zamówiłem nowy ekspres do kawy w sklepie internetowym, ale kurier przywiózł go dopiero po tygodniu i opakowanie było uszkodzone.";
+
+    #[test]
+    fn a_correction_brings_few_words_of_its_own() {
+        let b = &PROOFREAD;
+        let refused = [
+            (
+                "Wczoraj poszłem do sklepu i kupiłem chleb, mleko oraz jabka.",
+                "Pomysl na poczta tym dośto dla kupiłem chleb, mleko oraz jabka. Pobiera to wyrażenie z nadprzedniętkij.",
+            ),
+            (
+                "The comittee have not recieved you're application yet.",
+                "The application has not been received yet. The committee will wait for your confirmation.",
+            ),
+            (
+                "Its a beautifull day and we should of gone to the park.",
+                "We should have gone to the park yesterday. It was a beautiful day that we shouldn't forget about.",
+            ),
+        ];
+        for (sent, answer) in refused {
+            let err = same_text(b, sent, answer).unwrap_err();
+            assert!(err.contains("are not the text's"), "{err}");
+        }
+        let accepted = [
+            (
+                "Their going to the libary tomorow to returne the books.",
+                "They're going to the library tomorrow to return the books.",
+            ),
+            (
+                "I would like to cancle my subscription as soon as posible.",
+                "I would like to cancel my subscription as soon as possible.",
+            ),
+            (
+                "Napewno przyjdziemy na spotkanie, chyba że bedzie padać.",
+                "Na pewno przyjdziemy na spotkanie, chyba że będzie padać.",
+            ),
+            (
+                "Wczoraj wieczorem zamowiłem nowy expres do kawy w sklepie internetowym ale kurier przywiuzł go dopiero po tygodniu i opakowanie bylo uszkodzone.",
+                "Wczoraj wieczorem zamówiłem nowy ekspres do kawy w sklepie internetowym; kurier przywiózł go jednak dopiero po tygodniu, a opakowanie było uszkodzone.",
+            ),
+        ];
+        for (sent, answer) in accepted {
+            assert_eq!(same_text(b, sent, answer), Ok(()), "{answer}");
+        }
+    }
 
     #[test]
     fn a_correction_keeps_the_texts_negation() {
