@@ -50,6 +50,10 @@ const ER_USER_LIMIT_REACHED: u16 = 1226;
 const ER_UNKNOWN_COM: u16 = 1047;
 const ER_ERROR_DURING_COMMIT: u16 = 1180;
 
+/// How much longer the socket waits for an answer than a statement waits for a row
+/// lock (`innodb_lock_wait_timeout` = DB_TIMEOUT_S).
+const LOCK_WAIT_MARGIN: Duration = Duration::from_secs(1);
+
 /// How often a statement that lost a deadlock is tried again before giving up: on a
 /// multi-primary Galera cluster, certification conflicts on a busy task row come in
 /// bursts, and waiting out a burst costs less than a failed run.
@@ -292,8 +296,10 @@ impl Db {
             .db_name(db_name.map(str::to_string))
             .prefer_socket(false)
             .tcp_connect_timeout(Some(cfg.timeout.min(Duration::from_secs(10))))
-            .read_timeout(Some(cfg.timeout))
-            .write_timeout(Some(cfg.timeout))
+            // A second beyond the lock wait below: a row held elsewhere surfaces as
+            // what it is, not as a server that stopped answering.
+            .read_timeout(Some(cfg.timeout + LOCK_WAIT_MARGIN))
+            .write_timeout(Some(cfg.timeout + LOCK_WAIT_MARGIN))
             .stmt_cache_size(Some(64))
             // Affected rows count the rows a guarded UPDATE matched, changed or not (a
             // lease renewed twice in one second changes nothing, yet is still held).

@@ -160,7 +160,8 @@ fn same_text(bounds: &Bounds, sent: &str, received: &str) -> Result<(), String> 
     let words = content_words(sent);
     let answer = content_words(received);
     if words.len() < SAME_FROM_WORDS {
-        return added_words(&words, &answer);
+        added_words(&words, &answer)?;
+        return repeated_words(&words, &answer);
     }
     let exact: std::collections::HashSet<&str> = answer.iter().map(String::as_str).collect();
     let kept = words
@@ -181,7 +182,46 @@ fn same_text(bounds: &Bounds, sent: &str, received: &str) -> Result<(), String> 
             least * 100.0
         ));
     }
-    added_words(&words, &answer)
+    added_words(&words, &answer)?;
+    repeated_words(&words, &answer)
+}
+
+/// Occurrences beyond the text's own that a correction may have: it says each thing
+/// as often as the text does. Answers that said a sentence of the text twice ("The
+/// application has not been received yet. The application has not been received
+/// yet.") repeated 22-50 % of their words; corrections repeat none.
+pub const MAX_REPEATED_WORDS: f64 = 0.2;
+
+/// A correction says each thing as often as the text: words (4 letters or more)
+/// that come back more often than the text has them are a sentence said twice, or
+/// padding built from the text's own words.
+fn repeated_words(words: &[String], answer: &[String]) -> Result<(), String> {
+    let mut in_text: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for w in words {
+        *in_text.entry(w.as_str()).or_default() += 1;
+    }
+    let mut in_answer: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for a in answer {
+        // Counted as the text's word it stands for ("błąd" for "bład"), if any.
+        let key = words
+            .iter()
+            .find(|w| *w == a || near(w, a, (w.chars().count() / 4).max(1)))
+            .map_or(a.as_str(), String::as_str);
+        *in_answer.entry(key).or_default() += 1;
+    }
+    let extra: usize = in_answer
+        .iter()
+        .map(|(key, &n)| n.saturating_sub(in_text.get(key).copied().unwrap_or(0).max(1)))
+        .sum();
+    let share = extra as f64 / answer.len().max(1) as f64;
+    if extra >= 2 && share >= MAX_REPEATED_WORDS {
+        return Err(format!(
+            "the answer says {extra} of its {} words more often than the text does ({:.0} %): part of it is said twice, so it is not a correction of this text",
+            answer.len(),
+            share * 100.0
+        ));
+    }
+    Ok(())
 }
 
 /// A correction brings few words of its own: most of its words are the text's, as
@@ -384,6 +424,40 @@ mod tests {
         for (sent, answer) in accepted {
             assert_eq!(same_text(b, sent, answer), Ok(()), "{answer}");
         }
+    }
+
+    #[test]
+    fn a_correction_says_each_thing_as_often_as_the_text() {
+        let b = &PROOFREAD;
+        let refused = [
+            (
+                "Napewno przyjdziemy na spotkanie, chyba że bedzie padać.",
+                "Napewno przyjdziemy na spotkanie, chyba że bedzie padać. Nie wyrażenie, chyba że bedzie padać.",
+            ),
+            (
+                "Spotkanie odbedzie się w poniedziałek o godzinie dziesiątej.",
+                "Sin zmianie wprowadzane w poniedziałek o godzinie dziesiątej. Sowiecie wprowadzane w poniedziałek o godzinie dziesiątej.",
+            ),
+            (
+                "The comittee have not recieved you're application yet.",
+                "The application has not been received yet. The application has not been received yet.",
+            ),
+            (
+                "Its a beautifull day and we should of gone to the park.",
+                "It's a beautiful day and we should of gone to the park. However, we should of also gone to the beach.",
+            ),
+            (
+                "We recieved you're payment and the order is being proccesed.",
+                "The order is being processed and the payment is being processed.",
+            ),
+        ];
+        for (sent, answer) in refused {
+            assert!(same_text(b, sent, answer).is_err(), "{answer}");
+        }
+        // The text's own repeats are the text's.
+        let sent = "Chleb był świeży, a chleb z wczoraj był czerstwy, więc chleb wyrzuciłem.";
+        let fixed = "Chleb był świeży, a chleb z wczoraj był czerstwy, więc chleb wyrzuciłam.";
+        assert_eq!(same_text(b, sent, fixed), Ok(()));
     }
 
     #[test]
