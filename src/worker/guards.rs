@@ -159,6 +159,7 @@ fn same_text(bounds: &Bounds, sent: &str, received: &str) -> Result<(), String> 
     };
     let words = content_words(sent);
     let answer = content_words(received);
+    says_no_more(&words, &answer)?;
     if words.len() < SAME_FROM_WORDS {
         added_words(&words, &answer)?;
         return repeated_words(&words, &answer);
@@ -184,6 +185,26 @@ fn same_text(bounds: &Bounds, sent: &str, received: &str) -> Result<(), String> 
     }
     added_words(&words, &answer)?;
     repeated_words(&words, &answer)
+}
+
+/// How many more words (of 4 letters or more) than the text a correction may have:
+/// this share of the text's, plus one. Fixes change words, they rarely add any
+/// ("should of" -> "should have"); a sentence of the model's own adds several.
+pub const MAX_GROWTH_WORDS: f64 = 0.3;
+
+/// A correction says no more than the text: an answer with many more words than
+/// the text has added something of its own ("The text has been corrected to: ...",
+/// "... I'm looking for a quick solution to my subscription.").
+fn says_no_more(words: &[String], answer: &[String]) -> Result<(), String> {
+    let most = words.len() as f64 * (1.0 + MAX_GROWTH_WORDS) + 1.0;
+    if answer.len() as f64 > most {
+        return Err(format!(
+            "the answer has {} words of 4 letters or more for the text's {}: it says more than the text, so it is not a correction of it",
+            answer.len(),
+            words.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Occurrences beyond the text's own that a correction may have: it says each thing
@@ -401,7 +422,10 @@ mod tests {
         ];
         for (sent, answer) in refused {
             let err = same_text(b, sent, answer).unwrap_err();
-            assert!(err.contains("are not the text's"), "{err}");
+            assert!(
+                err.contains("are not the text's") || err.contains("says more than the text"),
+                "{err}"
+            );
         }
         let accepted = [
             (
@@ -453,6 +477,24 @@ mod tests {
         ];
         for (sent, answer) in refused {
             assert!(same_text(b, sent, answer).is_err(), "{answer}");
+        }
+        // Sentences of the model's own, or a preamble, before or after the text.
+        for (sent, answer) in [
+            (
+                "I would like to cancle my subscription as soon as posible.",
+                "I'd like to cancle my subscription as soon as possible. I'm looking for a quick solution to my subscription.",
+            ),
+            (
+                "The meeting has been moved to next thursday afternoon.",
+                "The meeting has been moved to next Thursday at 2 PM. The text will be edited on Wednesday at 1 PM.",
+            ),
+            (
+                "We recieved you're payment and the order is being proccesed.",
+                "The text has been corrected to: We recieved you're payment and the order is being processed.",
+            ),
+        ] {
+            let err = same_text(b, sent, answer).unwrap_err();
+            assert!(err.contains("it says more than the text"), "{err}");
         }
         // The text's own repeats are the text's.
         let sent = "Chleb był świeży, a chleb z wczoraj był czerstwy, więc chleb wyrzuciłem.";
@@ -587,8 +629,15 @@ mod tests {
             ),
             Ok(())
         );
+        // Short texts are not held to the length ratio (sameness holds them to their
+        // words).
         assert_eq!(
-            check("Krótki.", "Krótki tekst dłuższy niż dwa razy."),
+            check_all(
+                &["sameness".into()],
+                &PROOFREAD,
+                "Krótki.",
+                "Krótki tekst dłuższy niż dwa razy."
+            ),
             Ok(())
         );
         use crate::worker::kind::Kind;
