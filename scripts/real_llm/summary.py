@@ -37,7 +37,11 @@ for server, its in by_server.items():
     for r in its:
         modes.update(r["json_modes"])
         probe.update(r["probe_json_modes"])
-    examples = [pair for r in its for pair in r["saved_not_clean"]][:6]
+    examples = []
+    for pair in (pair for r in its for pair in r["saved_not_clean"]):
+        if pair not in examples:
+            examples.append(pair)
+    examples = examples[:8]
     if examples:
         print("Saved but not clean (first few):")
         print()

@@ -41,7 +41,7 @@ pub const SAME_WORDS: f64 = 0.5;
 pub const MAX_NEW_WORDS: f64 = 0.4;
 
 /// Texts with fewer words than this (of 4 letters or more) are not held to sameness.
-const SAME_FROM_WORDS: usize = 5;
+const SAME_FROM_WORDS: usize = 3;
 
 /// Texts shorter than this are not held to a length ratio (a word may become three).
 const RATIO_FROM_CHARS: usize = 40;
@@ -496,6 +496,22 @@ mod tests {
             let err = same_text(b, sent, answer).unwrap_err();
             assert!(err.contains("it says more than the text"), "{err}");
         }
+        // A short text is held to its words too.
+        let err = same_text(
+            b,
+            "Its a beautifull day and we should of gone to the park.",
+            "It was a beautiful day, but it was a beautiful day.",
+        )
+        .unwrap_err();
+        assert!(err.contains("keeps 1 of the text's 4 words"), "{err}");
+        assert_eq!(
+            same_text(b, "Kubek cermiczny bialy", "Kubek ceramiczny biały"),
+            Ok(())
+        );
+        assert_eq!(
+            same_text(b, "Their going tomorow.", "They're going tomorrow."),
+            Ok(())
+        );
         // The text's own repeats are the text's.
         let sent = "Chleb był świeży, a chleb z wczoraj był czerstwy, więc chleb wyrzuciłem.";
         let fixed = "Chleb był świeży, a chleb z wczoraj był czerstwy, więc chleb wyrzuciłam.";
