@@ -127,8 +127,22 @@ pub(super) fn content_words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether `other` is `word` as written or within a small edit (a quarter of its
+/// letters, at least one): "błąd" for "bład".
+pub(super) fn close_to(word: &str, other: &str) -> bool {
+    word == other || near(word, other, (word.chars().count() / 4).max(1))
+}
+
+/// The text's word an answer's word stands for, as written or within a small edit.
+fn text_word_for<'w>(words: &'w [String], answer_word: &str) -> Option<&'w str> {
+    words
+        .iter()
+        .find(|w| close_to(w, answer_word))
+        .map(String::as_str)
+}
+
 /// Whether two words are within `max` edits of each other.
-pub(super) fn near(a: &str, b: &str, max: usize) -> bool {
+fn near(a: &str, b: &str, max: usize) -> bool {
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
     if a.len().abs_diff(b.len()) > max {
         return false;
@@ -167,12 +181,7 @@ fn same_text(bounds: &Bounds, sent: &str, received: &str) -> Result<(), String> 
     let exact: std::collections::HashSet<&str> = answer.iter().map(String::as_str).collect();
     let kept = words
         .iter()
-        .filter(|w| {
-            exact.contains(w.as_str()) || {
-                let max = (w.chars().count() / 4).max(1);
-                answer.iter().any(|a| near(w, a, max))
-            }
-        })
+        .filter(|w| exact.contains(w.as_str()) || answer.iter().any(|a| close_to(w, a)))
         .count();
     let share = kept as f64 / words.len() as f64;
     if share < least {
@@ -224,10 +233,7 @@ fn repeated_words(words: &[String], answer: &[String]) -> Result<(), String> {
     let mut in_answer: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for a in answer {
         // Counted as the text's word it stands for ("błąd" for "bład"), if any.
-        let key = words
-            .iter()
-            .find(|w| *w == a || near(w, a, (w.chars().count() / 4).max(1)))
-            .map_or(a.as_str(), String::as_str);
+        let key = text_word_for(words, a).unwrap_or(a.as_str());
         *in_answer.entry(key).or_default() += 1;
     }
     let extra: usize = in_answer
@@ -255,12 +261,7 @@ fn added_words(words: &[String], answer: &[String]) -> Result<(), String> {
     let text: std::collections::HashSet<&str> = words.iter().map(String::as_str).collect();
     let added = answer
         .iter()
-        .filter(|a| {
-            !text.contains(a.as_str())
-                && !words
-                    .iter()
-                    .any(|w| near(w, a, (w.chars().count() / 4).max(1)))
-        })
+        .filter(|a| !text.contains(a.as_str()) && text_word_for(words, a).is_none())
         .count();
     let share = added as f64 / answer.len() as f64;
     if share > MAX_NEW_WORDS {

@@ -423,8 +423,7 @@ fn echoed_instruction<'i>(
         .filter(|word| word.chars().count() >= 6)
         .find(|word| {
             let word = word.to_lowercase();
-            let max = (word.chars().count() / 4).max(1);
-            answer_words.contains(&word) && !text_words.iter().any(|t| guards::near(&word, t, max))
+            answer_words.contains(&word) && !text_words.iter().any(|t| guards::close_to(&word, t))
         })
 }
 
